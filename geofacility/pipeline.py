@@ -1,13 +1,21 @@
 """The pipeline: read → demand → distance → coverage and gaps → ledger and map, wired in :func:`analyze`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 from pyproj import CRS
 
-from .standards import Check
+from . import io
+from .coverage import compute_coverage, select_checks
+from .crs import choose_metric_crs
+from .demand import assign_communities, complete_demand, spread_population
+from .errors import InputError, WarningLog
+from .standards import CATEGORIES, Check, load_standards
+
+__all__ = ["Analysis", "analyze", "sample_inputs", "sample_dir", "ledger_frame"]
 
 
 @dataclass
@@ -23,3 +31,197 @@ class Analysis:
     crs: CRS
     surveyed: list[str]
     settings: dict = field(default_factory=dict)
+
+
+ROLES = ("communities", "facilities", "demand", "towns")
+
+
+def sample_dir() -> Path:
+    """The bundled Beijing Xicheng sample: inside the installed package, or ``data/xicheng`` of a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sample_data" / "xicheng", here.parent / "data" / "xicheng"):
+        if (candidate / "communities.geojson").exists():
+            return candidate
+    raise InputError("the bundled Xicheng sample is not installed; give --communities and --facilities")
+
+
+def sample_inputs() -> dict:
+    """Keyword arguments of :func:`analyze` for the bundled Xicheng sample."""
+    d = sample_dir()
+    return {
+        "communities": d / "communities.geojson",
+        "facilities": [(d / "primary_schools.csv", "education")],
+        "demand": d / "compounds.csv",
+        "towns": d / "streets.geojson",
+        "study": "北京市西城区",
+        "attribution": "Streets © OpenStreetMap contributors (ODbL 1.0); population WorldPop via tsinghua-fib-lab/"
+                       "mosstool (MIT); compounds Lianjia and schools via Yu-zhang-ssci/XIcheng-Education-research "
+                       "(research use); community boundaries approximate (derived)",
+    }
+
+
+def _role_coords(coords: dict | str | None, role: str):
+    if coords is None or isinstance(coords, str):
+        return coords
+    return coords.get(role, coords.get("*"))
+
+
+def analyze(
+    *,
+    communities,
+    facilities=(),
+    demand=None,
+    towns=None,
+    standards=None,
+    standard_choices: dict[str, list[str]] | None = None,
+    radius: dict[str, float] | None = None,
+    coords: dict | str | None = None,
+    crs=None,
+    encoding: str | None = None,
+    aliases=None,
+    coverage_target: float = 1.0,
+    cell_m: float = 100.0,
+    snap_m: float = 50.0,
+    study: str = "",
+    attribution: str = "",
+    progress=None,
+) -> Analysis:
+    """Run the straight-line analysis and return an :class:`Analysis`.
+
+    ``facilities``: paths, or ``(path, category)`` pairs (the category applies to rows without one, and marks
+    the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
+    inputs, or a dict by role (``communities``, ``facilities``, ``demand``, ``towns``, ``*``).
+    ``radius``: service-radius overrides by category, in metres.
+    """
+    step = progress or (lambda message: None)
+    log = WarningLog()
+    alias_map = io.load_aliases(aliases)
+    if not 0 < coverage_target <= 1:
+        raise InputError(f"--coverage-target {coverage_target}: give a share in (0, 1], e.g. 0.9")
+    for category, value in (radius or {}).items():
+        if category not in CATEGORIES:
+            raise InputError(f"--radius {category}={value}: unknown category; use one of {', '.join(CATEGORIES)}")
+        if not value > 0:
+            raise InputError(f"--radius {category}={value}: the radius must be > 0 metres")
+    table = load_standards(standards)
+
+    step("reading communities")
+    comm = io.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
+                               aliases=alias_map, log=log)
+    town_layer = None
+    if towns is not None:
+        step("reading towns")
+        town_layer = io.read_towns(towns, coords=_role_coords(coords, "towns"), encoding=encoding,
+                                   aliases=alias_map, log=log)
+    step("reading facilities")
+    fac_frames, declared = [], set()
+    for item in facilities:
+        path, category = (item if isinstance(item, tuple) else (item, None))
+        if category is not None:
+            declared.add(category)
+        fac_frames.append(io.read_facilities(path, category=category, coords=_role_coords(coords, "facilities"),
+                                             encoding=encoding, aliases=alias_map, log=log))
+    dem = None
+    if demand is not None:
+        step("reading demand")
+        dem = io.read_demand(demand, coords=_role_coords(coords, "demand"), encoding=encoding, aliases=alias_map,
+                             log=log)
+
+    metric = choose_metric_crs(comm.geometry, crs)
+    comm = comm.to_crs(metric)
+    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "source_file", "source_row",
+                "geometry"]
+    if fac_frames:
+        fac = gpd.GeoDataFrame(pd.concat([f[fac_cols].to_crs(metric) for f in fac_frames], ignore_index=True),
+                               crs=metric)
+        dup = fac["facility_id"].duplicated(keep=False)
+        if dup.any():
+            files = fac.loc[dup, "source_file"].unique()
+            fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(lambda f: Path(f).stem) + ":" + \
+                fac.loc[dup, "facility_id"]
+            log.add(", ".join(files), None, "the same facility ids occur in several files; ids prefixed with the "
+                                            "file name", severity="info")
+    else:
+        fac = gpd.GeoDataFrame({c: [] for c in fac_cols[:-1]}, geometry=[], crs=metric)
+    if town_layer is not None:
+        town_layer = town_layer.to_crs(metric)
+        if comm["town"].isna().any():
+            missing = comm["town"].isna()
+            pts = comm.loc[missing].geometry.point_on_surface()
+            c_idx, t_idx = town_layer.sindex.query(pts.values, predicate="intersects")
+            first = pd.Series(t_idx).groupby(c_idx).min()
+            filled = pd.Series(None, index=pts.index, dtype=object)
+            filled.iloc[first.index.to_numpy()] = town_layer["town"].to_numpy()[first.to_numpy()]
+            comm.loc[missing, "town"] = filled
+    if comm["town"].isna().any():
+        rows = comm.loc[comm["town"].isna(), "source_row"]
+        log.extend(str(communities), rows, "no town/street for this community; listed under 未知街道",
+                   severity="info")
+        comm["town"] = comm["town"].fillna("未知街道")
+
+    step("placing demand")
+    if dem is not None:
+        dem = dem.to_crs(metric)
+        dem = assign_communities(dem, comm, snap_m=snap_m, log=log, label=str(demand))
+        weights = dem.groupby("community_id")["weight"].sum()
+        no_pop = comm["population"].isna()
+        if no_pop.any():
+            comm.loc[no_pop, "population"] = comm.loc[no_pop, "community_id"].map(weights).fillna(0.0)
+            log.extend(str(communities), comm.loc[no_pop, "source_row"],
+                       "population missing: taken as the sum of the demand points inside", severity="info")
+        dem = complete_demand(dem, comm, log=log, label=str(demand))
+        dem["source"] = dem.get("source", "input")
+    else:
+        no_pop = comm["population"].isna()
+        if no_pop.any():
+            row = comm.loc[no_pop, "source_row"].iloc[0]
+            raise InputError(f"{communities}, row {row}: population missing and no --demand given; fill the "
+                             "population (人口) column or give demand points")
+        dem = spread_population(comm, cell_m=cell_m)
+        log.add(str(communities), None, f"no demand points given: each community's population spread over a "
+                                        f"{cell_m:g} m grid inside it", severity="info")
+
+    surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
+    checks = select_checks(fac, table, surveyed, standard_choices, log=log)
+    if radius:
+        checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
+    step("computing coverage")
+    comm, dem = compute_coverage(comm, dem, fac, checks, coverage_target=coverage_target)
+    comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
+    dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
+    dem = dem[dem_cols + ["geometry"]]
+    if town_layer is None:
+        town_layer = comm.dissolve(by="town", as_index=False)[["town", "geometry"]]
+        town_layer["population"] = comm.groupby("town")["population"].sum().to_numpy()
+    else:
+        town_layer = town_layer[["town", "population", "geometry"]]
+    settings = {
+        "distance": "euclidean",
+        "coverage_target": coverage_target,
+        "study": study,
+        "attribution": attribution,
+        "crs": metric.to_string(),
+        "inputs": {
+            "communities": str(communities),
+            "facilities": [str(f[0] if isinstance(f, tuple) else f) for f in facilities],
+            "demand": None if demand is None else str(demand),
+            "towns": None if towns is None else str(towns),
+        },
+    }
+    return Analysis(
+        communities=comm,
+        demand=dem,
+        facilities=fac,
+        towns=town_layer,
+        checks=checks,
+        warnings=log.to_frame(),
+        crs=metric,
+        surveyed=surveyed,
+        settings=settings,
+    )
+
+
+def ledger_frame(analysis: Analysis) -> pd.DataFrame:
+    """The communities table without geometry (what ledger.csv holds)."""
+    return pd.DataFrame(analysis.communities.drop(columns="geometry"))
+

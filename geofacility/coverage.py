@@ -1,0 +1,291 @@
+"""Coverage and gaps per community × category against the standards.
+
+For each check (a standard applied to a category):
+
+- covered share: the share of the community's people (demand weights) within the service radius of the nearest
+  facility of that check — straight-line distance from :mod:`geofacility.distance`;
+- count: facilities the standard requires, max(1, ⌈population / population served⌉), against those present —
+  inside the community (scope ``community``), within the radius of the community (``reach``) or inside the
+  street/town (``town``); a facility smaller than the standard's minimum floor area does not count as one;
+- floor area: max(per-1000-people, per-100-households, minimum size × count) against the floor area present
+  (``community`` and ``town`` scopes);
+- status ``gap`` when any of the three falls short, ``ok`` otherwise, ``not_surveyed`` when the category has no
+  facility data.
+"""
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .distance import nearest_distance, within_pairs
+from .errors import WarningLog
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, Check, default_check, find_check
+
+__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "SHORT_ZH"]
+
+SHORT_ZH = {
+    "education": "教育",
+    "health": "医疗",
+    "community_service": "社区用房",
+    "elderly_care": "养老",
+    "commerce": "商业",
+    "sports": "体育",
+    "canteen": "食堂",
+}
+
+METRICS = (
+    "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
+    "required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2", "problem",
+)
+
+
+def category_columns(category: str) -> list[str]:
+    return [f"{category}_{m}" for m in METRICS]
+
+
+def select_checks(facilities: pd.DataFrame, standards: pd.DataFrame, surveyed: list[str],
+                  choices: dict[str, list[str]] | None = None, *, log: WarningLog | None = None) -> list[Check]:
+    """The standards applied to each surveyed category.
+
+    ``choices`` (``--standard CATEGORY=SUBCATEGORY``) wins. Otherwise one check per subcategory present in the
+    facilities that the standards table knows, plus the category's default standard for facilities without a
+    known subcategory.
+    """
+    log = log if log is not None else WarningLog()
+    choices = choices or {}
+    checks: list[Check] = []
+    for category in CATEGORIES:
+        if category not in surveyed:
+            continue
+        if category in choices:
+            for sub in choices[category]:
+                check = find_check(standards, category, sub)
+                if check is None:
+                    known = ", ".join(standards.loc[standards["category"] == category, "subcategory"])
+                    from .errors import InputError
+
+                    raise InputError(f"--standard {category}={sub}: no such standard; use one of {known}")
+                checks.append(check)
+            continue
+        of_cat = facilities[facilities["category"] == category]
+        subs = sorted({s for s in of_cat["subcategory"] if isinstance(s, str)})
+        cat_checks = [c for c in (find_check(standards, category, s) for s in subs) if c is not None]
+        if not cat_checks or of_cat["subcategory"].isna().any():
+            fallback = default_check(standards, category)
+            if fallback.subcategory not in {c.subcategory for c in cat_checks}:
+                cat_checks.append(fallback)
+        checks.extend(cat_checks)
+    return checks
+
+
+def facility_checks(facilities: pd.DataFrame, checks: list[Check]) -> dict[Check, np.ndarray]:
+    """Which facilities count for which check: all of the category when it has one check; otherwise by
+    subcategory, facilities without a known subcategory counting for the category's default check."""
+    masks: dict[Check, np.ndarray] = {}
+    for check in checks:
+        same_cat = (facilities["category"] == check.category).to_numpy()
+        siblings = [c for c in checks if c.category == check.category]
+        if len(siblings) == 1:
+            masks[check] = same_cat
+            continue
+        sub = facilities["subcategory"]
+        mask = same_cat & (sub == check.subcategory).fillna(False).to_numpy()
+        known = {c.subcategory for c in siblings}
+        if check.is_default or check is siblings[-1] and not any(c.is_default for c in siblings):
+            mask |= same_cat & ~sub.isin(known).to_numpy()
+        masks[check] = mask
+    return masks
+
+
+def _group_sum(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    ok = codes >= 0
+    return np.bincount(codes[ok], weights=values[ok], minlength=n)
+
+
+def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, demand_codes: np.ndarray,
+                   facilities: gpd.GeoDataFrame, fac_mask: np.ndarray, fac_codes: np.ndarray,
+                   coverage_target: float) -> tuple[pd.DataFrame, np.ndarray]:
+    n = len(communities)
+    fac = facilities.loc[fac_mask]
+    fac_geoms = fac.geometry.values
+    population = communities["population"].fillna(0).to_numpy(dtype="float64")
+    households = communities["households"].to_numpy(dtype="float64")
+
+    # --- coverage
+    dist, _ = nearest_distance(demand.geometry.values, fac_geoms)
+    weight = demand["weight"].to_numpy(dtype="float64")
+    demand_total = _group_sum(demand_codes, weight, n)
+    if check.radius_m:
+        covered_w = _group_sum(demand_codes, np.where(dist <= check.radius_m, weight, 0.0), n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(demand_total > 0, covered_w / demand_total, np.nan)
+    else:
+        share = np.full(n, np.nan)
+    covered_pop = share * population
+    uncovered_pop = population - covered_pop
+
+    # --- count and floor area
+    area = fac["floor_area_m2"].to_numpy(dtype="float64")
+    big_enough = np.isnan(area) | (area >= (check.min_building_m2 or 0.0))
+    required_count = np.where(
+        population > 0,
+        np.maximum(1.0, np.ceil(population / check.serves_population)) if check.serves_population else 1.0,
+        0.0,
+    )
+    if check.scope == "reach" and check.radius_m:
+        geom_idx, f_idx = within_pairs(communities.geometry.values, fac_geoms, check.radius_m)
+        current_count = np.bincount(geom_idx[big_enough[f_idx]], minlength=n).astype("float64")
+        current_m2 = np.full(n, np.nan)
+        required_m2 = np.full(n, np.nan)
+    else:
+        if check.scope == "town":
+            towns = communities["town"].astype(object).fillna("").to_numpy()
+            town_codes, town_names = pd.factorize(towns)
+            comm_town = town_codes
+            fc = fac_codes[fac_mask]
+            fac_town = np.where(fc >= 0, comm_town[np.clip(fc, 0, None)], -1)
+            nt = len(town_names)
+            town_pop = np.bincount(comm_town, weights=population, minlength=nt)
+            town_hh = np.bincount(comm_town, weights=np.nan_to_num(households), minlength=nt)
+            cnt = _group_sum(fac_town, big_enough.astype("float64"), nt)
+            known_area = _group_sum(fac_town, np.nan_to_num(area), nt)
+            unknown = _group_sum(fac_town, np.isnan(area).astype("float64"), nt) > 0
+            req_cnt = np.where(town_pop > 0, np.maximum(1.0, np.ceil(town_pop / check.serves_population))
+                               if check.serves_population else 1.0, 0.0)
+            req_m2 = np.array([check.required_area(p, h) if p > 0 else 0.0 for p, h in zip(town_pop, town_hh)])
+            current_count, required_count = cnt[comm_town], req_cnt[comm_town]
+            current_m2 = np.where(unknown, np.nan, known_area)[comm_town]
+            required_m2 = req_m2[comm_town]
+        else:
+            fc = fac_codes[fac_mask]
+            current_count = _group_sum(fc, big_enough.astype("float64"), n)
+            known_area = _group_sum(fc, np.nan_to_num(area), n)
+            unknown = _group_sum(fc, np.isnan(area).astype("float64"), n) > 0
+            current_m2 = np.where(unknown, np.nan, known_area)
+            required_m2 = np.array([
+                check.required_area(p, h) if p > 0 else (math.nan if not check.has_area_rule else 0.0)
+                for p, h in zip(population, households)
+            ])
+    count_gap = np.maximum(required_count - current_count, 0.0)
+    with np.errstate(invalid="ignore"):
+        gap_m2 = np.where(np.isnan(required_m2) | np.isnan(current_m2), np.nan,
+                          np.maximum(required_m2 - current_m2, 0.0))
+
+    short_cover = np.nan_to_num(share, nan=1.0) < coverage_target - 1e-12
+    short = short_cover | (count_gap > 0) | (np.nan_to_num(gap_m2) > 0)
+    area_unknown = check.has_area_rule & np.isnan(current_m2) & (check.scope != "reach")
+    status = np.where(short, "gap", "ok")
+    problems = []
+    prefix = "" if check.scope != "town" else "（街道级）"
+    for i in range(n):
+        parts = []
+        if short_cover[i]:
+            parts.append(f"覆盖率 {share[i]:.0%}")
+        if count_gap[i] > 0:
+            parts.append(f"缺 {count_gap[i]:.0f} 处")
+        if not np.isnan(gap_m2[i]) and gap_m2[i] > 0:
+            parts.append(f"面积缺口 {gap_m2[i]:,.0f} m²")
+        if area_unknown[i] and current_count[i] > 0:
+            parts.append("面积未知")
+        problems.append(prefix + "，".join(parts) if parts else "")
+    frame = pd.DataFrame({
+        "status": status,
+        "covered_share": share,
+        "covered_population": covered_pop,
+        "uncovered_population": uncovered_pop,
+        "required_count": required_count,
+        "current_count": current_count,
+        "count_gap": count_gap,
+        "required_m2": required_m2,
+        "current_m2": current_m2,
+        "gap_m2": gap_m2,
+        "problem": problems,
+    }, index=communities.index)
+    return frame, dist
+
+
+def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataFrame:
+    """One category's columns from its checks: the weakest coverage, summed counts and areas, any gap."""
+    first_check, first = parts[0]
+    if len(parts) == 1:
+        out = first.copy()
+        out["standard"] = first_check.label
+        out["radius_m"] = first_check.radius_m if first_check.radius_m else np.nan
+    else:
+        shares = np.column_stack([p["covered_share"].to_numpy() for _, p in parts])
+        with np.errstate(invalid="ignore"):
+            weakest = np.where(np.isnan(shares), np.inf, shares).argmin(axis=1)
+        pick = lambda col: np.column_stack([p[col].to_numpy() for _, p in parts])[np.arange(len(first)), weakest]
+        out = pd.DataFrame(index=first.index)
+        out["status"] = np.where(np.any([p["status"] == "gap" for _, p in parts], axis=0), "gap", "ok")
+        out["covered_share"] = pick("covered_share")
+        out["covered_population"] = pick("covered_population")
+        out["uncovered_population"] = pick("uncovered_population")
+        for col in ("required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2"):
+            out[col] = sum(p[col] for _, p in parts)
+        out["problem"] = [
+            "；".join(f"{c.name_zh}{t}" for (c, _), t in zip(parts, texts) if t)
+            for texts in zip(*[p["problem"] for _, p in parts])
+        ]
+        out["standard"] = "; ".join(c.label for c, _ in parts)
+        out["radius_m"] = pick_radius = np.array([c.radius_m or np.nan for c, _ in parts])[weakest]
+        del pick_radius
+    return out
+
+
+def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                     checks: list[Check], *, coverage_target: float = 1.0
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Per community × category coverage and gaps; demand gains ``dist_<category>_m``.
+
+    All inputs in one metric CRS. ``communities`` needs ``community_id``, ``town``, ``population``,
+    ``households``; ``demand`` needs ``community_id`` and ``weight``; ``facilities`` needs ``category``,
+    ``subcategory``, ``floor_area_m2``.
+    """
+    if not 0 < coverage_target <= 1:
+        raise ValueError("coverage_target must be in (0, 1]")
+    communities = communities.copy()
+    demand = demand.copy()
+    ids = communities["community_id"].to_numpy()
+    code_of = {cid: i for i, cid in enumerate(ids)}
+    demand_codes = demand["community_id"].map(code_of).fillna(-1).to_numpy(dtype=np.int64)
+    # facility → community containing it (first by row order when on a shared boundary)
+    if len(facilities):
+        f_idx, c_idx = communities.sindex.query(facilities.geometry.values, predicate="intersects")
+        first = pd.Series(c_idx).groupby(f_idx).min()
+        fac_codes = np.full(len(facilities), -1, dtype=np.int64)
+        fac_codes[first.index.to_numpy()] = first.to_numpy()
+    else:
+        fac_codes = np.empty(0, dtype=np.int64)
+    masks = facility_checks(facilities, checks)
+    n_short = np.zeros(len(communities), dtype=np.int64)
+    for category in CATEGORIES:
+        cat_checks = [c for c in checks if c.category == category]
+        if not cat_checks:
+            cols = {f"{category}_{m}": np.nan for m in METRICS}
+            cols[f"{category}_status"] = "not_surveyed"
+            cols[f"{category}_standard"] = ""
+            cols[f"{category}_problem"] = "未调查"
+            for k, v in cols.items():
+                communities[k] = v
+            continue
+        parts = []
+        for i, check in enumerate(cat_checks):
+            frame, dist = _check_metrics(check, communities, demand, demand_codes, facilities, masks[check],
+                                         fac_codes, coverage_target)
+            parts.append((check, frame))
+            column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
+            demand[column] = dist
+        combined = _combine(category, parts)
+        for m in METRICS:
+            communities[f"{category}_{m}"] = combined[m].to_numpy()
+        n_short += (combined["status"] == "gap").to_numpy()
+    communities["n_categories_short"] = n_short
+    return communities, demand
+
+
+def category_label_zh(category: str) -> str:
+    return CATEGORY_LABELS_ZH[category]

@@ -1,0 +1,119 @@
+"""Demand: where people live, as weighted points in the metric CRS.
+
+Either the planner's points (compounds, buildings, a population grid) assigned to communities, or — when none
+are given — each community's population spread over its polygon on a regular grid, weights summing exactly to
+the community's population. Demand outside every community is reported, never dropped.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import WarningLog
+
+__all__ = ["spread_population", "assign_communities", "complete_demand"]
+
+
+def spread_population(communities: gpd.GeoDataFrame, *, cell_m: float = 100.0) -> gpd.GeoDataFrame:
+    """Spread each community's ``population`` over a ``cell_m`` grid clipped to its polygon.
+
+    One demand point per grid-cell piece (a point inside the piece), weighted by the piece's share of the
+    community's area, so the weights of a community sum to its population (up to float rounding). A community
+    smaller than a cell gets one point. Vectorised: one STRtree query of all cells against all communities.
+    """
+    if communities.crs is None or not communities.crs.is_projected:
+        raise ValueError("spread_population needs communities in a projected (metric) CRS")
+    minx, miny, maxx, maxy = communities.total_bounds
+    x0 = np.floor(minx / cell_m) * cell_m
+    y0 = np.floor(miny / cell_m) * cell_m
+    xs = np.arange(x0, maxx, cell_m)
+    ys = np.arange(y0, maxy, cell_m)
+    gx, gy = np.meshgrid(xs, ys)
+    cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + cell_m, gy.ravel() + cell_m)
+    polys = np.asarray(communities.geometry.values)
+    tree = shapely.STRtree(cells)
+    poly_idx, cell_idx = tree.query(polys, predicate="intersects")
+    pieces = shapely.intersection(cells[cell_idx], polys[poly_idx])
+    area = shapely.area(pieces)
+    keep = area > 0
+    poly_idx, pieces, area = poly_idx[keep], pieces[keep], area[keep]
+    total = np.bincount(poly_idx, weights=area, minlength=len(polys))
+    population = communities["population"].fillna(0).to_numpy(dtype="float64")
+    weight = population[poly_idx] * area / total[poly_idx]
+    ids = communities["community_id"].to_numpy()
+    demand = gpd.GeoDataFrame(
+        {
+            "community_id": ids[poly_idx],
+            "weight": weight,
+        },
+        geometry=shapely.point_on_surface(pieces),
+        crs=communities.crs,
+    )
+    order = np.lexsort((np.arange(len(demand)), poly_idx))
+    demand = demand.iloc[order].reset_index(drop=True)
+    demand.insert(0, "demand_id", [f"{c}:{i}" for c, i in zip(demand["community_id"],
+                                                                 demand.groupby("community_id").cumcount())])
+    demand["source"] = "spread"
+    return demand
+
+
+def assign_communities(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *, snap_m: float = 50.0,
+                       log: WarningLog | None = None, label: str = "demand") -> gpd.GeoDataFrame:
+    """Give every demand point the ``community_id`` of the community containing it.
+
+    A point on a shared boundary goes to the first community in ``community_id`` order (deterministic). A point
+    outside every community but within ``snap_m`` metres of one is assigned to the nearest (warning); farther
+    points keep ``community_id`` None and are reported, never dropped.
+    """
+    log = log if log is not None else WarningLog()
+    demand = demand.copy()
+    order = np.argsort(communities["community_id"].to_numpy(), kind="stable")
+    polys = np.asarray(communities.geometry.values)[order]
+    ids = communities["community_id"].to_numpy()[order]
+    tree = shapely.STRtree(polys)
+    points = np.asarray(demand.geometry.values)
+    pt_idx, poly_idx = tree.query(points, predicate="intersects")
+    first = pd.Series(poly_idx).groupby(pt_idx).min()  # lowest id among the containing communities
+    assigned = np.full(len(demand), None, dtype=object)
+    assigned[first.index.to_numpy()] = ids[first.to_numpy()]
+    outside = np.flatnonzero(pd.isna(assigned))
+    if len(outside):
+        near_pt, near_poly = tree.query_nearest(points[outside], max_distance=snap_m, all_matches=False)
+        dist = shapely.distance(points[outside][near_pt], polys[near_poly])
+        rows = demand["source_row"].to_numpy() if "source_row" in demand.columns else demand.index.to_numpy()
+        for p, c, d in zip(outside[near_pt], near_poly, dist):
+            assigned[p] = ids[c]
+            log.add(label, rows[p], f"point lies {d:.0f} m outside every community; assigned to the nearest, "
+                                    f"{ids[c]}")
+        far = np.setdiff1d(np.arange(len(outside)), near_pt)
+        for p in outside[far]:
+            log.add(label, rows[p], f"point lies more than {snap_m:g} m outside every community; kept as demand "
+                                    "outside the communities (counted in no community)")
+    demand["community_id"] = assigned
+    return demand
+
+
+def complete_demand(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *,
+                    log: WarningLog | None = None, label: str = "demand") -> gpd.GeoDataFrame:
+    """Communities with a population but no demand point get one point inside them carrying that population."""
+    log = log if log is not None else WarningLog()
+    have = set(demand["community_id"].dropna())
+    lacking = communities[~communities["community_id"].isin(have) & (communities["population"].fillna(0) > 0)]
+    if lacking.empty:
+        return demand
+    for cid in lacking["community_id"]:
+        log.add(label, None, f"community {cid} has population but no demand point; its population is placed at "
+                             "one point inside it")
+    extra = gpd.GeoDataFrame(
+        {
+            "demand_id": [f"{c}:centre" for c in lacking["community_id"]],
+            "community_id": lacking["community_id"].to_numpy(),
+            "weight": lacking["population"].to_numpy(dtype="float64"),
+            "source": "community centre",
+        },
+        geometry=lacking.geometry.point_on_surface().values,
+        crs=communities.crs,
+    )
+    return pd.concat([demand, extra], ignore_index=True)

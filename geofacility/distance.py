@@ -1,0 +1,46 @@
+"""Distances from demand to facilities, in metres, in the metric CRS.
+
+Straight line (``euclidean``) through shapely's STRtree: one bulk nearest-neighbour query for all demand points,
+one bulk ``dwithin`` query for counting facilities within reach. Facilities outside a community or outside the
+study area count like any other: the caller passes all of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+__all__ = ["nearest_distance", "within_pairs"]
+
+
+def nearest_distance(points, facilities) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from each point to its nearest facility, and that facility's position in ``facilities``.
+
+    Returns ``(inf, -1)`` for every point when there is no facility. Ties go to the facility that comes first
+    in ``facilities`` (deterministic).
+    """
+    points = np.asarray(points)
+    facilities = np.asarray(facilities)
+    dist = np.full(len(points), np.inf)
+    nearest = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or len(facilities) == 0:
+        return dist, nearest
+    tree = shapely.STRtree(facilities)
+    (pt_idx, fac_idx), d = tree.query_nearest(points, return_distance=True, all_matches=True)
+    # all_matches returns every equidistant facility; keep the lowest index per point
+    order = np.lexsort((fac_idx, pt_idx))
+    pt_idx, fac_idx, d = pt_idx[order], fac_idx[order], d[order]
+    first = np.r_[True, pt_idx[1:] != pt_idx[:-1]]
+    dist[pt_idx[first]] = d[first]
+    nearest[pt_idx[first]] = fac_idx[first]
+    return dist, nearest
+
+
+def within_pairs(geoms, facilities, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """All (geometry index, facility index) pairs no farther apart than ``radius_m``."""
+    geoms = np.asarray(geoms)
+    facilities = np.asarray(facilities)
+    if len(geoms) == 0 or len(facilities) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    tree = shapely.STRtree(facilities)
+    geom_idx, fac_idx = tree.query(geoms, predicate="dwithin", distance=radius_m)
+    return geom_idx, fac_idx

@@ -1,0 +1,680 @@
+"""Reading what planners have: GeoJSON, GeoPackage, Shapefile (GBK included), CSV/XLSX with lon/lat, in WGS84,
+CGCS2000, projected CRSs, or the GCJ-02/BD-09 coordinates that Chinese map APIs emit.
+
+Every reader returns a GeoDataFrame in EPSG:4326 with canonical column names (docs/data-model.md) and two
+bookkeeping columns, ``source_file`` and ``source_row`` (the row number a planner sees: the line in a CSV, the
+data row in a spreadsheet, the feature number in a vector file). Rows that cannot be used are not dropped
+silently: they go to the :class:`~geofacility.errors.WarningLog` with the file, the row and the reason.
+Input that cannot be used at all raises :class:`~geofacility.errors.InputError` with a one-line fix.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from .crs import COORD_SYSTEMS, to_wgs84
+from .errors import InputError, WarningLog
+from .standards import CATEGORIES, load_standards
+
+__all__ = [
+    "ALIASES",
+    "CATEGORY_ALIASES",
+    "read_layer",
+    "read_communities",
+    "read_facilities",
+    "read_demand",
+    "read_towns",
+    "load_aliases",
+    "normalise_category",
+    "parse_coords",
+]
+
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".gml"}
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls"}
+
+#: canonical column → accepted spellings (compared after lower-casing and stripping spaces/underscores).
+ALIASES: dict[str, list[str]] = {
+    "community_id": ["community_id", "社区编码", "社区代码", "社区编号", "社区id", "社区ID", "community_code"],
+    "community": ["community", "社区", "社区名称", "社区名", "community_name", "社区居委会", "居委会"],
+    "town": ["town", "街道", "镇", "镇办", "镇街", "街镇", "乡镇", "街道办", "所属街道", "所属镇街", "subdistrict",
+             "street", "town_name", "街道名称"],
+    "population": ["population", "人口", "常住人口", "人口数", "户籍人口", "居住人口", "人数", "pop", "weight",
+                   "worldpop_pop"],
+    "households": ["households", "户数", "住户数", "总户数", "hh", "household"],
+    "category": ["category", "类别", "设施类别", "设施类型", "类型", "大类", "设施大类"],
+    "subcategory": ["subcategory", "子类", "小类", "细类", "设施小类", "sub_category"],
+    "floor_area_m2": ["floor_area_m2", "面积", "建筑面积", "使用面积", "房屋面积", "floor_area", "area_m2",
+                      "building_area_m2", "建筑面积m2", "建筑面积（m2）", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积（㎡）"],
+    "facility_id": ["facility_id", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
+    "name": ["name", "名称", "设施名称", "school", "站点名称", "小区名称", "小区"],
+    "demand_id": ["demand_id", "compound_id", "小区编号", "point_id"],
+}
+#: id columns fall back to a bare "id"/"编号" when the role-specific one is absent
+GENERIC_ID = ["id", "编号", "序号", "fid", "objectid"]
+
+LON_NAMES = ["lon", "lng", "longitude", "long", "x", "经度", "point_x"]
+LAT_NAMES = ["lat", "latitude", "y", "纬度", "point_y"]
+#: prefixes/suffixes of coordinate columns that say which coordinate system they are in
+COORD_HINTS = {
+    "gcj02": ["gcj02", "gcj", "gaode", "amap", "高德", "火星"],
+    "bd09": ["bd09", "bd", "baidu", "百度", "bd09ll"],
+    "wgs84": ["wgs84", "wgs", "gps"],
+    "cgcs2000": ["cgcs2000", "cgcs"],
+}
+
+CATEGORY_ALIASES: dict[str, list[str]] = {
+    "education": ["education", "教育", "社区教育设施", "教育设施", "学校", "中小学", "school", "schools"],
+    "health": ["health", "医疗", "卫生", "医疗卫生", "医疗卫生服务设施", "医疗卫生设施", "卫生服务", "healthcare",
+               "medical"],
+    "community_service": ["community_service", "社区用房", "社区管理服务设施", "社区服务", "社区管理",
+                          "社区办公和服务用房", "社区服务用房", "党群服务中心", "community service"],
+    "elderly_care": ["elderly_care", "养老", "社区养老服务设施", "养老服务设施", "养老设施", "elderly", "elderly care"],
+    "commerce": ["commerce", "商业", "便民商业", "社区便民商业设施", "便民商业设施", "commercial", "retail"],
+    "sports": ["sports", "体育", "健身", "社区体育场地", "体育场地", "体育设施", "全民健身", "fitness", "sport"],
+    "canteen": ["canteen", "食堂", "社区食堂", "助餐", "老年助餐", "dining"],
+}
+#: extra subcategory spellings beyond the standards table's Chinese names
+SUBCATEGORY_ALIASES: dict[str, list[str]] = {
+    "middle_school": ["初中", "中学", "初级中学", "middle school"],
+    "primary_school": ["小学", "primary school"],
+    "kindergarten": ["幼儿园", "kindergarten"],
+    "nursery": ["托儿所", "托育", "托育机构", "nursery"],
+    "service_station": ["社区服务站", "社区综合服务站"],
+    "community_rooms_national": ["社区综合服务设施", "社区用房"],
+    "day_care_center": ["日间照料中心", "托老所", "日间照料", "养老驿站"],
+    "nursing_home": ["养老院", "敬老院", "养老机构", "老年养护院"],
+    "vegetable_market": ["菜市场", "农贸市场", "便民市场"],
+    "supermarket": ["超市"],
+    "convenience_store": ["便利店"],
+    "outdoor_fitness_ground": ["健身场地", "健身广场", "室外健身场地", "健身点"],
+    "community_health_center": ["社区卫生服务中心"],
+    "community_health_station": ["社区卫生服务站", "卫生室", "卫生站"],
+    "community_canteen": ["社区食堂"],
+    "elderly_canteen": ["老年食堂", "幸福食堂"],
+    "elderly_meal_point": ["助餐点", "老年助餐点"],
+}
+
+
+def _key(name) -> str:
+    """Column-name comparison key: NFKC (full-width → half-width), lower case, no spaces/underscores/dashes."""
+    text = unicodedata.normalize("NFKC", str(name)).strip().lower()
+    return re.sub(r"[\s_\-]+", "", text)
+
+
+def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
+    """Built-in aliases extended by a planner's mapping file: a CSV with columns ``alias,column`` (e.g.
+    ``居委会名称,community``)."""
+    aliases = {k: list(v) for k, v in ALIASES.items()}
+    if path is None:
+        return aliases
+    path = Path(path)
+    table = _read_csv(path)
+    if not {"alias", "column"} <= set(table.columns):
+        raise InputError(f"{path}: an alias file needs the columns alias,column (e.g. 居委会名称,community)")
+    for i, row in table.iterrows():
+        column = str(row["column"]).strip()
+        if column not in aliases:
+            raise InputError(
+                f"{path}, row {i + 2}: {column!r} is not a geofacility column; use one of {', '.join(aliases)}"
+            )
+        aliases[column].insert(0, str(row["alias"]).strip())
+    return aliases
+
+
+def _rename_columns(frame: pd.DataFrame, wanted: list[str], aliases: dict[str, list[str]]) -> pd.DataFrame:
+    """Rename the first matching alias of each wanted canonical column; an exact canonical name wins."""
+    keys = {}
+    for col in frame.columns:
+        if col == "geometry":
+            continue
+        keys.setdefault(_key(col), col)
+    renames: dict[str, str] = {}
+    taken = set()
+    for canonical in wanted:
+        if canonical in frame.columns:
+            taken.add(canonical)
+            continue
+        for alias in aliases.get(canonical, []):
+            source = keys.get(_key(alias))
+            if source is not None and source not in taken and source not in renames:
+                renames[source] = canonical
+                taken.add(source)
+                break
+    return frame.rename(columns=renames)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# coordinates
+
+
+def parse_coords(value: str | None) -> str | CRS | None:
+    """``wgs84|cgcs2000|gcj02|bd09`` or any CRS pyproj understands (``EPSG:4547``)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower().replace("-", "")
+    if text in COORD_SYSTEMS:
+        return text
+    if text in ("gcj", "mars", "amap", "gaode"):
+        return "gcj02"
+    if text in ("baidu", "bd"):
+        return "bd09"
+    try:
+        return CRS.from_user_input(value)
+    except Exception:  # pyproj raises CRSError; any failure means the text is not a CRS
+        raise InputError(
+            f"--coords {value!r}: not a coordinate system; use wgs84, cgcs2000, gcj02, bd09 or an EPSG code "
+            "such as EPSG:4547"
+        ) from None
+
+
+def _find_xy_columns(columns) -> tuple[str, str, str | None] | None:
+    """Find the lon/lat columns and the coordinate system their names announce (e.g. ``gcj02_lng``)."""
+    found = []
+    for col in columns:
+        key = _key(col)
+        for system, hints in [(None, [""])] + [(s, h) for s, h in COORD_HINTS.items()]:
+            for hint in hints:
+                for lon in LON_NAMES:
+                    if key in (hint + lon, lon + hint):
+                        found.append(("lon", system, col))
+                for lat in LAT_NAMES:
+                    if key in (hint + lat, lat + hint):
+                        found.append(("lat", system, col))
+    systems = {}
+    for axis, system, col in found:
+        systems.setdefault(system, {}).setdefault(axis, col)
+    pairs = {s: v for s, v in systems.items() if "lon" in v and "lat" in v}
+    if not pairs:
+        return None
+    if len(pairs) > 1:
+        names = "; ".join(f"{v['lon']}/{v['lat']}" for v in pairs.values())
+        raise _Ambiguous(names)
+    system, cols = next(iter(pairs.items()))
+    return cols["lon"], cols["lat"], system
+
+
+class _Ambiguous(Exception):
+    pass
+
+
+def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningLog) -> gpd.GeoDataFrame:
+    """lon/lat (or WKT ``geometry``) columns → points in EPSG:4326."""
+    wkt_col = next((c for c in frame.columns if _key(c) in ("geometry", "wkt", "geom")), None)
+    try:
+        xy = _find_xy_columns(frame.columns)
+    except _Ambiguous as exc:
+        raise InputError(
+            f"{label}: several coordinate column pairs ({exc}); keep one pair, or rename the one to use lon/lat "
+            "and give --coords"
+        ) from None
+    if xy is None and wkt_col is None:
+        raise InputError(
+            f"{label}: no coordinate columns; add lon and lat (or 经度 and 纬度) columns, or a WKT geometry column"
+        )
+    if xy is None:
+        geometry = gpd.GeoSeries.from_wkt(frame[wkt_col].astype("string").fillna(""), on_invalid="ignore")
+        frame = frame.drop(columns=[wkt_col])
+        source_crs = coords if isinstance(coords, CRS) else CRS.from_epsg(4326)
+        gdf = gpd.GeoDataFrame(frame, geometry=geometry.values, crs=source_crs)
+        if coords in ("gcj02", "bd09"):
+            gdf = _shift_to_wgs84(gdf, coords)
+        return gdf
+    lon_col, lat_col, named_system = xy
+    system = coords if coords is not None else (named_system or "wgs84")
+    if coords is not None and named_system is not None and not isinstance(coords, CRS) and coords != named_system:
+        log.add(label, None, f"columns {lon_col}/{lat_col} are named as {named_system} but --coords says {coords}; "
+                             f"read as {coords}", severity="warning")
+    lon = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(dtype="float64")
+    lat = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(dtype="float64")
+    bad = ~np.isfinite(lon) | ~np.isfinite(lat)
+    if bad.any():
+        log.extend(label, frame.loc[bad, "source_row"], f"missing or non-numeric {lon_col}/{lat_col}; row not used")
+    if isinstance(system, CRS) and system.is_projected:
+        points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=system).to_crs(4326)
+        gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=points.values, crs=4326)
+        gdf.loc[bad, "geometry"] = None
+        return gdf
+    if isinstance(system, CRS):  # a geographic CRS: WGS84 and CGCS2000 differ by centimetres
+        system = "wgs84"
+    finite = ~bad
+    if finite.any() and ((np.abs(lon[finite]) > 1000).any() or (np.abs(lat[finite]) > 1000).any()):
+        first = np.flatnonzero(finite & ((np.abs(lon) > 1000) | (np.abs(lat) > 1000)))[0]
+        raise InputError(
+            f"{label}, row {frame['source_row'].iloc[first]}: {lon_col}/{lat_col} = {lon[first]:.0f}, "
+            f"{lat[first]:.0f} are not degrees: projected coordinates? give their CRS, e.g. --coords ROLE=EPSG:4547"
+        )
+    # lon/lat swapped: in China latitude is 18–54 and longitude 73–135, so swapped columns are unambiguous there
+    lon_like_lat = (lat > 73) & (lat < 136) & (lon > 3) & (lon < 54)
+    if (~bad).any() and lon_like_lat[~bad].mean() > 0.5:
+        log.add(label, None, f"columns {lon_col} and {lat_col} are swapped (longitudes in {lat_col}); swapped back",
+                severity="warning")
+        lon, lat = lat.copy(), lon.copy()
+    out_of_range = ~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    if out_of_range.any():
+        log.extend(label, frame.loc[out_of_range, "source_row"],
+                   f"coordinates outside ±180/±90 degrees in {lon_col}/{lat_col}; row not used")
+    unusable = bad | out_of_range
+    lon_w, lat_w = to_wgs84(np.where(unusable, np.nan, lon), np.where(unusable, np.nan, lat), system)
+    geometry = gpd.points_from_xy(lon_w, lat_w)
+    geometry[unusable] = None
+    gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=geometry, crs=4326)
+    if system in ("gcj02", "bd09"):
+        log.add(label, None, f"coordinates in {lon_col}/{lat_col} read as {system.upper()} and converted to WGS84",
+                severity="info")
+    return gdf
+
+
+def _shift_to_wgs84(gdf: gpd.GeoDataFrame, system: str) -> gpd.GeoDataFrame:
+    """Apply the GCJ-02/BD-09 → WGS84 inverse to every vertex (one vectorised call over all coordinates)."""
+    def shift(xy: np.ndarray) -> np.ndarray:
+        lon, lat = to_wgs84(xy[:, 0], xy[:, 1], system)
+        return np.column_stack([lon, lat])
+
+    out = gdf.copy()
+    out["geometry"] = shapely.transform(np.asarray(gdf.geometry.values), shift)
+    return out.set_crs(4326, allow_override=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# files
+
+
+def _read_csv(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    sep = "\t" if path.suffix.lower() == ".tsv" else None
+    encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+    last = None
+    for enc in encodings:
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=enc, sep=sep,
+                               engine="python" if sep is None else "c")
+        except UnicodeDecodeError as exc:
+            last = exc
+        except (pd.errors.ParserError, csv.Error) as exc:
+            raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]}); check the delimiter "
+                             "and quoting") from None
+        except LookupError:
+            raise InputError(f"{path}: unknown encoding {enc!r}; use e.g. utf-8 or gbk") from None
+    raise InputError(f"{path}: text is neither UTF-8 nor GBK/GB18030 ({last}); give --encoding") from None
+
+
+def _vector_encoding(path: Path, encoding: str | None, log: WarningLog) -> str | None:
+    """Shapefiles without a .cpg: GDAL would read GBK text as Latin-1 mojibake; try UTF-8, then GBK."""
+    if encoding or path.suffix.lower() != ".shp" or path.with_suffix(".cpg").exists() \
+            or path.with_suffix(".CPG").exists():
+        return encoding
+    for candidate in ("utf-8", "gb18030"):
+        try:
+            pyogrio.read_dataframe(path, encoding=candidate, read_geometry=False)
+        except UnicodeDecodeError:
+            continue
+        except Exception:  # other read errors are reported by the real read below
+            return None
+        if candidate != "utf-8":
+            log.add(str(path), None, f"no .cpg file: attribute text read as {candidate.upper()} (detected); "
+                                     "give --encoding to override", severity="info")
+        return candidate
+    return None
+
+
+def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, layer: str | None = None,
+               log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Read any supported file into a GeoDataFrame in EPSG:4326 with ``source_file``/``source_row`` columns.
+
+    ``coords``: the coordinate system of the input when its file does not say (``wgs84``, ``cgcs2000``,
+    ``gcj02``, ``bd09`` or a pyproj CRS). For a vector file declared as WGS84/CGCS2000, ``gcj02``/``bd09``
+    shifts every vertex back to WGS84 (Amap/Baidu exports are often labelled WGS84 but are not).
+    """
+    log = log if log is not None else WarningLog()
+    path = Path(path)
+    label = str(path)
+    coords = parse_coords(coords) if isinstance(coords, str) else coords
+    if not path.exists():
+        raise InputError(f"{label}: file not found; check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{label}: the file is empty; export the layer again")
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        if suffix in (".xlsx", ".xls"):
+            try:
+                frame = pd.read_excel(path, dtype=str, sheet_name=layer or 0)
+            except Exception as exc:  # openpyxl/xlrd raise many types for unreadable workbooks
+                raise InputError(f"{label}: not a readable spreadsheet ({exc}); save it as .xlsx") from None
+            first_row = 2
+        else:
+            frame = _read_csv(path, encoding)
+            first_row = 2
+        if frame.empty:
+            raise InputError(f"{label}: no data rows; the file has only a header")
+        frame = frame.reset_index(drop=True)
+        frame["source_row"] = np.arange(first_row, first_row + len(frame))
+        frame["source_file"] = label
+        gdf = _points_from_table(frame, label=label, coords=coords, log=log)
+    elif suffix in VECTOR_SUFFIXES or path.is_dir():
+        enc = _vector_encoding(path, encoding, log)
+        try:
+            gdf = gpd.read_file(path, engine="pyogrio", layer=layer, encoding=enc)
+        except UnicodeDecodeError:
+            raise InputError(f"{label}: attribute text is not in the declared encoding; give --encoding gbk "
+                             "(or utf-8)") from None
+        except Exception as exc:  # pyogrio raises DataSourceError and friends with GDAL's message
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{label}: cannot be read as a GIS file ({first}); export it as GeoPackage or "
+                             "GeoJSON") from None
+        if gdf.empty:
+            raise InputError(f"{label}: the layer has no features")
+        gdf = gdf.reset_index(drop=True)
+        gdf["source_row"] = np.arange(1, len(gdf) + 1)
+        gdf["source_file"] = label
+        gdf = _vector_to_wgs84(gdf, label=label, coords=coords, log=log)
+    else:
+        raise InputError(f"{label}: unknown file type {suffix!r}; use GeoJSON, GeoPackage, Shapefile, CSV or XLSX")
+    missing = gdf.geometry.isna() | gdf.geometry.is_empty
+    empty_rows = gdf.index[missing & ~gdf["source_row"].isin(_logged_rows(log, label))]
+    if len(empty_rows):
+        log.extend(label, gdf.loc[empty_rows, "source_row"], "no geometry; row not used")
+    return gdf
+
+
+def _logged_rows(log: WarningLog, label: str) -> set:
+    frame = log.to_frame()
+    if frame.empty:
+        return set()
+    return set(pd.to_numeric(frame.loc[frame["file"] == label, "row"], errors="coerce").dropna().astype(int))
+
+
+def _vector_to_wgs84(gdf: gpd.GeoDataFrame, *, label: str, coords, log: WarningLog) -> gpd.GeoDataFrame:
+    if isinstance(coords, CRS):
+        if gdf.crs is not None and not gdf.crs.equals(coords):
+            log.add(label, None, f"file declares {gdf.crs.to_string()} but --coords says {coords.to_string()}; "
+                                 "using --coords", severity="warning")
+        gdf = gdf.set_crs(coords, allow_override=True)
+    if gdf.crs is None:
+        minx, miny, maxx, maxy = gdf.total_bounds
+        if -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90:
+            log.add(label, None, "no CRS in the file (.prj missing?): coordinates look like degrees, read as "
+                                 "WGS84; give --coords to say otherwise", severity="warning")
+            gdf = gdf.set_crs(4326)
+        else:
+            raise InputError(
+                f"{label}: no CRS in the file and coordinates like {minx:.0f}, {miny:.0f} are not degrees; give "
+                "the CRS with --coords ROLE=EPSG:xxxx (e.g. EPSG:4547 for CGCS2000 / 3-degree GK CM 114E)"
+            )
+    if not gdf.crs.is_geographic and not gdf.crs.is_projected:
+        raise InputError(f"{label}: CRS {gdf.crs.to_string()} is neither geographic nor projected")
+    gdf = gdf.to_crs(4326)
+    if coords in ("gcj02", "bd09"):
+        gdf = _shift_to_wgs84(gdf, coords)
+        log.add(label, None, f"coordinates read as {coords.upper()} and converted to WGS84", severity="info")
+    return gdf
+
+
+# ---------------------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog, required: bool,
+             allow_negative: bool = False) -> pd.Series:
+    """A numeric column; non-numeric or negative cells are reported (error when ``required``)."""
+    raw = gdf[column]
+    text = raw.astype("string").str.replace(",", "", regex=False).str.strip()
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    non_numeric = values.isna() & text.notna() & (text != "")
+    negative = values < 0 if not allow_negative else pd.Series(False, index=values.index)
+    for mask, what in ((non_numeric, "is not a number"), (negative, "is negative")):
+        if mask.any():
+            first = gdf.loc[mask].iloc[0]
+            if required:
+                raise InputError(
+                    f"{label}, row {first['source_row']}: {column} {what} ({raw[mask].iloc[0]!r}); fix the value"
+                    + (f" (and {int(mask.sum()) - 1} more rows)" if mask.sum() > 1 else "")
+                )
+            log.extend(label, gdf.loc[mask, "source_row"], f"{column} {what}; treated as unknown")
+            values[mask] = np.nan
+    return values
+
+
+def _repair_polygons(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog, what: str) -> gpd.GeoDataFrame:
+    geoms = gdf.geometry
+    present = geoms.notna() & ~geoms.is_empty
+    kinds = set(geoms[present].geom_type)
+    bad_kinds = kinds - {"Polygon", "MultiPolygon"}
+    if bad_kinds:
+        raise InputError(
+            f"{label}: {what} must be polygons, found {', '.join(sorted(bad_kinds))}; give the {what} boundaries "
+            "as a polygon layer"
+        )
+    invalid = present & ~geoms.is_valid
+    if invalid.any():
+        reasons = shapely.is_valid_reason(np.asarray(geoms[invalid].values))
+        for row, reason in zip(gdf.loc[invalid, "source_row"], reasons):
+            log.add(label, row, f"invalid polygon ({reason}); repaired with make_valid")
+        repaired = shapely.make_valid(np.asarray(geoms[invalid].values))
+        # make_valid may return collections with stray lines: keep the polygonal part
+        repaired = [_polygonal(g) for g in repaired]
+        gdf = gdf.copy()
+        gdf.loc[invalid, "geometry"] = gpd.GeoSeries(repaired, index=gdf.index[invalid], crs=gdf.crs)
+    return gdf
+
+
+def _polygonal(geom):
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _unique_ids(gdf: gpd.GeoDataFrame, column: str, *, label: str) -> None:
+    dup = gdf[column].duplicated(keep=False) & gdf[column].notna()
+    if dup.any():
+        value = gdf.loc[dup, column].iloc[0]
+        rows = ", ".join(str(r) for r in gdf.loc[gdf[column] == value, "source_row"])
+        raise InputError(f"{label}, rows {rows}: duplicate {column} {value!r}; give every row its own id")
+
+
+def _drop_unusable(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    keep = gdf.geometry.notna() & ~gdf.geometry.is_empty
+    return gdf.loc[keep].reset_index(drop=True)
+
+
+def _string(series: pd.Series) -> pd.Series:
+    return series.astype("string").str.strip().astype(object).where(series.notna(), None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# role readers
+
+
+def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=None,
+                     log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Community (社区) polygons: ``community_id``, ``community``, ``town``, ``population``, ``households``."""
+    log = log if log is not None else WarningLog()
+    aliases = aliases or ALIASES
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    label = str(path)
+    gdf = _rename_columns(gdf, ["community_id", "community", "town", "population", "households"], aliases)
+    if "community_id" not in gdf.columns:
+        gdf = _rename_columns(gdf, ["community_id"], {"community_id": GENERIC_ID})
+    if "community" not in gdf.columns and "community_id" not in gdf.columns:
+        raise InputError(f"{label}: no community name or id column; add a column 社区 (community) or community_id")
+    gdf = _drop_unusable(gdf)
+    if gdf.empty:
+        raise InputError(f"{label}: no community has a geometry")
+    gdf = _repair_polygons(gdf, label=label, log=log, what="communities")
+    if "community_id" not in gdf.columns:
+        gdf["community_id"] = _string(gdf["community"])
+        log.add(label, None, "no community_id column: the community name is used as the id", severity="info")
+    gdf["community_id"] = _string(gdf["community_id"])
+    missing_id = gdf["community_id"].isna()
+    if missing_id.any():
+        raise InputError(f"{label}, row {gdf.loc[missing_id, 'source_row'].iloc[0]}: empty community id; fill it")
+    _unique_ids(gdf, "community_id", label=label)
+    if "community" not in gdf.columns:
+        gdf["community"] = gdf["community_id"]
+    gdf["community"] = _string(gdf["community"]).fillna(gdf["community_id"])
+    gdf["town"] = _string(gdf["town"]) if "town" in gdf.columns else None
+    for column in ("population", "households"):
+        if column in gdf.columns:
+            gdf[column] = _numeric(gdf, column, label=label, log=log, required=True)
+        else:
+            gdf[column] = np.nan
+    if "approximate" in gdf.columns:
+        gdf["approximate"] = gdf["approximate"].astype("string").str.lower().isin(["true", "1", "yes", "是"])
+    else:
+        gdf["approximate"] = False
+    return gdf
+
+
+def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
+               log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Street (街道) / town (镇) polygons: ``town``, ``population`` (optional)."""
+    log = log if log is not None else WarningLog()
+    aliases = aliases or ALIASES
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    label = str(path)
+    town_aliases = {**aliases, "town": aliases["town"] + ["name", "名称"]}
+    gdf = _rename_columns(gdf, ["town", "population"], town_aliases)
+    if "town" not in gdf.columns:
+        raise InputError(f"{label}: no town/street name column; add a column 街道 (town)")
+    gdf = _repair_polygons(_drop_unusable(gdf), label=label, log=log, what="towns")
+    gdf["town"] = _string(gdf["town"])
+    gdf["population"] = (_numeric(gdf, "population", label=label, log=log, required=False)
+                         if "population" in gdf.columns else np.nan)
+    return gdf
+
+
+def normalise_category(values: pd.Series) -> pd.Series:
+    """Chinese or English category names → the seven keys (None where unknown)."""
+    lookup = {}
+    for key, names in CATEGORY_ALIASES.items():
+        for name in names:
+            lookup[_key(name)] = key
+    return values.map(lambda v: lookup.get(_key(v)) if isinstance(v, str) and v.strip() else None)
+
+
+def _subcategory_lookup() -> dict[str, tuple[str, str]]:
+    table = load_standards()
+    lookup: dict[str, tuple[str, str]] = {}
+    for _, row in table.iterrows():
+        for name in (row["subcategory"], row["name_zh"]):
+            lookup.setdefault(_key(name), (row["category"], row["subcategory"]))
+    for sub, names in SUBCATEGORY_ALIASES.items():
+        category = table.loc[table["subcategory"] == sub, "category"].iloc[0]
+        for name in names:
+            lookup.setdefault(_key(name), (category, sub))
+    return lookup
+
+
+def read_facilities(path, *, category: str | None = None, coords=None, encoding=None, layer=None,
+                    aliases=None, log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Existing facilities: points (polygons are reduced to a point inside them).
+
+    ``category`` (from ``--facilities CATEGORY=PATH``) applies to rows without a category column.
+    Unknown categories are reported and not used.
+    """
+    log = log if log is not None else WarningLog()
+    aliases = aliases or ALIASES
+    label = str(path)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2"], aliases)
+    if "facility_id" not in gdf.columns:
+        gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
+    gdf = _drop_unusable(gdf)
+    kinds = set(gdf.geom_type)
+    if kinds & {"Polygon", "MultiPolygon"}:
+        polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+        gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
+        log.add(label, None, f"{int(polys.sum())} facility polygons reduced to a point inside each", severity="info")
+    if kinds & {"LineString", "MultiLineString", "GeometryCollection"}:
+        raise InputError(f"{label}: facilities must be points or polygons, found {', '.join(sorted(kinds))}")
+    multi = gdf.geom_type == "MultiPoint"
+    if multi.any():
+        gdf.loc[multi, "geometry"] = shapely.centroid(np.asarray(gdf.geometry[multi].values))
+
+    lookup = _subcategory_lookup()
+    sub_raw = _string(gdf["subcategory"]) if "subcategory" in gdf.columns else pd.Series(None, index=gdf.index,
+                                                                                          dtype=object)
+    sub_match = sub_raw.map(lambda v: lookup.get(_key(v)) if isinstance(v, str) else None)
+    if "category" in gdf.columns:
+        raw = _string(gdf["category"])
+        cat = normalise_category(raw)
+        # a category column holding a subcategory name (小学, 幼儿园…) also says the category
+        cat_sub = raw.map(lambda v: lookup.get(_key(v)) if isinstance(v, str) else None)
+        from_sub = cat.isna() & cat_sub.notna()
+        cat[from_sub] = cat_sub[from_sub].map(lambda t: t[0])
+        sub_match[from_sub & sub_match.isna()] = cat_sub[from_sub & sub_match.isna()]
+    else:
+        raw = pd.Series(None, index=gdf.index, dtype=object)
+        cat = pd.Series(category, index=gdf.index, dtype=object)
+    if category is not None:
+        if category not in CATEGORIES:
+            raise InputError(f"--facilities {category}={path}: unknown category {category!r}; use one of "
+                             f"{', '.join(CATEGORIES)}")
+        cat = cat.fillna(category)
+    inferred = cat.isna() & sub_match.notna()
+    cat[inferred] = sub_match[inferred].map(lambda t: t[0])
+    if cat.isna().all() and "category" not in gdf.columns:
+        raise InputError(f"{label}: no category column; add a column 类别 (category) or give the category as "
+                         "--facilities CATEGORY=PATH")
+    unknown = cat.isna()
+    if unknown.any():
+        for row, value in zip(gdf.loc[unknown, "source_row"], raw[unknown]):
+            log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
+                                "their Chinese names, e.g. 教育, 养老)")
+    gdf["category"] = cat
+    gdf["subcategory"] = [
+        m[1] if m is not None and m[0] == c else None for m, c in zip(sub_match, cat)
+    ]
+    unknown_sub = sub_raw.notna() & pd.Series([s is None for s in gdf["subcategory"]], index=gdf.index) & ~unknown
+    if unknown_sub.any():
+        for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
+            log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
+                                "category's default standard", severity="info")
+    gdf = gdf.loc[~unknown].reset_index(drop=True)
+    if "facility_id" not in gdf.columns:
+        gdf["facility_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+    gdf["facility_id"] = _string(gdf["facility_id"])
+    _unique_ids(gdf, "facility_id", label=label)
+    gdf["name"] = _string(gdf["name"]) if "name" in gdf.columns else gdf["facility_id"]
+    gdf["floor_area_m2"] = (_numeric(gdf, "floor_area_m2", label=label, log=log, required=False)
+                            if "floor_area_m2" in gdf.columns else np.nan)
+    return gdf
+
+
+def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
+                log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Demand: population points (compounds, buildings) or a population grid (polygons → a point inside each).
+
+    Needs a population column (人口/population/weight). Rows with missing population are reported and not used.
+    """
+    log = log if log is not None else WarningLog()
+    aliases = aliases or ALIASES
+    label = str(path)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = _rename_columns(gdf, ["demand_id", "name", "population", "households", "community_id"], aliases)
+    if "population" not in gdf.columns:
+        raise InputError(f"{label}: no population column; add a column 人口 (population) with the people at each "
+                         "point or cell")
+    gdf = _drop_unusable(gdf)
+    kinds = set(gdf.geom_type)
+    if kinds & {"Polygon", "MultiPolygon"}:
+        gdf["geometry"] = gdf.geometry.representative_point()
+    gdf["weight"] = _numeric(gdf, "population", label=label, log=log, required=True)
+    missing = gdf["weight"].isna()
+    if missing.any():
+        log.extend(label, gdf.loc[missing, "source_row"], "population missing; row not used")
+        gdf = gdf.loc[~missing].reset_index(drop=True)
+    if "demand_id" not in gdf.columns:
+        gdf = _rename_columns(gdf, ["demand_id"], {"demand_id": GENERIC_ID})
+    if "demand_id" not in gdf.columns:
+        gdf["demand_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+    gdf["demand_id"] = _string(gdf["demand_id"])
+    return gdf

@@ -1,0 +1,71 @@
+"""Shared fixtures: a 3×3 grid of 500 m blocks whose answers can be checked by hand."""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+X0, Y0 = 440_000.0, 4_420_000.0  # UTM 50N (EPSG:32650), in Beijing
+CRS = "EPSG:32650"
+BLOCK = 500.0
+
+
+def block(col: int, row: int):
+    """The block in column ``col`` (1–3, west→east) and row ``row`` (1–3, south→north)."""
+    x = X0 + (col - 1) * BLOCK
+    y = Y0 + (row - 1) * BLOCK
+    return shapely.box(x, y, x + BLOCK, y + BLOCK)
+
+
+def centre(col: int, row: int) -> tuple[float, float]:
+    return X0 + (col - 0.5) * BLOCK, Y0 + (row - 0.5) * BLOCK
+
+
+@pytest.fixture
+def grid_communities() -> gpd.GeoDataFrame:
+    """C<col><row>; population 1000 × (index in reading order 1..9); households = population / 2.5;
+    columns 1–2 in town 东街道, column 3 in 西街道."""
+    rows = []
+    k = 0
+    for row in (1, 2, 3):
+        for col in (1, 2, 3):
+            k += 1
+            rows.append({
+                "community_id": f"C{col}{row}",
+                "community": f"社区{col}{row}",
+                "town": "西街道" if col == 3 else "东街道",
+                "population": 1000.0 * k,
+                "households": 400.0 * k,
+                "geometry": block(col, row),
+            })
+    return gpd.GeoDataFrame(rows, crs=CRS)
+
+
+@pytest.fixture
+def grid_facilities() -> gpd.GeoDataFrame:
+    """Two primary schools: A at the centre of C22, B at the centre of C33."""
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": ["A", "B"],
+            "name": ["学校A", "学校B"],
+            "category": ["education", "education"],
+            "subcategory": ["primary_school", "primary_school"],
+            "floor_area_m2": [float("nan"), float("nan")],
+        },
+        geometry=[shapely.Point(centre(2, 2)), shapely.Point(centre(3, 3))],
+        crs=CRS,
+    )
+
+
+def write_grid_files(tmp_path, communities: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame):
+    """The fixture as files a planner would have: communities GeoJSON (WGS84), facilities CSV with lon/lat."""
+    comm_path = tmp_path / "communities.geojson"
+    communities.to_crs(4326).to_file(comm_path, driver="GeoJSON")
+    fac = facilities.to_crs(4326)
+    frame = pd.DataFrame(fac.drop(columns="geometry"))
+    frame["lon"] = fac.geometry.x
+    frame["lat"] = fac.geometry.y
+    fac_path = tmp_path / "facilities.csv"
+    frame.to_csv(fac_path, index=False)
+    return comm_path, fac_path

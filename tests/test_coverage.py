@@ -1,0 +1,154 @@
+"""Coverage and gaps on the 3×3 grid of 500 m blocks (see conftest.py) — every number checkable by hand.
+
+Block centres are 500 m apart. School A sits at the centre of C22, school B at the centre of C33; the primary
+school radius is 500 m. Centre-to-centre: A reaches C12, C21, C23, C32 at exactly 500 m (covered: ≤ radius)
+and the corner blocks at 707 m (not); B reaches C23 and C32 at 500 m and C13/C31 at 1000 m.
+"""
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from conftest import CRS, centre
+from geofacility.coverage import compute_coverage, select_checks
+from geofacility.demand import spread_population
+from geofacility.standards import CATEGORIES, find_check, load_standards
+
+
+@pytest.fixture
+def table():
+    return load_standards()
+
+
+def centre_demand(communities):
+    """One demand point at each block centre carrying the block's population."""
+    return gpd.GeoDataFrame(
+        {"demand_id": communities["community_id"], "community_id": communities["community_id"],
+         "weight": communities["population"]},
+        geometry=communities.geometry.centroid.values, crs=CRS,
+    )
+
+
+def run(communities, demand, facilities, table, **kw):
+    checks = select_checks(facilities, table, sorted(set(facilities["category"])))
+    out, dem = compute_coverage(communities, demand, facilities, checks, **kw)
+    return out.set_index("community_id"), dem, checks
+
+
+def test_centre_points_covered_within_500m(grid_communities, grid_facilities, table):
+    out, dem, checks = run(grid_communities, centre_demand(grid_communities), grid_facilities, table)
+    assert [c.subcategory for c in checks] == ["primary_school"]
+    share = out["education_covered_share"]
+    covered = {"C22", "C12", "C21", "C23", "C32", "C33"}
+    for cid in out.index:
+        assert share[cid] == (1.0 if cid in covered else 0.0), cid
+    # distances pinned: C11 centre to A is 500·√2
+    assert dem.set_index("demand_id").loc["C11", "dist_education_m"] == pytest.approx(500 * math.sqrt(2))
+    assert dem.set_index("demand_id").loc["C33", "dist_education_m"] == pytest.approx(0.0)
+    # uncovered people: C11 1000 + C31 3000 + C13 7000 = 11 000 of 45 000
+    assert out["education_uncovered_population"].sum() == pytest.approx(11_000)
+    assert (out.loc[["C11", "C13", "C31"], "education_status"] == "gap").all()
+    assert out.loc["C11", "education_problem"] == "覆盖率 0%"
+    assert (out.loc[list(covered), "education_status"] == "ok").all()
+
+
+def test_other_categories_not_surveyed(grid_communities, grid_facilities, table):
+    out, _, _ = run(grid_communities, centre_demand(grid_communities), grid_facilities, table)
+    for category in CATEGORIES:
+        if category == "education":
+            continue
+        assert (out[f"{category}_status"] == "not_surveyed").all()
+        assert out[f"{category}_covered_share"].isna().all()
+        assert (out[f"{category}_problem"] == "未调查").all()
+    assert out.loc["C11", "n_categories_short"] == 1
+    assert out.loc["C22", "n_categories_short"] == 0
+
+
+def test_spread_demand_gives_quarter_shares(grid_communities, grid_facilities, table):
+    """With a 250 m grid each block holds four points at 125/375 m offsets. In C12 (west column, middle row) the two
+    eastern points are √(375²+125²)=395 m from A (covered), the two western ones 637 m (not): share 0.5. In C11 the nearest point
+    is 530 m from A: share 0."""
+    demand = spread_population(grid_communities, cell_m=250)
+    assert len(demand) == 36
+    weights = demand.groupby("community_id")["weight"].sum()
+    assert weights.to_dict() == pytest.approx(grid_communities.set_index("community_id")["population"].to_dict())
+    out, _, _ = run(grid_communities, demand, grid_facilities, table)
+    assert out.loc["C12", "education_covered_share"] == pytest.approx(0.5)
+    assert out.loc["C12", "education_covered_population"] == pytest.approx(2000)  # C12 has 4000 people
+    assert out.loc["C11", "education_covered_share"] == 0.0
+    assert out.loc["C22", "education_covered_share"] == 1.0
+    assert out.loc["C33", "education_covered_share"] == 1.0
+    assert out.loc["C12", "education_problem"] == "覆盖率 50%"
+
+
+def test_reach_count_and_coverage_target(grid_communities, grid_facilities, table):
+    """Primary schools serve a 10-minute level (reach scope): schools within 500 m of the block polygon count.
+    A is within 500 m of every block (a corner block's nearest corner is 354 m away); B reaches C33 (inside),
+    C23 and C32 (250 m), C22 (354 m), but not C13 or C31 (750 m) nor the rest."""
+    out, _, _ = run(grid_communities, centre_demand(grid_communities), grid_facilities, table)
+    assert (out["education_required_count"] == 1).all()
+    expected = {"C11": 1, "C12": 1, "C21": 1, "C13": 1, "C31": 1, "C22": 2, "C23": 2, "C32": 2, "C33": 2}
+    assert out["education_current_count"].to_dict() == expected
+    assert (out["education_count_gap"] == 0).all()
+    assert out["education_gap_m2"].isna().all()  # reach scope: no per-community floor area
+    relaxed, _, _ = run(grid_communities, centre_demand(grid_communities), grid_facilities, table,
+                        coverage_target=0.5)
+    assert relaxed.loc["C11", "education_status"] == "gap"  # share 0 < 0.5
+
+
+def test_community_scope_floor_area_and_minimum_size(grid_communities, table):
+    """Kindergartens (5-minute level, ≥3150 m² each, one per ≤12 000 people) are counted inside the block.
+    C22 has one of 3000 m²: below the minimum, so it does not count (缺 1 处) and the area gap is 150 m².
+    C33 has one of 4000 m²: counts, no area gap. C11 has none: 缺 1 处 and 3150 m² short."""
+    kg = gpd.GeoDataFrame(
+        {"facility_id": ["K1", "K2"], "name": ["园1", "园2"], "category": ["education"] * 2,
+         "subcategory": ["kindergarten"] * 2, "floor_area_m2": [3000.0, 4000.0]},
+        geometry=[shapely.Point(centre(2, 2)), shapely.Point(centre(3, 3))], crs=CRS,
+    )
+    out, _, checks = run(grid_communities, centre_demand(grid_communities), kg, table)
+    assert checks[0].subcategory == "kindergarten" and checks[0].scope == "community"
+    assert out.loc["C22", "education_current_count"] == 0
+    assert out.loc["C22", "education_count_gap"] == 1
+    assert out.loc["C22", "education_current_m2"] == 3000
+    assert out.loc["C22", "education_gap_m2"] == pytest.approx(150)
+    assert out.loc["C33", "education_gap_m2"] == 0 and out.loc["C33", "education_count_gap"] == 0
+    assert out.loc["C11", "education_required_m2"] == 3150
+    assert out.loc["C11", "education_gap_m2"] == 3150
+    assert out.loc["C11", "education_problem"] == "覆盖率 0%，缺 1 处，面积缺口 3,150 m²"
+
+
+def test_per_household_rule_and_town_scope(grid_communities, table):
+    """Community rooms (national): 30 m² per 100 households. C11 has 400 households → 120 m² required.
+    One 200 m² room in C11 closes it; C21 (800 households → 240 m²) has none."""
+    rooms = gpd.GeoDataFrame(
+        {"facility_id": ["R1"], "name": ["活动室"], "category": ["community_service"], "subcategory": [None],
+         "floor_area_m2": [200.0]},
+        geometry=[shapely.Point(centre(1, 1))], crs=CRS,
+    )
+    out, _, checks = run(grid_communities, centre_demand(grid_communities), rooms, table)
+    assert checks[0].subcategory == "community_rooms_national"
+    assert out.loc["C11", "community_service_required_m2"] == pytest.approx(120)
+    assert out.loc["C11", "community_service_gap_m2"] == 0
+    assert out.loc["C11", "community_service_status"] == "ok"
+    assert out.loc["C21", "community_service_gap_m2"] == pytest.approx(240)
+    assert np.isnan(out.loc["C21", "community_service_covered_share"])  # no radius in this standard
+
+
+def test_facilities_outside_the_study_area_count(grid_communities, table):
+    """A school 200 m east of the grid's east edge, level with the middle row, is 450 m from the centre of C32
+    (covered), √(450² + 500²) = 673 m from C33's and C31's (not), 950 m from C22's (not)."""
+    x = 440_000.0 + 1500 + 200
+    outside = gpd.GeoDataFrame(
+        {"facility_id": ["X"], "name": ["外部学校"], "category": ["education"], "subcategory": ["primary_school"],
+         "floor_area_m2": [float("nan")]},
+        geometry=[shapely.Point(x, centre(3, 2)[1])], crs=CRS,
+    )
+    out, _, _ = run(grid_communities, centre_demand(grid_communities), outside, table)
+    assert out.loc["C32", "education_covered_share"] == 1.0
+    assert out.loc["C33", "education_covered_share"] == 0.0
+    assert out.loc["C31", "education_covered_share"] == 0.0
+    assert out.loc["C22", "education_covered_share"] == 0.0  # 950 m
