@@ -217,7 +217,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except InputError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped: planners paste it into a message
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted; outputs already written are complete (written atomically)")

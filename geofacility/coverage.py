@@ -21,20 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .distance import nearest_distance, within_pairs
-from .errors import WarningLog
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, Check, default_check, find_check
+from .errors import InputError, WarningLog
+from .standards import CATEGORIES, Check, default_check, find_check, share_text
 
-__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "SHORT_ZH"]
-
-SHORT_ZH = {
-    "education": "教育",
-    "health": "医疗",
-    "community_service": "社区用房",
-    "elderly_care": "养老",
-    "commerce": "商业",
-    "sports": "体育",
-    "canteen": "食堂",
-}
+__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns"]
 
 METRICS = (
     "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
@@ -65,8 +55,6 @@ def select_checks(facilities: pd.DataFrame, standards: pd.DataFrame, surveyed: l
                 check = find_check(standards, category, sub)
                 if check is None:
                     known = ", ".join(standards.loc[standards["category"] == category, "subcategory"])
-                    from .errors import InputError
-
                     raise InputError(f"--standard {category}={sub}: no such standard; use one of {known}")
                 checks.append(check)
             continue
@@ -183,7 +171,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     for i in range(n):
         parts = []
         if short_cover[i]:
-            parts.append(f"覆盖率 {share[i]:.0%}")
+            parts.append(f"覆盖率 {share_text(share[i])}")
         if count_gap[i] > 0:
             parts.append(f"缺 {count_gap[i]:.0f} 处")
         if not np.isnan(gap_m2[i]) and gap_m2[i] > 0:
@@ -231,8 +219,7 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
             for texts in zip(*[p["problem"] for _, p in parts])
         ]
         out["standard"] = "; ".join(c.label for c, _ in parts)
-        out["radius_m"] = pick_radius = np.array([c.radius_m or np.nan for c, _ in parts])[weakest]
-        del pick_radius
+        out["radius_m"] = np.array([c.radius_m or np.nan for c, _ in parts])[weakest]
     return out
 
 
@@ -286,6 +273,3 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
     communities["n_categories_short"] = n_short
     return communities, demand
 
-
-def category_label_zh(category: str) -> str:
-    return CATEGORY_LABELS_ZH[category]

@@ -22,7 +22,10 @@ from .errors import InputError
 __all__ = [
     "CATEGORIES",
     "CATEGORY_LABELS_ZH",
+    "CATEGORY_SHORT_ZH",
     "Check",
+    "find_check",
+    "share_text",
     "load_standards",
     "check_from_row",
     "default_check",
@@ -49,6 +52,28 @@ CATEGORY_LABELS_ZH: dict[str, str] = {
     "sports": "社区体育场地",
     "canteen": "社区食堂",
 }
+
+#: Short Chinese names, for problem texts, layer names and tooltips.
+CATEGORY_SHORT_ZH: dict[str, str] = {
+    "education": "教育",
+    "health": "医疗卫生",
+    "community_service": "社区用房",
+    "elderly_care": "养老",
+    "commerce": "便民商业",
+    "sports": "体育",
+    "canteen": "食堂",
+}
+
+
+def share_text(share: float) -> str:
+    """0.62 → '62%'; a partial coverage never rounds up to 100% or down to 0%, so the text agrees with the
+    status (0.996 is a gap and reads 99%)."""
+    if share >= 1:
+        return "100%"
+    if share <= 0:
+        return "0%"
+    return f"{min(99, max(1, round(share * 100)))}%"
+
 
 #: Where facilities are counted for a level. Community-level and 5-minute facilities belong to the
 #: community (counted inside its boundary); 10- and 15-minute facilities serve several communities (counted

@@ -1,0 +1,591 @@
+"""The ledger (台账): ``ledger.csv``, the Attachment-3 workbook ``ledger.xlsx`` and ``coverage.gpkg``.
+
+:func:`write_ledger` writes all three from an :class:`~geofacility.pipeline.Analysis`. The three files are written
+to temporary names first and renamed only when all three are complete, so an interrupted run leaves the previous
+ledger (or nothing) behind, never a half-written file or a mixed set.
+
+``ledger.xlsx`` follows the layout of 张店区既有社区配套设施整治工作台账 (张政办字〔2020〕13号 附件3):
+
+* row 1: title and the standards / distance / coverage-target note (no run date, so reruns compare cleanly);
+* rows 2–3: 序号, 镇办, 社区, 户数\\人口, per category (标准, 现状), 存在问题, 整治方案 (牵头单位, 责任单位, 完成时限),
+  备注 — 整治方案 and 备注 are left empty for the planner;
+* one row per community from row 4, sorted by town, then community_id;
+* sheets 警告 warnings, 采用标准 standards (which standard every number came from) and 明细 data (``ledger.csv``).
+
+Text that comes from input files (names, ids, messages, standards) goes through :func:`safe_cell_text`, so a
+community called ``=HYPERLINK(...)`` is shown, never evaluated, in Excel — in the workbook and in ``ledger.csv``
+(which is UTF-8 with BOM precisely so that Excel opens it). :func:`read_ledger_csv` undoes that escaping.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from .atomic import atomic_path
+from .errors import WARNING_COLUMNS, InputError
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, share_text
+
+__all__ = [
+    "BASE_COLUMNS",
+    "CATEGORY_FIELDS",
+    "ledger_columns",
+    "ledger_table",
+    "safe_cell_text",
+    "unescape_cell_text",
+    "households_population_text",
+    "standard_text",
+    "current_text",
+    "problem_text",
+    "write_ledger",
+    "read_ledger_csv",
+]
+
+#: The columns every community has (docs/data-model.md), in ledger order, without ``geometry``.
+BASE_COLUMNS: tuple[str, ...] = (
+    "community_id",
+    "community",
+    "town",
+    "population",
+    "households",
+    "approximate",
+    "n_categories_short",
+)
+
+#: The per-category columns, ``<category>_<field>``, in ledger order.
+CATEGORY_FIELDS: tuple[str, ...] = (
+    "status",
+    "standard",
+    "radius_m",
+    "covered_share",
+    "covered_population",
+    "uncovered_population",
+    "required_count",
+    "current_count",
+    "count_gap",
+    "required_m2",
+    "current_m2",
+    "gap_m2",
+    "problem",
+)
+
+#: Short Chinese names used in the 存在问题 column (``教育：覆盖率 62%，缺 1 处``); the same ones coverage uses.
+
+_TEXT_FIELDS = ("status", "standard", "problem")
+_SHARE_FIELDS = ("covered_share",)
+_SHARE_DECIMALS = 4
+_OTHER_DECIMALS = 1  # people, m², metres, counts
+
+LEDGER_CSV = "ledger.csv"
+LEDGER_XLSX = "ledger.xlsx"
+COVERAGE_GPKG = "coverage.gpkg"
+
+# Excel evaluates a cell typed as text that starts with one of these; ' is escaped too so the escape is reversible.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+_ILLEGAL_XML = str.maketrans({c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]})
+
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+_DISTANCE_ZH = {"euclidean": "直线", "network": "步行网络", "walk": "步行网络", "walking": "步行网络"}
+
+_STATUS_FILL = {
+    "gap": PatternFill("solid", fgColor="FFC7CE"),
+    "ok": PatternFill("solid", fgColor="C6EFCE"),
+    "not_surveyed": PatternFill("solid", fgColor="D9D9D9"),
+}
+
+
+# --------------------------------------------------------------------------------------------- columns and table
+
+
+def ledger_columns() -> list[str]:
+    """The ``communities`` columns without ``geometry``, in ledger order (docs/data-model.md)."""
+    return [*BASE_COLUMNS, *(f"{c}_{f}" for c in CATEGORIES for f in CATEGORY_FIELDS)]
+
+
+_TEXT_COLUMNS: tuple[str, ...] = (
+    "community_id",
+    "community",
+    "town",
+    *(f"{c}_{f}" for c in CATEGORIES for f in _TEXT_FIELDS),
+)
+_SHARE_COLUMNS = frozenset(f"{c}_{f}" for c in CATEGORIES for f in _SHARE_FIELDS)
+#: facility counts are whole numbers (nullable: empty where not surveyed)
+_COUNT_COLUMNS = frozenset(f"{c}_{f}" for c in CATEGORIES for f in ("required_count", "current_count", "count_gap"))
+_FLOAT_COLUMNS: tuple[str, ...] = tuple(
+    col for col in ledger_columns()
+    if col not in {*_TEXT_COLUMNS, *_COUNT_COLUMNS, "approximate", "n_categories_short"}
+)
+
+
+def _decimals(col: str) -> int:
+    return _SHARE_DECIMALS if col in _SHARE_COLUMNS else _OTHER_DECIMALS
+
+
+def _sorted_communities(communities: pd.DataFrame) -> pd.DataFrame:
+    missing = [col for col in ledger_columns() if col not in communities.columns]
+    if missing:
+        raise ValueError(f"communities lacks ledger column(s) {', '.join(missing)} (see docs/data-model.md)")
+    return communities.sort_values(["town", "community_id"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ledger columns with their dtypes; floats rounded (shares 4 decimals, the rest 1) and −0.0 made 0.0."""
+    columns = {}
+    for col in ledger_columns():
+        values = pd.Series(frame[col].to_numpy(dtype=object))
+        if col in _TEXT_COLUMNS:
+            columns[col] = values.where(values.notna(), "").astype(str)
+        elif col == "approximate":
+            columns[col] = values.where(values.notna(), False).astype(bool)
+        elif col == "n_categories_short":
+            columns[col] = values.astype("int64")
+        elif col in _COUNT_COLUMNS:
+            columns[col] = pd.to_numeric(values, errors="raise").astype(float).round().astype("Int64")
+        else:
+            columns[col] = pd.to_numeric(values, errors="raise").astype(float).round(_decimals(col)) + 0.0
+    return pd.DataFrame(columns)
+
+
+def ledger_table(communities: pd.DataFrame) -> pd.DataFrame:
+    """The ledger as a plain DataFrame: the ledger columns, sorted by town then community_id, typed and rounded.
+
+    This is exactly what ``ledger.csv`` holds and what :func:`read_ledger_csv` returns.
+    """
+    return _typed(_sorted_communities(communities))
+
+
+# --------------------------------------------------------------------------------------------- cell texts
+
+
+def safe_cell_text(value) -> str:
+    """Text safe for a spreadsheet cell: never evaluated as a formula, no characters XML forbids.
+
+    ``None``/NaN → ``""``. Text starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so Excel
+    and LibreOffice show it instead of running it; text starting with ``'`` gets one more, so
+    :func:`unescape_cell_text` can always undo the escape. Control characters other than tab/LF/CR are dropped.
+    """
+    if _isnan(value):
+        return ""
+    text = str(value).translate(_ILLEGAL_XML)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def unescape_cell_text(text: str) -> str:
+    """Undo :func:`safe_cell_text`'s leading ``'`` (control characters it dropped stay dropped)."""
+    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
+def _isnan(value) -> bool:
+    """None, NaN, NA or NaT (any scalar pandas counts as missing)."""
+    return value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _num(value: float) -> str:
+    """1234 → '1,234'; 1234.5 → '1,234.5'."""
+    value = float(value)
+    return f"{value:,.0f}" if value == round(value) else f"{value:,.1f}"
+
+
+def _people(value: float) -> str:
+    """People are shown whole in the workbook (demand spread over polygons gives fractions): 3200.4 → '3,200'."""
+    return f"{float(value):,.0f}"
+
+
+def households_population_text(households, population) -> str:
+    """The 户数\\人口 cell: ``1,234户\\2,851人``; an unknown number is ``—``."""
+    hh = "—" if _isnan(households) else f"{_people(households)}户"
+    pop = "—" if _isnan(population) else f"{_people(population)}人"
+    return f"{hh}\\{pop}"
+
+
+def _target_text(coverage_target: float) -> str:
+    return "全覆盖" if coverage_target >= 1 else f"覆盖 ≥{share_text(coverage_target)}"
+
+
+def standard_text(row: dict, category: str, checks: list[Check], *, coverage_target: float = 1.0) -> str:
+    """The 标准 cell: what the standard asks of this community, e.g. ``小学 ≤500 m 全覆盖；≥1 处；≥350 m²``.
+
+    Built from the checks of ``category`` and the row's ``<category>_radius_m``, ``_required_count`` and
+    ``_required_m2``; without a check (category not surveyed) the row's ``<category>_standard`` text, or ``—``.
+    """
+    own = [check for check in checks if check.category == category]
+    if not own:
+        return safe_cell_text(row.get(f"{category}_standard")) or "—"
+    row_radius = row.get(f"{category}_radius_m")
+    parts = []
+    for check in own:
+        radius = check.radius_m
+        if len(own) == 1 and not _isnan(row_radius):
+            radius = row_radius
+        radius_part = f" ≤{_num(radius)} m {_target_text(coverage_target)}" if radius else ""
+        parts.append(safe_cell_text(check.name_zh) + radius_part)
+    count, area = row.get(f"{category}_required_count"), row.get(f"{category}_required_m2")
+    if not _isnan(count):
+        parts.append(f"≥{_num(count)} 处")
+    if not _isnan(area):
+        parts.append(f"≥{_num(area)} m²")
+    return "；".join(parts)
+
+
+def current_text(row: dict, category: str) -> str:
+    """The 现状 cell: ``覆盖 62%（3,100/5,000 人）；现有 1 处；面积 120 m²``; ``未调查`` when not surveyed."""
+    if row.get(f"{category}_status") == "not_surveyed":
+        return "未调查"
+    get = lambda field: row.get(f"{category}_{field}")  # noqa: E731
+    parts = []
+    if not _isnan(get("covered_share")):
+        covered, uncovered = get("covered_population"), get("uncovered_population")
+        if _isnan(covered) or _isnan(uncovered):
+            parts.append(f"覆盖 {share_text(get('covered_share'))}")
+        else:
+            parts.append(f"覆盖 {share_text(get('covered_share'))}（{_people(covered)}/{_people(covered + uncovered)} 人）")
+    if not _isnan(get("current_count")):
+        parts.append(f"现有 {_num(get('current_count'))} 处")
+    if not _isnan(get("current_m2")):
+        parts.append(f"面积 {_num(get('current_m2'))} m²")
+    elif not _isnan(get("required_m2")):
+        parts.append("面积未知")
+    return "；".join(parts) or "—"
+
+
+def problem_text(row: dict) -> str:
+    """The 存在问题 cell: each gap's ``<category>_problem`` prefixed by the short category name, ``；``-joined,
+    then the categories not surveyed once: ``教育：覆盖率 62%，缺 1 处；未调查：医疗卫生、社区用房``."""
+    parts = []
+    for category in CATEGORIES:
+        if row.get(f"{category}_status") == "gap":
+            problem = safe_cell_text(row.get(f"{category}_problem")) or "未达标"
+            parts.append(f"{CATEGORY_SHORT_ZH[category]}：{problem}")
+    not_surveyed = [CATEGORY_SHORT_ZH[c] for c in CATEGORIES if row.get(f"{c}_status") == "not_surveyed"]
+    if not_surveyed:
+        parts.append("未调查：" + "、".join(not_surveyed))
+    return "；".join(parts)
+
+
+def _coverage_target(settings: dict) -> float:
+    target = settings.get("coverage_target")
+    return 1.0 if target is None else float(target)
+
+
+def _title(settings: dict) -> str:
+    study = safe_cell_text(settings.get("study") or "")
+    return f"{study}社区配套设施排查台账"
+
+
+def _note(settings: dict, checks: list[Check]) -> str:
+    names = list(dict.fromkeys(safe_cell_text(check.name_zh) for check in checks))
+    parts = [f"按标准：{'、'.join(names)}（详见“采用标准 standards”表）" if names else "按标准：无（未调查任何类别）"]
+    distance = settings.get("distance")
+    if distance:
+        parts.append(f"距离：{_DISTANCE_ZH.get(str(distance), safe_cell_text(distance))}")
+    parts.append(f"覆盖目标：{share_text(_coverage_target(settings))}")
+    return "；".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- CSV
+
+
+def _csv_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as its final text: fixed decimals, empty for NaN, formula-safe strings."""
+    columns = {}
+    for col in table.columns:
+        values = table[col]
+        if col in _FLOAT_COLUMNS:
+            fmt = f"{{:.{_decimals(col)}f}}".format
+            columns[col] = ["" if math.isnan(v) else fmt(v) for v in values.to_numpy(dtype=float)]
+        elif col in _TEXT_COLUMNS:
+            columns[col] = values.map(safe_cell_text)
+        elif col in _COUNT_COLUMNS:
+            columns[col] = values.astype(object).map(lambda v: "" if pd.isna(v) else str(int(v)))
+        else:
+            columns[col] = values.astype(str)
+    return pd.DataFrame(columns, index=table.index)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    _csv_frame(table).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+
+
+def read_ledger_csv(path: str | Path) -> pd.DataFrame:
+    """Read a ``ledger.csv`` back with the dtypes of :func:`ledger_table` (text unescaped, NaN for empty numbers).
+
+    Columns added by a planner are kept as text after the ledger columns.
+    """
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    missing = [col for col in ledger_columns() if col not in raw.columns]
+    if missing:
+        raise InputError(f"{path}: not a geofacility ledger.csv; missing column(s) {', '.join(missing)}")
+    columns = {}
+    for col in ledger_columns():
+        values = raw[col].astype(object)
+        try:
+            if col in _TEXT_COLUMNS:
+                columns[col] = values.map(unescape_cell_text).astype(str)
+            elif col == "approximate":
+                columns[col] = values.str.strip().str.lower().map(_BOOL_TEXT.__getitem__).astype(bool)
+            elif col == "n_categories_short":
+                columns[col] = values.astype("int64")
+            elif col in _COUNT_COLUMNS:
+                columns[col] = pd.to_numeric(values.replace("", np.nan), errors="raise").astype("Int64")
+            else:
+                columns[col] = pd.to_numeric(values.replace("", np.nan), errors="raise").astype(float)
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}: column {col} has a value that is not valid there ({exc}); "
+                             "regenerate the ledger or fix that cell") from None
+    extra = {col: raw[col] for col in raw.columns if col not in columns}
+    return pd.DataFrame({**columns, **extra}, index=raw.index)
+
+
+# --------------------------------------------------------------------------------------------- workbook
+
+_THIN = Side(style="thin", color="808080")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_WRAP = Alignment(wrap_text=True, vertical="top")
+_CENTER = Alignment(wrap_text=True, horizontal="center", vertical="center")
+_BOLD = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+_FIRST_DATA_ROW = 4
+_N_LEAD = 4  # 序号, 镇办, 社区, 户数\人口
+
+
+def _ledger_layout() -> list[tuple[str, str | None, float]]:
+    """The header as (heading, sub-heading or None, column width) per column, in sheet order."""
+    columns: list[tuple[str, str | None, float]] = [
+        ("序号", None, 6),
+        ("镇办", None, 12),
+        ("社区", None, 16),
+        ("户数\\人口", None, 16),
+    ]
+    for category in CATEGORIES:
+        heading = f"{CATEGORY_LABELS_ZH[category]}（标准、现状）"
+        columns += [(heading, "标准", 22), (heading, "现状", 24)]
+    columns += [
+        ("存在问题（规划、建设、移交、使用）", None, 40),
+        ("整治方案", "牵头单位", 12),
+        ("整治方案", "责任单位", 12),
+        ("整治方案", "完成时限", 10),
+        ("备注（需区领导小组解决问题）", None, 20),
+    ]
+    return columns
+
+
+def _write_header(ws, columns) -> None:
+    n = len(columns)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=n)
+    i = 0
+    while i < n:
+        heading, sub, _ = columns[i]
+        span = 1
+        while i + span < n and sub is not None and columns[i + span][0] == heading:
+            span += 1
+        ws.cell(row=2, column=i + 1, value=heading)
+        if sub is None:
+            ws.merge_cells(start_row=2, start_column=i + 1, end_row=3, end_column=i + 1)
+        else:
+            if span > 1:
+                ws.merge_cells(start_row=2, start_column=i + 1, end_row=2, end_column=i + span)
+            for j in range(span):
+                ws.cell(row=3, column=i + j + 1, value=columns[i + j][1])
+        i += span
+    for col, (_, _, width) in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+        for row in (2, 3):
+            cell = ws.cell(row=row, column=col)
+            cell.font, cell.alignment, cell.fill = _BOLD, _CENTER, _HEADER_FILL
+
+
+def _ledger_row(number: int, row: dict, checks: list[Check], coverage_target: float) -> list:
+    values: list = [
+        number,
+        safe_cell_text(row["town"]),
+        safe_cell_text(row["community"]),
+        households_population_text(row["households"], row["population"]),
+    ]
+    for category in CATEGORIES:
+        values += [standard_text(row, category, checks, coverage_target=coverage_target), current_text(row, category)]
+    values += [problem_text(row), None, None, None, None]
+    return values
+
+
+def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: dict) -> None:
+    columns = _ledger_layout()
+    _write_header(ws, columns)
+    title = ws.cell(row=1, column=1, value=f"{_title(settings)}\n{_note(settings, checks)}")
+    title.font, title.alignment = Font(bold=True, size=14), _CENTER
+    ws.row_dimensions[1].height = 48
+    coverage_target = _coverage_target(settings)
+    status_columns = {c: _N_LEAD + 2 * i + 2 for i, c in enumerate(CATEGORIES)}  # the 现状 column of each
+    for offset, row in enumerate(table.to_dict("records")):
+        r = _FIRST_DATA_ROW + offset
+        for col, value in enumerate(_ledger_row(offset + 1, row, checks, coverage_target), start=1):
+            ws.cell(row=r, column=col, value=value).alignment = _WRAP
+        for category, col in status_columns.items():
+            fill = _STATUS_FILL.get(row[f"{category}_status"])
+            if fill is not None:
+                ws.cell(row=r, column=col).fill = fill
+    last_row = max(_FIRST_DATA_ROW - 1 + len(table), 3)
+    for cells in ws.iter_rows(min_row=2, max_row=last_row, max_col=len(columns)):
+        for cell in cells:
+            cell.border = _BORDER
+    ws.freeze_panes = ws.cell(row=_FIRST_DATA_ROW, column=_N_LEAD)  # below the header, right of 社区
+    ws.print_title_rows = "2:3"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A3
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _excel_value(value):
+    """A Python value openpyxl writes safely: text escaped, NaN empty, numpy scalars unwrapped."""
+    if _isnan(value):
+        return None
+    if isinstance(value, str):
+        return safe_cell_text(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return safe_cell_text(value)
+
+
+def _fill_table_sheet(ws, header: list[str], rows, *, widths: list[float] | None = None) -> None:
+    ws.append(header)
+    for cell in ws[1]:
+        cell.font, cell.fill = _BOLD, _HEADER_FILL
+    for row in rows:
+        ws.append([_excel_value(v) for v in row])
+    ws.freeze_panes = "A2"
+    for col, width in enumerate(widths or [], start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+
+
+def _warning_rows(warnings: pd.DataFrame) -> list[list]:
+    if warnings is None or warnings.empty:
+        return [["", "", "info", "无警告 no warnings"]]
+    rows = []
+    for record in warnings.reindex(columns=WARNING_COLUMNS).to_dict("records"):
+        row = "" if _isnan(record["row"]) else str(record["row"])
+        rows.append([record["file"], int(row) if row.isdigit() else row, record["severity"], record["message"]])
+    return rows
+
+
+_STANDARDS_HEADER = [
+    "category",
+    "category_zh",
+    "subcategory",
+    "name_zh",
+    "level",
+    "scope",
+    "radius_m",
+    "per_1000_building_m2",
+    "per_100hh_building_m2",
+    "min_building_m2",
+    "serves_population",
+    "source",
+    "status",
+    "note",
+]
+
+
+def _standards_rows(checks: list[Check]) -> list[list]:
+    if not checks:
+        return [["", "", "", "无（未调查任何类别） no standards applied"] + [None] * (len(_STANDARDS_HEADER) - 4)]
+    return [
+        [
+            check.category,
+            CATEGORY_LABELS_ZH.get(check.category, ""),
+            check.subcategory,
+            check.name_zh,
+            check.level,
+            check.scope,
+            check.radius_m,
+            check.per_1000_building_m2,
+            check.per_100hh_building_m2,
+            check.min_building_m2,
+            check.serves_population,
+            check.source,
+            check.status,
+            check.note,
+        ]
+        for check in checks
+    ]
+
+
+def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict) -> Workbook:
+    wb = Workbook()
+    ledger = wb.active
+    ledger.title = "台账 ledger"
+    _fill_ledger_sheet(ledger, table, checks, settings)
+    _fill_table_sheet(
+        wb.create_sheet("警告 warnings"),
+        ["文件 file", "行 row", "级别 severity", "说明 message"],
+        _warning_rows(warnings),
+        widths=[28, 8, 12, 80],
+    )
+    _fill_table_sheet(
+        wb.create_sheet("采用标准 standards"),
+        _STANDARDS_HEADER,
+        _standards_rows(checks),
+        widths=[18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60],
+    )
+    data = wb.create_sheet("明细 data")
+    _fill_table_sheet(data, list(table.columns), table.itertuples(index=False))
+    data.auto_filter.ref = data.dimensions
+    return wb
+
+
+def _write_xlsx(analysis, table: pd.DataFrame, path: Path) -> None:
+    _build_workbook(table, list(analysis.checks), analysis.warnings, dict(analysis.settings or {})).save(path)
+
+
+# --------------------------------------------------------------------------------------------- GeoPackage
+
+
+def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, geometry_type: str | None = None) -> None:
+    kwargs = {"geometry_type": geometry_type} if frame.empty and geometry_type else {}
+    frame.to_file(path, driver="GPKG", layer=layer, **kwargs)
+
+
+def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
+    communities = gpd.GeoDataFrame(table, geometry=geometry, crs=analysis.crs)
+    _write_layer(communities, path, "communities")
+    _write_layer(analysis.demand, path, "demand", "Point")
+    _write_layer(analysis.facilities, path, "facilities", "Point")
+
+
+# --------------------------------------------------------------------------------------------- entry point
+
+
+def write_ledger(analysis, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``ledger.csv``, ``ledger.xlsx`` and ``coverage.gpkg`` into ``out_dir``; return their paths by kind
+    (``csv``, ``xlsx``, ``gpkg``).
+
+    All three are written to temporary files first and renamed only after the last one is complete.
+    """
+    out_dir = Path(out_dir)
+    paths = {"csv": out_dir / LEDGER_CSV, "xlsx": out_dir / LEDGER_XLSX, "gpkg": out_dir / COVERAGE_GPKG}
+    ordered = _sorted_communities(analysis.communities)
+    table = _typed(ordered)
+    with contextlib.ExitStack() as stack:
+        tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
+        _write_csv(table, tmp["csv"])
+        _write_xlsx(analysis, table, tmp["xlsx"])
+        _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
+    return paths

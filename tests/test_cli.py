@@ -1,0 +1,120 @@
+"""The CLI end to end on the bundled Beijing Xicheng sample, and its handling of user mistakes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+
+from geofacility.pipeline import sample_dir
+from geofacility.standards import CATEGORIES
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "geofacility.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def xicheng_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("xicheng")
+    result = run_cli("analyze", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_writes_the_four_outputs(xicheng_run):
+    out, result = xicheng_run
+    for name in ("ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html"):
+        assert (out / name).stat().st_size > 1000, name
+        assert str(out / name) in result.stdout
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_one_ledger_row_per_community(xicheng_run):
+    out, _ = xicheng_run
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    communities = gpd.read_file(sample_dir() / "communities.geojson")
+    assert len(ledger) == len(communities)
+    assert sorted(ledger["community_id"]) == sorted(communities["community_id"])
+    assert ledger["population"].sum() == pytest.approx(1_314_427)
+
+
+def test_primary_school_coverage_is_real(xicheng_run):
+    out, _ = xicheng_run
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    share = ledger["education_covered_share"]
+    assert share.between(0, 1).all()
+    assert 0.05 < (share == 1).mean() < 0.95  # neither trivially all covered …
+    assert (share < 1).sum() > 10  # … nor none short
+    district_share = ledger["education_covered_population"].sum() / ledger["population"].sum()
+    assert 0.5 < district_share < 0.99
+    assert set(ledger["education_status"]) == {"ok", "gap"}
+    assert (ledger["education_radius_m"] == 500).all()
+    for category in CATEGORIES:
+        if category != "education":
+            assert (ledger[f"{category}_status"] == "not_surveyed").all()
+
+
+def test_gpkg_layers_and_demand_distances(xicheng_run):
+    out, _ = xicheng_run
+    layers = {name for name, _ in pyogrio.list_layers(out / "coverage.gpkg")}
+    assert {"communities", "demand"} <= layers
+    demand = gpd.read_file(out / "coverage.gpkg", layer="demand")
+    assert len(demand) >= 1421  # every compound is a demand point
+    assert demand["weight"].sum() == pytest.approx(1_314_427)
+    assert "dist_education_m" in demand.columns
+    assert (demand["dist_education_m"] >= 0).all()
+
+
+def test_ledger_workbook_has_the_attachment_3_header(xicheng_run):
+    out, _ = xicheng_run
+    ws = openpyxl.load_workbook(out / "ledger.xlsx").worksheets[0]
+    headers = {str(c.value) for row in ws.iter_rows(min_row=1, max_row=3) for c in row if c.value}
+    for text in ("序号", "镇办", "社区", "户数\\人口", "标准", "现状", "牵头单位", "责任单位", "完成时限"):
+        assert any(text in h for h in headers), text
+    assert ws.freeze_panes is not None
+
+
+def test_map_has_leaflet_and_layers(xicheng_run):
+    out, _ = xicheng_run
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert "L.map(" in html
+    assert "primary_school" in html and "500" in html
+    assert "approximate" in html
+
+
+def test_summary_names_the_worst_communities(xicheng_run):
+    _, result = xicheng_run
+    assert "Five worst communities" in result.stderr
+    assert "not surveyed" in result.stderr
+
+
+def test_user_mistake_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "c.csv"
+    bad.write_text("community,population,lon,lat\n")
+    result = run_cli("analyze", "--communities", str(bad), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "no data rows" in result.stderr and str(bad) in result.stderr
+
+
+def test_unknown_radius_category_is_a_clear_error(tmp_path):
+    result = run_cli("analyze", "--radius", "schools=500", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "unknown category" in result.stderr
+
+
+def test_radius_override_changes_coverage(tmp_path, xicheng_run):
+    out, _ = xicheng_run
+    result = run_cli("analyze", "--radius", "education=1000", "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    wide = pd.read_csv(tmp_path / "o" / "ledger.csv", encoding="utf-8-sig")
+    base = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    assert (wide["education_covered_share"].to_numpy() >= base["education_covered_share"].to_numpy()).all()
+    assert wide["education_covered_population"].sum() > base["education_covered_population"].sum()
+    assert (wide["education_radius_m"] == 1000).all()

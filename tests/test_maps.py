@@ -1,0 +1,283 @@
+"""The coverage-and-gaps map (geofacility.maps) on a small hand-built Analysis in Beijing (EPSG:32650)."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import CRS
+from shapely.geometry import Point, box
+
+from geofacility import maps
+from geofacility.pipeline import Analysis
+from geofacility.standards import CATEGORIES, find_check, load_standards
+
+X0, Y0 = 448_000.0, 4_420_000.0  # UTM 50N, about 39.93 N 116.39 E
+EVIL = "<script>alert(1)</script>"
+JINJA = "{# x {{ 7*7 }}"  # Jinja syntax: branca re-parses MacroElement output as a template
+JINJA_TOWN = "{{ 7*7 }}街道"
+
+
+def _community_row(cid, name, town, population, approximate, status, covered_share):
+    row = {
+        "community_id": cid,
+        "community": name,
+        "town": town,
+        "population": population,
+        "households": population / 2.5 if population else np.nan,
+        "approximate": approximate,
+        "n_categories_short": int(status == "gap"),
+    }
+    for c in CATEGORIES:
+        surveyed = c == "education"
+        row.update(
+            {
+                f"{c}_status": status if surveyed else "not_surveyed",
+                f"{c}_standard": "primary_school r=500 m" if surveyed else "",
+                f"{c}_radius_m": 500.0 if surveyed else np.nan,
+                f"{c}_covered_share": covered_share if surveyed else np.nan,
+                f"{c}_covered_population": population * covered_share if surveyed else np.nan,
+                f"{c}_uncovered_population": population * (1 - covered_share) if surveyed else np.nan,
+                f"{c}_required_count": 1.0 if surveyed else np.nan,
+                f"{c}_current_count": float(status == "ok") if surveyed else np.nan,
+                f"{c}_count_gap": float(status == "gap") if surveyed else np.nan,
+                f"{c}_required_m2": np.nan,
+                f"{c}_current_m2": np.nan,
+                f"{c}_gap_m2": np.nan,
+                f"{c}_problem": ("覆盖率低" if status == "gap" else "") if surveyed else "未调查",
+            }
+        )
+    return row
+
+
+@pytest.fixture
+def analysis() -> Analysis:
+    crs = CRS.from_epsg(32650)
+    rows = [
+        # the worst: a gap with 1,200 people uncovered, and a name that tries to inject script
+        _community_row("C1", EVIL, "安定门街道", 3000.0, True, "gap", 0.6),
+        _community_row("C2", "安华里社区", "安定门街道", 2500.0, False, "ok", 1.0),
+        # a smaller gap (200 uncovered), named like a Jinja comment/expression
+        _community_row("C3", JINJA, JINJA_TOWN, 1000.0, False, "gap", 0.8),
+    ]
+    squares = [box(X0 + 500 * i, Y0, X0 + 500 * (i + 1), Y0 + 500) for i in range(3)]
+    communities = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=squares, crs=crs)
+    towns = gpd.GeoDataFrame(
+        {"town": ["安定门街道", JINJA_TOWN], "population": [5500.0, np.nan]},
+        geometry=[box(X0, Y0, X0 + 1000, Y0 + 500), box(X0 + 1000, Y0, X0 + 1500, Y0 + 500)],
+        crs=crs,
+    )
+    facilities = gpd.GeoDataFrame(
+        {
+            "facility_id": ["F1", "F2"],
+            "name": ["安华里小学", "和平里<b>小学</b>"],
+            "category": ["education", "education"],
+            "subcategory": ["primary_school", None],
+            "floor_area_m2": [4200.0, np.nan],
+            "source_file": ["schools.csv", "schools.csv"],
+            "source_row": [2, 3],
+        },
+        geometry=[Point(X0 + 750, Y0 + 250), Point(X0 + 1400, Y0 + 450)],
+        crs=crs,
+    )
+    centres = [Point(X0 + 50 + 100 * i, Y0 + 250) for i in range(15)]
+    fac_xy = np.array([[p.x, p.y] for p in facilities.geometry])
+    dist = [float(np.min(np.hypot(*(fac_xy - [p.x, p.y]).T))) for p in centres]
+    demand = gpd.GeoDataFrame(
+        {
+            "demand_id": [f"D{i}" for i in range(15)],
+            "community_id": [f"C{1 + i // 5}" for i in range(15)],
+            "weight": [400.0] * 5 + [500.0] * 5 + [200.0] * 5,
+            "dist_education_m": dist,
+        },
+        geometry=centres,
+        crs=crs,
+    )
+    check = find_check(load_standards(), "education", "primary_school")
+    assert check is not None and check.radius_m == 500
+    return Analysis(
+        communities=communities,
+        demand=demand,
+        facilities=facilities,
+        towns=towns,
+        checks=[check],
+        warnings=pd.DataFrame(columns=["file", "row", "severity", "message"]),
+        crs=crs,
+        surveyed=["education"],
+        settings={
+            "study": "东城区 <i>test</i>",
+            "distance": "euclidean",
+            "coverage_target": 0.8,
+            "attribution": "© OpenStreetMap contributors (ODbL); WorldPop; Lianjia",
+        },
+    )
+
+
+def _unescape_js(text: str) -> str:
+    r"""The page as the browser's JS engine sees its strings: folium writes JSON with \uXXXX escapes."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+@pytest.fixture
+def page(analysis, tmp_path) -> str:
+    path = maps.write_map(analysis, tmp_path / "map.html")
+    return path.read_text(encoding="utf-8")
+
+
+def test_leaflet_map_with_expected_layers(page, analysis):
+    js = _unescape_js(page)
+    assert "L.map(" in page
+    assert maps.category_layer_name("education", analysis.checks) in js
+    assert "教育 education — 小学 primary_school r=500 m" in js
+    assert maps.COMMUNITIES_LAYER in js
+    assert maps.TOWNS_LAYER in js
+    assert maps.uncovered_layer_name("education") in js
+    assert "L.control.layers(" in page
+
+
+def test_service_radius_circles(page):
+    assert "new L.circle(" in page  # folium.Circle
+    assert re.search(r'"radius":\s*500(\.0)?\b', page)
+
+
+def test_legend(page, analysis):
+    js = _unescape_js(page)
+    legend = js[js.index('id="gf-legend"') :]
+    legend = legend[: legend.index("</details>")]
+    for c in CATEGORIES[1:]:
+        assert c in legend  # listed as not surveyed
+    assert "未调查 not surveyed" in legend
+    assert "社区边界为推算（approximate community boundaries）" in legend
+    assert analysis.checks[0].label.split(" (")[0] in legend  # the standard applied
+    assert "metres" in legend
+    assert "© OpenStreetMap contributors (ODbL); WorldPop; Lianjia" in legend
+    assert "东城区 &lt;i&gt;test&lt;/i&gt;" in legend
+
+
+def test_text_from_data_is_escaped(page):
+    js = _unescape_js(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # panel (plain HTML)
+    assert EVIL not in page
+    assert EVIL not in js  # nor in any tooltip/popup string that reaches innerHTML
+    assert "和平里&lt;b&gt;小学&lt;/b&gt;" in js
+    assert "<b>小学</b>" not in js
+    assert "<i>test</i>" not in js
+
+
+def test_jinja_syntax_in_names_is_inert(page):
+    # branca re-renders MacroElement output as a Jinja template: braces must be escaped, not evaluated
+    js = _unescape_js(page)
+    assert "&#123;# x &#123;&#123; 7*7 &#125;&#125;" in page
+    assert "&#123;&#123; 7*7 &#125;&#125;街道" in js
+    assert "49街道" not in js and "{{ 7*7 }}" not in js
+
+
+def test_fill_colours_differ_between_ok_and_gap(page, analysis):
+    fill = maps.community_fill(analysis.communities, len(analysis.surveyed))
+    ok, gap = fill.iloc[1], fill.iloc[0]
+    assert ok != gap
+    assert f'"fill": "{ok}"' in page and f'"fill": "{gap}"' in page
+
+
+def test_fill_palette_and_no_population():
+    assert maps.fill_palette(1) == [maps.OK_COLOUR, "#d7301f"]
+    palette = maps.fill_palette(4)
+    assert palette[:2] == [maps.OK_COLOUR, maps.AMBER] and len(palette) == 5 and len(set(palette)) == 5
+    frame = pd.DataFrame({"n_categories_short": [0, 1, 3, 9, 2], "population": [10.0, 10.0, 10.0, 10.0, 0.0]})
+    fill = maps.community_fill(frame, 4).tolist()
+    assert fill == [palette[0], palette[1], palette[3], palette[4], maps.NO_POPULATION_COLOUR]
+
+
+def test_map_fitted_to_reprojected_bounds(page):
+    match = re.search(r"\.fitBounds\(\s*(\[\[.*?\]\])", page, re.S)
+    assert match, "no fitBounds call"
+    (south, west), (north, east) = json.loads(match.group(1))
+    assert 39.5 < south < north < 40.5
+    assert 115.5 < west < east < 117.5
+
+
+def test_worst_community_first_in_panel(page):
+    panel = page[page.index('id="gf-panel"') :]
+    items = re.findall(r'<li class="gf-rank".*?</li>', panel)
+    assert len(items) == 2  # the ok community is not listed
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in items[0]
+    assert "7*7" in items[1]
+
+
+def test_worst_communities_ranks_categories_before_people():
+    frame = gpd.GeoDataFrame(
+        {
+            "community_id": ["a", "b", "c", "d"],
+            "community": ["a", "b", "c", "d"],
+            "town": ["t"] * 4,
+            "population": [100.0, 9000.0, 500.0, 0.0],
+            "n_categories_short": [2, 1, 1, 3],
+            "education_uncovered_population": [10.0, 5000.0, 400.0, 0.0],
+            "health_uncovered_population": [0.0, 0.0, np.nan, 0.0],
+            "education_status": ["gap", "gap", "ok", "gap"],
+            "health_status": ["gap", "ok", "gap", "gap"],
+        },
+        geometry=[box(0, 0, 1, 1)] * 4,
+    )
+    worst = maps.worst_communities(frame, ["education", "health"])
+    assert worst["community_id"].tolist() == ["a", "b", "c"]  # d has nobody
+    assert worst["_names"].tolist() == ["教育、医疗卫生", "教育", "医疗卫生"]
+
+
+def test_uncovered_population_points(analysis):
+    points = maps.uncovered_demand(analysis, "education")
+    expected = analysis.demand["dist_education_m"] > 500
+    assert set(points["demand_id"]) == set(analysis.demand.loc[expected, "demand_id"])
+    assert len(points) > 0
+
+
+def test_popup_contents(analysis):
+    props = maps.community_properties(analysis.communities, ["education"])
+    popup = props["popup"].iloc[0]
+    assert "3,000" in popup and "1,200" in popup and "60%" in popup and "1 / 0" in popup
+    assert popup.count("未调查 not surveyed") == len(CATEGORIES) - 1
+    assert "边界为推算" in popup
+    assert "&lt;script&gt;" in props["tip"].iloc[0]
+
+
+def test_write_map_is_atomic_and_deterministic(analysis, tmp_path):
+    path = maps.write_map(analysis, tmp_path / "out" / "map.html")
+    assert [p.name for p in path.parent.iterdir()] == ["map.html"]
+    first = path.read_bytes()
+    maps.write_map(analysis, path)
+    assert path.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == ["map.html"]
+
+
+def test_without_towns(analysis, tmp_path):
+    analysis.towns = None
+    html = maps.write_map(analysis, tmp_path / "map.html").read_text(encoding="utf-8")
+    assert maps.TOWNS_LAYER not in _unescape_js(html)
+    assert "L.map(" in html
+
+
+def test_esc():
+    assert maps.esc(None) == "" and maps.esc(math.nan) == ""
+    assert maps.esc("a`${b}\\c") == "a&#96;&#36;&#123;b&#125;&#92;c"
+    assert maps.esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;"
+
+
+def test_large_uncovered_layer_starts_off(analysis, monkeypatch):
+    def uncovered_group(m):
+        name = maps.uncovered_layer_name("education")
+        return next(c for c in m._children.values() if getattr(c, "layer_name", "") == name)
+
+    assert uncovered_group(maps.build_map(analysis)).show is True
+    monkeypatch.setattr(maps, "MANY_POINTS", 1)
+    assert uncovered_group(maps.build_map(analysis)).show is False
+
+
+def test_scale_bar_is_metric_only(tmp_path, analysis):
+    from geofacility.maps import write_map
+
+    html = write_map(analysis, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "L.control.scale({imperial: false, metric: true" in html
