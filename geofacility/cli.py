@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, load_standards
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, check_from_row, load_standards
 
 app = typer.Typer(
     add_completion=False,
@@ -200,16 +200,31 @@ def _summary(analysis, seconds: float) -> None:
 def list_standards(
     standards: Annotated[Optional[Path], typer.Option(help="A standards CSV to merge over the built-in table.")]
     = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV, a starting point for your own "
+                                                    "rules: geofacility standards --csv > rules.csv")] = False,
 ) -> None:
     """List the standards table (built-in, or merged with --standards): radius, area rules, source, status."""
     table = load_standards(standards)
-    columns = ("category", "subcategory", "name_zh", "level", "radius_m", "per_1000_building_m2",
-               "per_100hh_building_m2", "min_building_m2", "serves_population", "default", "status")
-    view = Table(title="Standards (m, m²)")
-    for col in columns:
-        view.add_column(col)
+    if csv:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+        return
+    view = Table(title="Standards (metres, m²) — `geofacility analyze --standard CATEGORY=SUBCATEGORY` to apply one")
+    for col in ("category / subcategory", "名称", "level", "radius", "floor-area rule", "default", "status"):
+        view.add_column(col, overflow="fold")
     for _, row in table.iterrows():
-        view.add_row(*[str(row[c]) for c in columns])
+        check = check_from_row(row)
+        rules = []
+        if check.per_1000_building_m2:
+            rules.append(f"{check.per_1000_building_m2:g} m²/1000人")
+        if check.per_100hh_building_m2:
+            rules.append(f"{check.per_100hh_building_m2:g} m²/100户")
+        if check.min_building_m2:
+            rules.append(f"≥{check.min_building_m2:g} m² each")
+        if check.serves_population:
+            rules.append(f"1 per ≤{check.serves_population:,.0f} people")
+        view.add_row(f"{check.category} / {check.subcategory}", check.name_zh, check.level,
+                     f"{check.radius_m:g} m" if check.radius_m else "—", "; ".join(rules) or "—",
+                     "yes" if check.is_default else "", check.status)
     out_console.print(view)
 
 

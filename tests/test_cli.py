@@ -118,3 +118,20 @@ def test_radius_override_changes_coverage(tmp_path, xicheng_run):
     assert (wide["education_covered_share"].to_numpy() >= base["education_covered_share"].to_numpy()).all()
     assert wide["education_covered_population"].sum() > base["education_covered_population"].sum()
     assert (wide["education_radius_m"] == 1000).all()
+
+
+def test_same_input_gives_byte_identical_ledger_csv_and_map(tmp_path, xicheng_run):
+    out, _ = xicheng_run
+    result = run_cli("analyze", "--out", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ledger.csv").read_bytes() == (out / "ledger.csv").read_bytes()
+    assert (tmp_path / "map.html").read_bytes() == (out / "map.html").read_bytes()
+
+
+def test_standards_command_lists_the_table():
+    result = run_cli("standards", "--csv")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("category,subcategory,name_zh,level,radius_m")
+    assert len(lines) == 32  # header + 31 standards
+    assert any(line.startswith("education,primary_school,小学,10min,500") for line in lines)

@@ -1,0 +1,109 @@
+"""The whole pipeline from files, on the 3×3 grid of 500 m blocks (conftest.py).
+
+With no demand file, each block's population is spread over a 100 m grid: 25 points per block at cell centres
+50, 150, …, 450 m from its south-west corner. School A is at the centre of C22 (750, 750 from the grid's
+corner). With a 520 m radius, the points of C12 (the west block of the middle row) lie 300–700 m east-west and
+0–200 m north-south of A: all 5 points of the 300 m and 400 m columns are within 520 m, 3 of the 500 m column
+(dy = 0, ±100: 500 m and 510 m; ±200: 539 m), none farther out: 13 of 25 = 0.52. In the corner block C11 only
+(300, 300), (300, 400) and (400, 300) are within 520 m: 3 of 25 = 0.12.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import write_grid_files
+from geofacility.errors import InputError
+from geofacility.pipeline import analyze
+
+
+@pytest.fixture
+def grid_files(tmp_path, grid_communities, grid_facilities):
+    return write_grid_files(tmp_path, grid_communities, grid_facilities)
+
+
+def test_spread_population_coverage_from_files(grid_files):
+    communities, facilities = grid_files
+    result = analyze(communities=communities, facilities=[facilities], radius={"education": 520})
+    out = result.communities.set_index("community_id")
+    assert result.crs.to_epsg() == 32650
+    assert out.loc["C12", "education_covered_share"] == pytest.approx(0.52)
+    assert out.loc["C21", "education_covered_share"] == pytest.approx(0.52)
+    assert out.loc["C11", "education_covered_share"] == pytest.approx(0.12)
+    assert out.loc["C11", "education_covered_population"] == pytest.approx(120)  # 12 % of 1000
+    assert out.loc["C22", "education_covered_share"] == pytest.approx(1.0)
+    assert len(result.demand) == 9 * 25
+    assert result.demand["weight"].sum() == pytest.approx(45_000)
+    assert result.surveyed == ["education"]
+    assert "spread over a 100 m grid" in " ".join(result.warnings["message"])
+    # communities sorted by town then id: 东街道 (columns 1–2) before 西街道 (column 3)
+    assert list(result.communities["community_id"]) == ["C11", "C12", "C13", "C21", "C22", "C23", "C31", "C32",
+                                                        "C33"]
+
+
+def test_category_given_on_the_command_line_marks_it_surveyed(tmp_path, grid_files):
+    communities, _ = grid_files
+    empty = tmp_path / "clinics.csv"
+    empty.write_text("name,lon,lat\n诊所,0,0\n")  # one clinic far away (0°, 0°): surveyed, none nearby
+    result = analyze(communities=communities, facilities=[(empty, "health")])
+    out = result.communities
+    assert result.surveyed == ["health"]
+    assert (out["health_status"] == "gap").all()
+    assert (out["health_covered_share"] == 0).all()
+    assert (out["education_status"] == "not_surveyed").all()
+
+
+def test_standard_choice_and_user_standards_file(tmp_path, grid_files):
+    communities, facilities = grid_files
+    rules = tmp_path / "rules.csv"
+    rules.write_text("category,subcategory,name_zh,level,radius_m,default\n"
+                     "education,primary_school,小学（本区）,10min,800,\n", encoding="utf-8")
+    result = analyze(communities=communities, facilities=[facilities], standards=rules)
+    out = result.communities.set_index("community_id")
+    assert out.loc["C11", "education_radius_m"] == 800
+    # C11's points lie 300–700 m from A both ways; within 800 m: 5 + 4 + 4 + 3 + 1 of 25 (by column)
+    assert out.loc["C11", "education_covered_share"] == pytest.approx(0.68)
+    assert "小学（本区）" in out.loc["C11", "education_standard"]
+    with pytest.raises(InputError, match="no such standard"):
+        analyze(communities=communities, facilities=[facilities], standard_choices={"education": ["nope"]})
+
+
+def test_missing_required_columns_are_clear_errors(tmp_path, grid_files):
+    communities, _ = grid_files
+    no_category = tmp_path / "f.csv"
+    no_category.write_text("name,lon,lat\na,116.3,39.9\n")
+    with pytest.raises(InputError, match="no category column"):
+        analyze(communities=communities, facilities=[no_category])
+    no_population = tmp_path / "d.csv"
+    no_population.write_text("name,lon,lat\na,116.3,39.9\n")
+    with pytest.raises(InputError, match="no population column"):
+        analyze(communities=communities, demand=no_population)
+    with pytest.raises(InputError, match="radius must be > 0"):
+        analyze(communities=communities, radius={"education": 0})
+
+
+def test_every_demand_row_is_used_or_reported(tmp_path, grid_files, grid_communities):
+    """Rows read = rows used + rows reported: a point far outside, one with no coordinates, one with no
+    population, and three good ones."""
+    communities, facilities = grid_files
+    pts = grid_communities.to_crs(4326).geometry.centroid
+    frame = pd.DataFrame({
+        "name": ["a", "b", "c", "far", "nocoord", "nopop"],
+        "population": [100, 200, 300, 50, 10, ""],
+        "lon": [pts.x[0], pts.x[1], pts.x[2], 117.5, "", pts.x[3]],
+        "lat": [pts.y[0], pts.y[1], pts.y[2], 40.5, "", pts.y[3]],
+    })
+    path = tmp_path / "demand.csv"
+    frame.to_csv(path, index=False)
+    result = analyze(communities=communities, facilities=[facilities], demand=path)
+    w = result.warnings
+    rows = w.loc[(w["file"] == str(path)) & (w["row"] != ""), "row"]
+    assert sorted(rows.astype(int)) == [5, 6, 7]
+    # the six blocks without a demand point are named in file-level warnings
+    assert (w["message"].str.contains("has population but no demand point")).sum() == 6
+    used = result.demand[result.demand["demand_id"].str.startswith("demand:")]
+    assert len(used) == 4  # a, b, c and the far point (kept, counted in no community)
+    assert used["community_id"].isna().sum() == 1
+    # communities without any demand point get their own population at one point inside
+    assert result.demand["weight"].sum() == pytest.approx(100 + 200 + 300 + 50 + sum(
+        grid_communities["population"].iloc[3:]))
