@@ -14,7 +14,6 @@ For each check (a standard applied to a category):
 """
 from __future__ import annotations
 
-import math
 
 import geopandas as gpd
 import numpy as np
@@ -118,11 +117,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     # --- count and floor area
     area = fac["floor_area_m2"].to_numpy(dtype="float64")
     big_enough = np.isnan(area) | (area >= (check.min_building_m2 or 0.0))
-    required_count = np.where(
-        population > 0,
-        np.maximum(1.0, np.ceil(population / check.serves_population)) if check.serves_population else 1.0,
-        0.0,
-    )
+    required_count = check.required_count(population)
     if check.scope == "reach" and check.radius_m:
         geom_idx, f_idx = within_pairs(communities.geometry.values, fac_geoms, check.radius_m)
         current_count = np.bincount(geom_idx[big_enough[f_idx]], minlength=n).astype("float64")
@@ -137,13 +132,12 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
             fac_town = np.where(fc >= 0, comm_town[np.clip(fc, 0, None)], -1)
             nt = len(town_names)
             town_pop = np.bincount(comm_town, weights=population, minlength=nt)
-            town_hh = np.bincount(comm_town, weights=np.nan_to_num(households), minlength=nt)
+            town_hh = np.bincount(comm_town, weights=households, minlength=nt)  # unknown households stay unknown
             cnt = _group_sum(fac_town, big_enough.astype("float64"), nt)
             known_area = _group_sum(fac_town, np.nan_to_num(area), nt)
             unknown = _group_sum(fac_town, np.isnan(area).astype("float64"), nt) > 0
-            req_cnt = np.where(town_pop > 0, np.maximum(1.0, np.ceil(town_pop / check.serves_population))
-                               if check.serves_population else 1.0, 0.0)
-            req_m2 = np.array([check.required_area(p, h) if p > 0 else 0.0 for p, h in zip(town_pop, town_hh)])
+            req_cnt = check.required_count(town_pop)
+            req_m2 = check.required_area(town_pop, town_hh)
             current_count, required_count = cnt[comm_town], req_cnt[comm_town]
             current_m2 = np.where(unknown, np.nan, known_area)[comm_town]
             required_m2 = req_m2[comm_town]
@@ -153,10 +147,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
             known_area = _group_sum(fc, np.nan_to_num(area), n)
             unknown = _group_sum(fc, np.isnan(area).astype("float64"), n) > 0
             current_m2 = np.where(unknown, np.nan, known_area)
-            required_m2 = np.array([
-                check.required_area(p, h) if p > 0 else (math.nan if not check.has_area_rule else 0.0)
-                for p, h in zip(population, households)
-            ])
+            required_m2 = check.required_area(population, households)
     count_gap = np.maximum(required_count - current_count, 0.0)
     with np.errstate(invalid="ignore"):
         gap_m2 = np.where(np.isnan(required_m2) | np.isnan(current_m2), np.nan,

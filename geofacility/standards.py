@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -126,27 +127,29 @@ class Check:
     def has_area_rule(self) -> bool:
         return bool(self.per_1000_building_m2 or self.per_100hh_building_m2 or self.min_building_m2)
 
-    def required_count(self, population: float) -> float:
-        """max(1, ⌈population / upper bound of the population served⌉); 1 when the standard names none."""
-        if self.serves_population:
-            return float(max(1, math.ceil(population / self.serves_population)))
-        return 1.0
+    def required_count(self, population):
+        """max(1, ⌈population / upper bound of the population served⌉), 1 when the standard names none, 0 where
+        nobody lives. Works on numbers and numpy arrays."""
+        population = np.asarray(population, dtype="float64")
+        per = np.maximum(1.0, np.ceil(population / self.serves_population)) if self.serves_population else 1.0
+        return np.where(population > 0, per, 0.0)
 
-    def required_area(self, population: float, households: float) -> float:
+    def required_area(self, population, households):
         """The larger of the per-1000-people figure, the per-100-households figure and the minimum size × count
-        (standards-reference.md §4.2); NaN when the standard sets no floor area."""
+        (standards-reference.md §4.2); NaN when the standard sets no floor area, or when it needs households
+        that are unknown. Works on numbers and numpy arrays."""
+        population = np.asarray(population, dtype="float64")
+        households = np.asarray(households, dtype="float64")
         if not self.has_area_rule:
-            return math.nan
-        parts = [0.0]
+            return np.full(population.shape, np.nan)
+        area = np.zeros(population.shape)
         if self.per_1000_building_m2:
-            parts.append(population / 1000.0 * self.per_1000_building_m2)
+            area = np.maximum(area, population / 1000.0 * self.per_1000_building_m2)
         if self.per_100hh_building_m2:
-            if households is None or (isinstance(households, float) and math.isnan(households)):
-                return math.nan
-            parts.append(households / 100.0 * self.per_100hh_building_m2)
+            area = np.maximum(area, households / 100.0 * self.per_100hh_building_m2)  # NaN stays NaN
         if self.min_building_m2:
-            parts.append(self.min_building_m2 * self.required_count(population))
-        return max(parts)
+            area = np.maximum(area, self.min_building_m2 * self.required_count(population))
+        return np.where(population > 0, area, 0.0)
 
 
 def _upper_bound(value) -> float | None:

@@ -152,3 +152,21 @@ def test_facilities_outside_the_study_area_count(grid_communities, table):
     assert out.loc["C33", "education_covered_share"] == 0.0
     assert out.loc["C31", "education_covered_share"] == 0.0
     assert out.loc["C22", "education_covered_share"] == 0.0  # 950 m
+
+
+def test_street_level_standard_is_counted_per_town(grid_communities, table):
+    """Elderly canteens are a street-level standard (≥1 per 街道, ≥50 m² dining area). One of 60 m² in C11
+    serves 东街道 (columns 1–2); 西街道 (column 3) has none: 缺 1 处 and 50 m² short, on each of its rows."""
+    canteen = gpd.GeoDataFrame(
+        {"facility_id": ["T1"], "name": ["老年食堂"], "category": ["canteen"], "subcategory": ["elderly_canteen"],
+         "floor_area_m2": [60.0]},
+        geometry=[shapely.Point(centre(1, 1))], crs=CRS,
+    )
+    out, _, checks = run(grid_communities, centre_demand(grid_communities), canteen, table)
+    assert checks[0].scope == "town"
+    east = out[out["town"] == "东街道"]
+    west = out[out["town"] == "西街道"]
+    assert (east["canteen_status"] == "ok").all() and (east["canteen_current_m2"] == 60).all()
+    assert (west["canteen_status"] == "gap").all()
+    assert (west["canteen_count_gap"] == 1).all() and (west["canteen_gap_m2"] == 50).all()
+    assert west["canteen_problem"].iloc[0] == "（街道级）缺 1 处，面积缺口 50 m²"
