@@ -49,7 +49,7 @@ def _facility_args(values: list[str]) -> list:
 def _coords_arg(values: list[str] | None):
     if not values:
         return None
-    roles = {"communities", "facilities", "demand", "towns"}
+    roles = {"communities", "facilities", "demand", "towns", "network"}
     result: dict[str, str] = {}
     for text in values:
         key, sep, value = text.partition("=")
@@ -95,6 +95,18 @@ def analyze(
         help="Text encoding of Shapefile/CSV attributes when the file does not say (e.g. gbk).")] = None,
     aliases: Annotated[Optional[Path], typer.Option(
         help="CSV alias,column mapping your column names to geofacility's (e.g. 居委会名称,community).")] = None,
+    network: Annotated[Optional[Path], typer.Option(
+        help="Walking network: an OSM extract (.osm.pbf, .osm) or street centre lines (GeoJSON/GPKG/Shapefile, "
+             "noded at crossings). With it, distances are walking distances. Example: --network city.osm.pbf")]
+    = None,
+    distance: Annotated[Optional[str], typer.Option(
+        help="euclidean (straight line) or network (walking; needs --network). Default: network when --network "
+             "is given.")] = None,
+    max_snap: Annotated[float, typer.Option(
+        help="Homes and facilities farther than this many metres from every walkable street are reported and "
+             "count as not covered on foot.")] = 150.0,
+    service_area_buffer: Annotated[float, typer.Option(
+        help="Service areas on foot are the reachable streets buffered by this many metres.")] = 50.0,
     coverage_target: Annotated[float, typer.Option(
         help="Share of a community's people that must be within the radius for status ok (0–1).")] = 1.0,
     out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
@@ -115,8 +127,9 @@ def analyze(
 
     started = time.perf_counter()
     if communities is None:
-        if facilities or demand or towns:
-            raise InputError("--facilities/--demand/--towns given without --communities; give --communities too")
+        if facilities or demand or towns or network:
+            raise InputError("--facilities/--demand/--towns/--network given without --communities; give "
+                             "--communities too")
         kwargs = sample_inputs()
         if not quiet:
             console.print(f"[bold]No --communities given: analysing the bundled Beijing Xicheng sample[/] "
@@ -141,7 +154,8 @@ def analyze(
         analysis = run_analysis(
             **kwargs, standards=standards, standard_choices=choices or None, radius=radius_m or None,
             coords=_coords_arg(coords), crs=crs, encoding=encoding, aliases=aliases,
-            coverage_target=coverage_target,
+            coverage_target=coverage_target, network=network, distance=distance, max_snap_m=max_snap,
+            buffer_m=service_area_buffer,
             progress=None if quiet else (lambda message: status.update(f"{message}…")),
         )
         status.update("writing the ledger…")

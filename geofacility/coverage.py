@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .distance import nearest_distance, within_pairs
+from .distance import StraightLineDistance, within_pairs
 from .errors import InputError, WarningLog
 from .standards import CATEGORIES, Check, default_check, find_check, share_text
 
@@ -94,7 +94,7 @@ def _group_sum(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, demand_codes: np.ndarray,
                    facilities: gpd.GeoDataFrame, fac_mask: np.ndarray, fac_codes: np.ndarray,
-                   coverage_target: float) -> tuple[pd.DataFrame, np.ndarray]:
+                   coverage_target: float, measure) -> tuple[pd.DataFrame, np.ndarray]:
     n = len(communities)
     fac = facilities.loc[fac_mask]
     fac_geoms = fac.geometry.values
@@ -102,7 +102,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     households = communities["households"].to_numpy(dtype="float64")
 
     # --- coverage
-    dist, _ = nearest_distance(demand.geometry.values, fac_geoms)
+    dist, nearest = measure.nearest(fac_geoms)
     weight = demand["weight"].to_numpy(dtype="float64")
     demand_total = _group_sum(demand_codes, weight, n)
     if check.radius_m:
@@ -119,7 +119,13 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     big_enough = np.isnan(area) | (area >= (check.min_building_m2 or 0.0))
     required_count = check.required_count(population)
     if check.scope == "reach" and check.radius_m:
-        geom_idx, f_idx = within_pairs(communities.geometry.values, fac_geoms, check.radius_m)
+        if measure.method == "euclidean":
+            geom_idx, f_idx = within_pairs(communities.geometry.values, fac_geoms, check.radius_m)
+        else:
+            # on foot: the facilities that are the nearest, within the radius, for some resident of the community
+            reached = (dist <= check.radius_m) & (demand_codes >= 0)
+            pairs = np.unique(np.column_stack([demand_codes[reached], nearest[reached]]), axis=0)
+            geom_idx, f_idx = pairs[:, 0], pairs[:, 1]
         current_count = np.bincount(geom_idx[big_enough[f_idx]], minlength=n).astype("float64")
         current_m2 = np.full(n, np.nan)
         required_m2 = np.full(n, np.nan)
@@ -215,9 +221,13 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
 
 
 def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                     checks: list[Check], *, coverage_target: float = 1.0
+                     checks: list[Check], *, coverage_target: float = 1.0, measure=None
                      ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Per community × category coverage and gaps; demand gains ``dist_<category>_m``.
+
+    ``measure``: how distance is measured, :class:`~geofacility.distance.StraightLineDistance` over the demand
+    points (the default) or :class:`~geofacility.network.WalkingDistance`. On foot, a ``reach``-scope count
+    counts the facilities that are the nearest, within the radius, for at least one resident of the community.
 
     All inputs in one metric CRS. ``communities`` needs ``community_id``, ``town``, ``population``,
     ``households``; ``demand`` needs ``community_id`` and ``weight``; ``facilities`` needs ``category``,
@@ -227,6 +237,7 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
         raise ValueError("coverage_target must be in (0, 1]")
     communities = communities.copy()
     demand = demand.copy()
+    measure = measure if measure is not None else StraightLineDistance(demand.geometry.values)
     ids = communities["community_id"].to_numpy()
     code_of = {cid: i for i, cid in enumerate(ids)}
     demand_codes = demand["community_id"].map(code_of).fillna(-1).to_numpy(dtype=np.int64)
@@ -253,7 +264,7 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
         parts = []
         for i, check in enumerate(cat_checks):
             frame, dist = _check_metrics(check, communities, demand, demand_codes, facilities, masks[check],
-                                         fac_codes, coverage_target)
+                                         fac_codes, coverage_target, measure)
             parts.append((check, frame))
             column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
             demand[column] = dist

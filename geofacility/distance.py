@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-__all__ = ["nearest_distance", "within_pairs"]
+__all__ = ["nearest_distance", "within_pairs", "StraightLineDistance"]
 
 
 def nearest_distance(points, facilities) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +44,16 @@ def within_pairs(geoms, facilities, radius_m: float) -> tuple[np.ndarray, np.nda
     tree = shapely.STRtree(facilities)
     geom_idx, fac_idx = tree.query(geoms, predicate="dwithin", distance=radius_m)
     return geom_idx, fac_idx
+
+
+class StraightLineDistance:
+    """The straight-line distance measure used by :func:`geofacility.coverage.compute_coverage` (the walking one is
+    :class:`geofacility.network.WalkingDistance`)."""
+
+    method = "euclidean"
+
+    def __init__(self, demand_points) -> None:
+        self.points = np.asarray(demand_points)
+
+    def nearest(self, facility_points) -> tuple[np.ndarray, np.ndarray]:
+        return nearest_distance(self.points, facility_points)

@@ -568,6 +568,9 @@ def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
     _write_layer(communities, path, "communities")
     _write_layer(analysis.demand, path, "demand", "Point")
     _write_layer(analysis.facilities, path, "facilities", "Point")
+    areas = getattr(analysis, "service_areas", None)
+    if areas is not None:
+        _write_layer(areas, path, "service_areas", "MultiPolygon")
 
 
 # --------------------------------------------------------------------------------------------- entry point

@@ -397,8 +397,11 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame) -> st
     if approximate:
         lines.append('<div class="gf-note">社区边界为推算（approximate community boundaries）</div>')
     notes = ["单位：米、平方米 / units: metres, m²"]
-    if settings.get("distance"):
-        notes.append(f"距离 distance: {esc(settings['distance'])}")
+    if settings.get("distance") == "network":
+        notes.append("距离 distance: 步行网络 walking network; 服务范围 service areas = 半径内可达街道两侧 "
+                     f"{esc(settings.get('buffer_m', ''))} m / streets reachable within the radius, buffered")
+    elif settings.get("distance"):
+        notes.append(f"距离 distance: {esc(settings['distance'])}（直线 straight line; circles = radius）")
     target = settings.get("coverage_target")
     if isinstance(target, (int, float)) and not isinstance(target, bool) and not math.isnan(target):
         notes.append(f"覆盖率目标 coverage target {target * 100:g}%")
@@ -506,13 +509,28 @@ def _facility_radius(facilities: pd.DataFrame, checks: list[Check]) -> pd.Series
     return _col(facilities, "subcategory").map(by_sub).astype(float).fillna(primary)
 
 
-def _category_layer(category: str, facilities: gpd.GeoDataFrame, checks: list[Check]) -> folium.FeatureGroup:
+def _category_layer(category: str, facilities: gpd.GeoDataFrame, checks: list[Check],
+                    areas: gpd.GeoDataFrame | None = None) -> folium.FeatureGroup:
+    """Facilities of one category with their service areas: walking catchments when distances were measured on
+    a network (``areas``, EPSG:4326), circles of the service radius otherwise."""
     colour = CATEGORY_COLOURS[category]
     group = folium.FeatureGroup(name=category_layer_name(category, checks), show=True)
     mine = facilities[facilities["category"] == category]
     if mine.empty:
         return group
-    radius = _facility_radius(mine, checks)
+    if areas is not None:
+        catchments = areas[(areas["category"] == category) & (areas["kind"] == "facility")]
+        if len(catchments):
+            folium.GeoJson(
+                _geojson(catchments.assign(radius_m=catchments["radius_m"].astype(float)), ["radius_m"]),
+                style_function=lambda feature, c=colour: {"color": c, "weight": 1, "opacity": 0.6,
+                                                          "fillColor": c, "fillOpacity": 0.12,
+                                                          "interactive": False},
+                control=False,
+            ).add_to(group)
+        radius = pd.Series(np.nan, index=mine.index)  # no circles
+    else:
+        radius = _facility_radius(mine, checks)
     for r in sorted(radius.dropna().unique()):
         folium.GeoJson(
             _geojson(mine[radius == r].assign(radius_m=float(r)), ["radius_m"]),
@@ -621,8 +639,9 @@ def build_map(analysis) -> folium.Map:
         if _primary_radius(analysis.checks, category):
             points = _wgs84(uncovered_demand(analysis, category), analysis.crs)
             _uncovered_layer(points, category).add_to(m)
+    areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
     for category in surveyed:
-        _category_layer(category, facilities, analysis.checks).add_to(m)
+        _category_layer(category, facilities, analysis.checks, areas).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)

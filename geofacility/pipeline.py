@@ -5,14 +5,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from . import io
 from .coverage import compute_coverage, select_checks
 from .crs import choose_metric_crs
+from .coverage import facility_checks
 from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
+from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
+                      snap_points)
 from .standards import CATEGORIES, Check, load_standards
 
 __all__ = ["Analysis", "analyze", "sample_inputs", "sample_dir", "ledger_frame"]
@@ -31,6 +36,9 @@ class Analysis:
     crs: CRS
     surveyed: list[str]
     settings: dict = field(default_factory=dict)
+    #: walking catchments when distances were measured on a network: ``facility_id`` (None for a category's
+    #: union), ``category``, ``subcategory``, ``radius_m``, ``kind`` (``facility``/``category``), geometry
+    service_areas: gpd.GeoDataFrame | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -80,6 +88,10 @@ def analyze(
     encoding: str | None = None,
     aliases=None,
     coverage_target: float = 1.0,
+    network=None,
+    distance: str | None = None,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    buffer_m: float = DEFAULT_BUFFER_M,
     cell_m: float = 100.0,
     snap_m: float = 50.0,
     study: str = "",
@@ -92,6 +104,9 @@ def analyze(
     the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
     inputs, or a dict by role (``communities``, ``facilities``, ``demand``, ``towns``, ``*``).
     ``radius``: service-radius overrides by category, in metres.
+    ``network``: an OSM file or street centre lines; with it ``distance`` defaults to ``"network"`` (walking
+    distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
+    as the reachable streets buffered by ``buffer_m``.
     """
     step = progress or (lambda message: None)
     log = WarningLog()
@@ -103,6 +118,14 @@ def analyze(
             raise InputError(f"--radius {category}={value}: unknown category; use one of {', '.join(CATEGORIES)}")
         if not value > 0:
             raise InputError(f"--radius {category}={value}: the radius must be > 0 metres")
+    distance = distance or ("network" if network is not None else "euclidean")
+    if distance not in ("euclidean", "network"):
+        raise InputError(f"--distance {distance}: use euclidean (straight line) or network (walking)")
+    if distance == "network" and network is None:
+        raise InputError("--distance network needs a walking network: give --network FILE (.osm.pbf, .osm, or "
+                         "street centre lines)")
+    if not max_snap_m > 0:
+        raise InputError(f"--max-snap {max_snap_m}: give a distance > 0 metres")
     table = load_standards(standards)
 
     step("reading communities")
@@ -185,8 +208,22 @@ def analyze(
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
+    walk = None
+    if distance == "network":
+        step("reading the walking network")
+        net = read_network(network, metric, coords=_role_coords(coords, "network"), encoding=encoding, log=log)
+        walk = WalkingDistance(net, dem.geometry.values, max_snap_m=max_snap_m)
+        if not walk.demand.ok.any():
+            raise InputError(f"{network}: none of the {len(dem)} demand points is within {max_snap_m:g} m of a "
+                             "walkable street of this network; is it the network of the study area?")
+        _report_snapping(walk, dem, fac, net, log=log, demand_label=str(demand) if demand is not None else "demand")
     step("computing coverage")
-    comm, dem = compute_coverage(comm, dem, fac, checks, coverage_target=coverage_target)
+    comm, dem = compute_coverage(comm, dem, fac, checks, coverage_target=coverage_target, measure=walk)
+    areas = None
+    if walk is not None:
+        _report_unreachable(dem, checks, log)
+        step("drawing service areas")
+        areas = _service_areas(walk.network, fac, checks, max_snap_m=max_snap_m, buffer_m=buffer_m)
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
     dem = dem[dem_cols + ["geometry"]]
@@ -196,7 +233,10 @@ def analyze(
     else:
         town_layer = town_layer[["town", "population", "geometry"]]
     settings = {
-        "distance": "euclidean",
+        "distance": distance,
+        "network": None if network is None else str(network),
+        "max_snap_m": max_snap_m if distance == "network" else None,
+        "buffer_m": buffer_m if distance == "network" else None,
         "coverage_target": coverage_target,
         "study": study,
         "attribution": attribution,
@@ -218,7 +258,56 @@ def analyze(
         crs=metric,
         surveyed=surveyed,
         settings=settings,
+        service_areas=areas,
     )
+
+
+def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, net: Network,
+                     *, log: WarningLog, demand_label: str) -> None:
+    """Homes and facilities too far from every street are reported: homes count as not covered, facilities
+    cover nobody on foot."""
+    far = ~walk.demand.ok
+    rows = demand["source_row"] if "source_row" in demand.columns else demand["demand_id"]
+    for row, weight in zip(rows[far], demand.loc[far, "weight"]):
+        log.add(demand_label, row, f"more than {walk.max_snap_m:g} m from every walkable street: its "
+                                   f"{weight:,.0f} people count as not covered on foot")
+    fac_snap = snap_points(net, facilities.geometry.values, walk.max_snap_m)
+    for _, fac in facilities.loc[~fac_snap.ok].iterrows():
+        log.add(fac["source_file"], fac["source_row"], f"facility {fac['name']} is more than {walk.max_snap_m:g} m "
+                                                       "from every walkable street: it reaches nobody on foot")
+
+
+def _report_unreachable(demand: gpd.GeoDataFrame, checks: list[Check], log: WarningLog) -> None:
+    """Homes on parts of the network with no path to any facility of a category (islands, closed compounds)."""
+    for category in dict.fromkeys(c.category for c in checks):
+        dist = demand[f"dist_{category}_m"].to_numpy()
+        stranded = np.isinf(dist)
+        if stranded.any():
+            log.add("network", None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
+                                     f" people) have no walking path to any {category} facility (too far from a "
+                                     "street, or on a part of the network not connected to one); not covered")
+
+
+def _service_areas(net: Network, facilities: gpd.GeoDataFrame, checks: list[Check], *, max_snap_m: float,
+                   buffer_m: float) -> gpd.GeoDataFrame:
+    """Walking catchments per facility and their union per check."""
+    masks = facility_checks(facilities, checks)
+    rows = []
+    for check in checks:
+        if not check.radius_m:
+            continue
+        fac = facilities.loc[masks[check]]
+        snap = snap_points(net, fac.geometry.values, max_snap_m)
+        idx, polys = service_areas(net, snap, check.radius_m, buffer_m=buffer_m)
+        base = {"category": check.category, "subcategory": check.subcategory, "radius_m": check.radius_m}
+        for i, poly in zip(idx, polys):
+            rows.append({**base, "kind": "facility", "facility_id": fac["facility_id"].iloc[i],
+                         "name": fac["name"].iloc[i], "geometry": poly})
+        if len(polys):
+            rows.append({**base, "kind": "category", "facility_id": None, "name": check.name_zh,
+                         "geometry": shapely.union_all(polys)})
+    columns = ["kind", "category", "subcategory", "facility_id", "name", "radius_m", "geometry"]
+    return gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
 
 
 def ledger_frame(analysis: Analysis) -> pd.DataFrame:

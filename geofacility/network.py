@@ -1,0 +1,407 @@
+"""Walking networks: reading, snapping, multi-source shortest paths and service areas.
+
+Representation. A :class:`Network` is a set of straight two-point segments between nodes, in the metric CRS:
+every vertex of every street line is a node. Walking ignores one-way rules, so the graph is undirected. Straight
+segments make the rest exact and vectorised: the point of a segment nearest to a home is a linear projection,
+and any reachable part of a segment is a linear interpolation of its ends.
+
+Snapping. A home or a facility is attached to the nearest point *on a segment* (not the nearest node), with the
+walk from the point to that position counted in its distance. Points farther than ``max_snap_m`` from every
+segment are not attached: they are reported and count as not covered.
+
+Distances. For a set of facilities, one Dijkstra search (``scipy.sparse.csgraph.dijkstra`` with
+``min_only=True``) from all of them at once: each facility becomes a virtual node joined to both ends of its
+segment by the walk to that end. A home's distance is then the smaller of the two ends of its segment, plus the
+walk along the segment and the snap; a facility on the home's own segment is also reached directly along it.
+No per-facility loop and no all-pairs matrix. Nodes in parts of the network with no facility get infinity.
+
+Service areas. The reachable part of every segment within the radius (from each end, and around a facility on
+the segment), assigned to the facility it is nearest to, buffered by ``buffer_m`` (default 50 m, the depth of a
+street frontage) and dissolved: one polygon per facility — its walking catchment within the radius — and their
+union per category.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from .errors import InputError, WarningLog
+
+__all__ = [
+    "Network",
+    "Snap",
+    "read_network",
+    "network_from_lines",
+    "network_from_osm",
+    "snap_points",
+    "nearest_facility",
+    "service_areas",
+    "is_walkable",
+    "WalkingDistance",
+    "DEFAULT_MAX_SNAP_M",
+    "DEFAULT_BUFFER_M",
+]
+
+DEFAULT_MAX_SNAP_M = 150.0
+DEFAULT_BUFFER_M = 50.0
+_NODE_PRECISION_M = 0.001  # vertices closer than 1 mm are one node
+
+#: highway values nobody walks on (OSMnx's "walk" filter, plus motorways and their links)
+_NOT_WALKABLE = {
+    "abandoned", "bus_guideway", "construction", "motorway", "motorway_link", "no", "planned", "platform",
+    "proposed", "raceway", "razed", "busway", "escape", "emergency_bay", "rest_area", "services", "corridor_no",
+}
+_FOOT_YES = {"yes", "designated", "permissive", "destination"}
+
+
+def is_walkable(tags) -> bool:
+    """Whether an OSM way with these tags is open to pedestrians.
+
+    Kept: footways, paths, pedestrian streets, steps, crossings, residential and living streets, service roads,
+    tracks and ordinary roads (which have pavements in cities). Dropped: motorways and their links, ways under
+    construction or abandoned, areas, and anything with ``foot=no``, or ``access=private/no`` without an explicit
+    foot permission. Cycleways only with ``foot=yes/designated``.
+    """
+    get = tags.get
+    highway = get("highway")
+    if highway is None or highway in _NOT_WALKABLE:
+        return False
+    if get("area") == "yes":
+        return False
+    foot = get("foot")
+    if foot == "no" or foot == "private":
+        return False
+    if highway == "cycleway" and foot not in _FOOT_YES:
+        return False
+    if get("access") in ("private", "no") and foot not in _FOOT_YES:
+        return False
+    if get("service") == "private" and foot not in _FOOT_YES:
+        return False
+    return True
+
+
+@dataclass
+class Network:
+    """Straight segments ``u[i]``–``v[i]`` of ``length[i]`` metres between nodes at ``xy`` (metric CRS)."""
+
+    xy: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    crs: CRS
+    source: str = ""
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.xy)
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.u)
+
+    @cached_property
+    def graph(self) -> sp.csr_matrix:
+        """Symmetric adjacency (both directions stored); parallel segments keep the shortest."""
+        a, b = np.minimum(self.u, self.v), np.maximum(self.u, self.v)
+        order = np.lexsort((self.length, b, a))
+        a, b, w = a[order], b[order], self.length[order]
+        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
+        a, b, w = a[first], b[first], w[first]
+        return sp.csr_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def segments(self) -> np.ndarray:
+        coords = np.stack([self.xy[self.u], self.xy[self.v]], axis=1)
+        return shapely.linestrings(coords)
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.segments)
+
+    @cached_property
+    def component(self) -> np.ndarray:
+        """Connected-component label of every node."""
+        return connected_components(self.graph, directed=False)[1]
+
+    def to_frame(self) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"u": self.u, "v": self.v, "length_m": self.length}, geometry=self.segments,
+                                crs=self.crs)
+
+
+def _from_segments(coords: np.ndarray, crs: CRS, source: str) -> Network:
+    """(m, 2, 2) segment end coordinates → nodes and segments; zero-length segments dropped."""
+    flat = coords.reshape(-1, 2)
+    keys = np.round(flat / _NODE_PRECISION_M).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    xy = flat[first]
+    u, v = inverse[0::2], inverse[1::2]
+    keep = u != v
+    u, v = u[keep], v[keep]
+    length = np.hypot(*(xy[v] - xy[u]).T)
+    return Network(xy=xy, u=u.astype(np.int64), v=v.astype(np.int64), length=length, crs=crs, source=source)
+
+
+def _segments_of_lines(lines: np.ndarray) -> np.ndarray:
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    same = index[1:] == index[:-1]
+    return np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+
+
+def network_from_lines(lines, crs, *, node: bool = True, source: str = "") -> Network:
+    """A network from street centre lines in a metric CRS.
+
+    ``node=True`` splits lines where they cross (planners' centre-line files are rarely noded); note that this also
+    joins a bridge to the street it passes over — give a noded file and ``node=False`` where that matters.
+    """
+    geoms = np.asarray(lines)
+    geoms = geoms[~shapely.is_empty(geoms) & ~pd.isna(geoms)]
+    if node:
+        geoms = shapely.get_parts(shapely.node(shapely.multilinestrings(shapely.get_parts(geoms))))
+    else:
+        geoms = shapely.get_parts(geoms)
+    return _from_segments(_segments_of_lines(geoms), CRS.from_user_input(crs), source)
+
+
+def network_from_osm(path: str | Path, crs, *, log: WarningLog | None = None) -> Network:
+    """The walkable ways of an OSM file (``.osm``, ``.osm.pbf``), read with pyosmium, projected to ``crs``."""
+    import osmium
+
+    log = log if log is not None else WarningLog()
+    lons: list[float] = []
+    lats: list[float] = []
+    kept = skipped = 0
+    # node locations are cached before the filters run, so the ways come with coordinates
+    processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+                 .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                 .with_filter(osmium.filter.KeyFilter("highway")))
+    try:
+        for way in processor:
+            if not is_walkable(way.tags):
+                skipped += 1
+                continue
+            pts = [(n.lon, n.lat) for n in way.nodes if n.location.valid()]
+            if len(pts) < 2:
+                continue
+            kept += 1
+            arr = np.asarray(pts)
+            lons.extend(np.repeat(arr[:, 0], 2)[1:-1])
+            lats.extend(np.repeat(arr[:, 1], 2)[1:-1])
+    except RuntimeError as exc:
+        raise InputError(f"{path}: not a readable OSM file ({exc}); give a .osm or .osm.pbf extract") from None
+    if not kept:
+        raise InputError(f"{path}: no walkable ways (highway=*) in the file; is it the right extract?")
+    log.add(str(path), None, f"{kept} walkable ways read, {skipped} highway ways excluded (motorways, "
+                             "construction, no foot access)", severity="info")
+    pts = gpd.GeoSeries.from_xy(lons, lats, crs=4326).to_crs(crs)
+    coords = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]).reshape(-1, 2, 2)
+    return _from_segments(coords, CRS.from_user_input(crs), str(path))
+
+
+def read_network(path: str | Path, crs, *, coords=None, encoding: str | None = None,
+                 log: WarningLog | None = None) -> Network:
+    """A walking network from an OSM file or a street centre-line file (GeoJSON/GPKG/Shapefile).
+
+    Centre lines are noded at crossings. When the file has a ``highway`` column (an OSM export), the same
+    walkable filter as for OSM files applies.
+    """
+    from .io import read_layer
+
+    log = log if log is not None else WarningLog()
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        raise InputError(f"{path}: file not found; give the path of the walking network")
+    if name.endswith((".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz")):
+        return network_from_osm(path, crs, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, log=log)
+    kinds = set(gdf.geom_type.dropna())
+    if not kinds <= {"LineString", "MultiLineString"}:
+        raise InputError(f"{path}: a walking network must be lines, found {', '.join(sorted(kinds))}; give the "
+                         "street centre lines")
+    if "highway" in gdf.columns:
+        walk = gdf.drop(columns="geometry").apply(lambda r: is_walkable(r.dropna().to_dict()), axis=1)
+        if (~walk).any():
+            log.extend(str(path), gdf.loc[~walk, "source_row"], "not walkable (highway/foot/access tags); not used",
+                       severity="info")
+        gdf = gdf.loc[walk]
+    gdf = gdf.loc[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(crs)
+    if gdf.empty:
+        raise InputError(f"{path}: no walkable street lines left; check the file")
+    return network_from_lines(gdf.geometry.values, crs, node=True, source=str(path))
+
+
+@dataclass
+class Snap:
+    """Where points attach to the network: ``segment`` (−1 when farther than the maximum), ``along`` (metres
+    from the segment's ``u`` end), ``offset`` (metres from the point to the network)."""
+
+    segment: np.ndarray
+    along: np.ndarray
+    offset: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.segment >= 0
+
+
+def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
+    """Attach points to the nearest point on the nearest segment (one STRtree query for all points)."""
+    points = np.asarray(points)
+    n = len(points)
+    segment = np.full(n, -1, dtype=np.int64)
+    along = np.full(n, np.nan)
+    offset = np.full(n, np.inf)
+    if n == 0 or network.n_segments == 0:
+        return Snap(segment, along, offset)
+    valid = ~pd.isna(points)
+    valid[valid] = ~shapely.is_empty(points[valid])
+    idx = np.flatnonzero(valid)
+    pt_i, seg_i = network.tree.query_nearest(points[idx], max_distance=max_snap_m, all_matches=False)
+    p = shapely.get_coordinates(points[idx][pt_i])
+    a = network.xy[network.u[seg_i]]
+    b = network.xy[network.v[seg_i]]
+    ab = b - a
+    length = network.length[seg_i]
+    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / (length * length), 0.0, 1.0)
+    foot = a + ab * t[:, None]
+    segment[idx[pt_i]] = seg_i
+    along[idx[pt_i]] = t * length
+    offset[idx[pt_i]] = np.hypot(*(p - foot).T)
+    return Snap(segment, along, offset)
+
+
+def _search(network: Network, fac: Snap, limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dijkstra from all attached facilities at once: node distances and the facility (index into ``fac``)
+    each node is nearest to (−1 where none is reachable)."""
+    n = network.n_nodes
+    f_idx = np.flatnonzero(fac.ok)
+    if len(f_idx) == 0:
+        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    seg = fac.segment[f_idx]
+    virtual = n + np.arange(len(f_idx))
+    to_u = fac.offset[f_idx] + fac.along[f_idx]
+    to_v = fac.offset[f_idx] + (network.length[seg] - fac.along[f_idx])
+    rows = np.r_[virtual, virtual, network.u[seg], network.v[seg]]
+    cols = np.r_[network.u[seg], network.v[seg], virtual, virtual]
+    w = np.r_[to_u, to_v, to_u, to_v]
+    size = n + len(f_idx)
+    base = network.graph
+    extra = sp.csr_matrix((w, (rows, cols)), shape=(size, size))
+    # the virtual rows and columns are empty in the padded base graph, so the sum adds edges and merges none
+    graph = sp.block_diag((base, sp.csr_matrix((len(f_idx), len(f_idx)))), format="csr") + extra
+    dist, _, sources = dijkstra(graph, directed=True, indices=virtual, min_only=True, limit=limit,
+                                return_predecessors=True)
+    nearest = np.where(sources[:n] >= 0, f_idx[np.clip(sources[:n] - n, 0, None)], -1)
+    return dist[:n], nearest
+
+
+def nearest_facility(network: Network, demand: Snap, facilities: Snap, *, limit: float = np.inf
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Walking distance from each demand point to its nearest facility, and that facility's index.
+
+    Points not attached to the network, or in parts with no path to any facility, get ``inf`` and −1. With a
+    ``limit`` (metres) the search stops there and farther points also get ``inf``.
+    """
+    dist = np.full(len(demand.segment), np.inf)
+    nearest = np.full(len(demand.segment), -1, dtype=np.int64)
+    node_dist, node_fac = _search(network, facilities, limit)
+    d_idx = np.flatnonzero(demand.ok)
+    if len(d_idx) == 0:
+        return dist, nearest
+    seg = demand.segment[d_idx]
+    u, v = network.u[seg], network.v[seg]
+    via_u = node_dist[u] + demand.along[d_idx]
+    via_v = node_dist[v] + (network.length[seg] - demand.along[d_idx])
+    best = np.where(via_u <= via_v, via_u, via_v) + demand.offset[d_idx]
+    best_fac = np.where(via_u <= via_v, node_fac[u], node_fac[v])
+    # facilities on the home's own segment are reached directly along it
+    f_idx = np.flatnonzero(facilities.ok)
+    if len(f_idx):
+        homes = pd.DataFrame({"pos": np.arange(len(d_idx)), "segment": seg})
+        facs = pd.DataFrame({"fac": f_idx, "segment": facilities.segment[f_idx]})
+        pairs = homes.merge(facs, on="segment")
+        if len(pairs):
+            pos = pairs["pos"].to_numpy()
+            fac = pairs["fac"].to_numpy()
+            direct = (np.abs(demand.along[d_idx][pos] - facilities.along[fac]) + demand.offset[d_idx][pos]
+                      + facilities.offset[fac])
+            order = np.lexsort((fac, direct, pos))
+            pos, fac, direct = pos[order], fac[order], direct[order]
+            first = np.r_[True, pos[1:] != pos[:-1]]
+            pos, fac, direct = pos[first], fac[first], direct[first]
+            better = direct < best[pos]
+            best[pos[better]] = direct[better]
+            best_fac[pos[better]] = fac[better]
+    best[best > limit] = np.inf
+    best_fac[~np.isfinite(best)] = -1
+    dist[d_idx] = best
+    nearest[d_idx] = best_fac
+    return dist, nearest
+
+
+def service_areas(network: Network, facilities: Snap, radius_m: float, *,
+                  buffer_m: float = DEFAULT_BUFFER_M) -> tuple[np.ndarray, np.ndarray]:
+    """Walking catchments within ``radius_m``: for each facility index with any reach, a polygon.
+
+    Returns ``(facility_index, polygons)``. A segment reachable from both ends is split where the two walks meet,
+    each part going to the facility it is nearest to.
+    """
+    node_dist, node_fac = _search(network, facilities, radius_m)
+    u, v, L = network.u, network.v, network.length
+    du, dv = node_dist[u], node_dist[v]
+    reach_u = np.clip(radius_m - du, 0.0, None)  # metres walkable into the segment from u
+    reach_v = np.clip(radius_m - dv, 0.0, None)
+    with np.errstate(invalid="ignore"):  # inf − inf where neither end is reached: those segments are not used
+        meet = np.clip((dv + L - du) / 2.0, 0.0, L)  # where the walk from u stops being shorter
+    end_u = np.minimum(np.minimum(reach_u, L), np.where(np.isfinite(dv), meet, L))
+    start_v = np.maximum(np.maximum(L - reach_v, 0.0), np.where(np.isfinite(du), meet, 0.0))
+    from_u = np.flatnonzero(np.isfinite(du) & (end_u > 0))
+    from_v = np.flatnonzero(np.isfinite(dv) & (start_v < L))
+    # around each facility on its own segment
+    f_idx = np.flatnonzero(facilities.ok & (facilities.offset < radius_m))
+    f_seg = facilities.segment[f_idx]
+    left = radius_m - facilities.offset[f_idx]
+    seg = np.concatenate([from_u, from_v, f_seg])
+    a = np.concatenate([np.zeros(len(from_u)), start_v[from_v],
+                        np.clip(facilities.along[f_idx] - left, 0.0, L[f_seg])])
+    b = np.concatenate([end_u[from_u], L[from_v], np.clip(facilities.along[f_idx] + left, 0.0, L[f_seg])])
+    owner = np.concatenate([node_fac[u[from_u]], node_fac[v[from_v]], f_idx])
+    keep = (b > a) & (owner >= 0)
+    seg, a, b, owner = seg[keep], a[keep], b[keep], owner[keep]
+    if len(seg) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    start_xy = network.xy[u[seg]]
+    vec = network.xy[v[seg]] - start_xy
+    frac_a = (a / L[seg])[:, None]
+    frac_b = (b / L[seg])[:, None]
+    lines = shapely.linestrings(np.stack([start_xy + vec * frac_a, start_xy + vec * frac_b], axis=1))
+    frame = gpd.GeoDataFrame({"owner": owner}, geometry=lines, crs=network.crs)
+    merged = frame.dissolve(by="owner", sort=True)
+    polygons = shapely.buffer(np.asarray(merged.geometry.values), buffer_m, quad_segs=4)
+    return merged.index.to_numpy(dtype=np.int64), polygons
+
+
+class WalkingDistance:
+    """The walking-network distance measure used by :func:`geofacility.coverage.compute_coverage`: demand points
+    are snapped once; each call snaps a set of facilities and runs one multi-source search."""
+
+    method = "network"
+
+    def __init__(self, network: Network, demand_points, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> None:
+        self.network = network
+        self.max_snap_m = max_snap_m
+        self.demand = snap_points(network, demand_points, max_snap_m)
+
+    def nearest(self, facility_points) -> tuple[np.ndarray, np.ndarray]:
+        facilities = snap_points(self.network, facility_points, self.max_snap_m)
+        return nearest_facility(self.network, self.demand, facilities)
