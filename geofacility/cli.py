@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, check_from_row, load_standards
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, check_from_row, load_standards
 
 app = typer.Typer(
     add_completion=False,
@@ -203,7 +203,8 @@ def _summary(analysis, seconds: float) -> None:
                                   ascending=[False, False, True]).head(5)
         console.print("[bold]Five worst communities[/] (most categories short, then most people uncovered):")
         for _, row in worst.iterrows():
-            problems = "；".join(row[f"{c}_problem"] for c in analysis.surveyed if row[f"{c}_problem"])
+            problems = "；".join(f"{CATEGORY_SHORT_ZH[c]}：{row[f'{c}_problem']}" for c in analysis.surveyed
+                                 if row[f"{c}_problem"])
             console.print(f"  {row['town']} {row['community']} ({row['community_id']}): population "
                           f"{row['population']:,.0f}; {problems or 'no gap'}", markup=False, highlight=False)
     if len(analysis.warnings):

@@ -210,7 +210,9 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
         out["covered_population"] = pick("covered_population")
         out["uncovered_population"] = pick("uncovered_population")
         for col in ("required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2"):
-            out[col] = sum(p[col] for _, p in parts)
+            stacked = np.column_stack([p[col].to_numpy(dtype="float64") for _, p in parts])
+            # a check without that figure (e.g. no floor-area rule) does not blank out the others'
+            out[col] = np.where(np.isnan(stacked).all(axis=1), np.nan, np.nansum(stacked, axis=1))
         out["problem"] = [
             "；".join(f"{c.name_zh}{t}" for (c, _), t in zip(parts, texts) if t)
             for texts in zip(*[p["problem"] for _, p in parts])

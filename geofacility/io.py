@@ -56,7 +56,7 @@ ALIASES: dict[str, list[str]] = {
                       "building_area_m2", "建筑面积m2", "建筑面积（m2）", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积（㎡）"],
     "facility_id": ["facility_id", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
     "name": ["name", "名称", "设施名称", "school", "站点名称", "小区名称", "小区"],
-    "demand_id": ["demand_id", "compound_id", "小区编号", "point_id"],
+    "demand_id": ["demand_id", "compound_id", "building_id", "小区编号", "楼栋编号", "point_id", "cell_id"],
 }
 #: id columns fall back to a bare "id"/"编号" when the role-specific one is absent
 GENERIC_ID = ["id", "编号", "序号", "fid", "objectid"]

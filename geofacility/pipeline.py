@@ -212,6 +212,10 @@ def analyze(
     if distance == "network":
         step("reading the walking network")
         net = read_network(network, metric, coords=_role_coords(coords, "network"), encoding=encoding, log=log)
+        n_minor, n_seg, km = net.minor_parts()
+        if n_minor:
+            log.add(str(network), None, f"{n_minor} small disconnected pieces of the network ({n_seg} segments, "
+                                        f"{km:.1f} km) are not snapped to", severity="info")
         walk = WalkingDistance(net, dem.geometry.values, max_snap_m=max_snap_m)
         if not walk.demand.ok.any():
             raise InputError(f"{network}: none of the {len(dem)} demand points is within {max_snap_m:g} m of a "

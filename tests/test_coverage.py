@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import geopandas as gpd
+import pandas as pd
 import numpy as np
 import pytest
 import shapely
@@ -170,3 +171,22 @@ def test_street_level_standard_is_counted_per_town(grid_communities, table):
     assert (west["canteen_status"] == "gap").all()
     assert (west["canteen_count_gap"] == 1).all() and (west["canteen_gap_m2"] == 50).all()
     assert west["canteen_problem"].iloc[0] == "（街道级）缺 1 处，面积缺口 50 m²"
+
+
+def test_several_checks_of_one_category_combine(grid_communities, grid_facilities, table):
+    """Primary schools (reach scope, no floor-area rule) and a kindergarten of 3000 m² in C22 (below the
+    3150 m² minimum): the category's area gap is the kindergarten's, not blanked by the school check; the
+    status is a gap wherever either check falls short; counts add up."""
+    kg = gpd.GeoDataFrame(
+        {"facility_id": ["K1"], "name": ["园1"], "category": ["education"], "subcategory": ["kindergarten"],
+         "floor_area_m2": [3000.0]},
+        geometry=[shapely.Point(centre(2, 2))], crs=CRS,
+    )
+    both = pd.concat([grid_facilities, kg], ignore_index=True)
+    out, dem, checks = run(grid_communities, centre_demand(grid_communities), both, table)
+    assert [c.subcategory for c in checks] == ["kindergarten", "primary_school"]
+    assert out.loc["C22", "education_gap_m2"] == pytest.approx(150)
+    assert out.loc["C22", "education_required_count"] == 2  # one kindergarten + one school within reach
+    assert out.loc["C22", "education_status"] == "gap"  # the kindergarten is too small
+    assert out.loc["C22", "education_problem"] == "幼儿园缺 1 处，面积缺口 150 m²"
+    assert "dist_education_primary_school_m" in dem.columns
