@@ -422,14 +422,14 @@ def _panel_html(communities_wgs84: gpd.GeoDataFrame, surveyed: list[str]) -> str
         + "<br>缺 " + worst["_short"].astype(str) + " 类 short"
         + pd.Series(np.where(worst["_names"] != "", ": " + worst["_names"].astype(str), ""),
                     index=worst.index, dtype=object)
-        + " · 未覆盖 uncovered " + _num_s(worst["_uncovered"]) + " 人</li>"
+        + " · 人口 population " + _num_s(worst["population"]) + " 人</li>"
     )
     body = f"<ol>{''.join(items)}</ol>" if len(items) else "<div>无缺口 no gaps</div>"
     return (
         '<div id="gf-panel" class="gf-box"><details open><summary>缺口最严重的社区 / worst-served communities'
         f"（前 {len(worst)} / top {len(worst)}）</summary>"
-        '<div class="gf-small">按缺口类别数、未覆盖人口排序；点击定位 / ranked by categories short, then uncovered '
-        "people; click to zoom</div>" + body + "</details></div>"
+        '<div class="gf-small">按缺口类别数、各类未覆盖人口之和排序；点击定位 / ranked by categories short, then '
+        "people uncovered summed over categories; click to zoom</div>" + body + "</details></div>"
     )
 
 
@@ -564,8 +564,8 @@ def uncovered_demand(analysis, category: str) -> gpd.GeoDataFrame:
     return demand[mask.to_numpy()]
 
 
-def _uncovered_layer(points: gpd.GeoDataFrame, category: str) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=uncovered_layer_name(category), show=len(points) <= MANY_POINTS)
+def _uncovered_layer(points: gpd.GeoDataFrame, category: str, show: bool = True) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=uncovered_layer_name(category), show=show and len(points) <= MANY_POINTS)
     if points.empty:
         return group
     weight = pd.to_numeric(points["weight"], errors="coerce").fillna(0.0)
@@ -626,7 +626,8 @@ def build_map(analysis) -> folium.Map:
     bounds = _study_bounds(communities, towns, facilities) or _study_bounds(_wgs84(analysis.demand, analysis.crs))
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2] if bounds else [35.0, 105.0]
 
-    m = folium.Map(location=centre, zoom_start=14 if bounds else 4, tiles=None, control_scale=False)
+    m = folium.Map(location=centre, zoom_start=14 if bounds else 4, tiles=None, control_scale=False,
+                   zoom_snap=0.25)  # fractional zoom: fitBounds fills the window instead of half of it
     _MetricScale().add_to(m)
     folium.TileLayer("OpenStreetMap", control=False).add_to(m)
     m.get_root().title = esc(f"{(analysis.settings or {}).get('study') or 'geofacility'} — 社区配套设施缺口")
@@ -635,14 +636,14 @@ def build_map(analysis) -> folium.Map:
         _communities_layer(communities, surveyed).add_to(m)
     if towns is not None and len(towns):
         _towns_layer(towns).add_to(m)
-    for category in surveyed:
+    for i, category in enumerate(surveyed):
         if _primary_radius(analysis.checks, category):
             points = _wgs84(uncovered_demand(analysis, category), analysis.crs)
-            _uncovered_layer(points, category).add_to(m)
+            _uncovered_layer(points, category, show=i == 0).add_to(m)  # one at a time reads best
     areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
     for category in surveyed:
         _category_layer(category, facilities, analysis.checks, areas).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=len(surveyed) > 1).add_to(m)  # a long open list would cover the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
     _Overlay(_legend_html(analysis, surveyed, communities), "gf-legend").add_to(m)
