@@ -274,6 +274,7 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
         for m in METRICS:
             communities[f"{category}_{m}"] = combined[m].to_numpy()
         n_short += (combined["status"] == "gap").to_numpy()
+    communities["distance_method"] = measure.method
     communities["n_categories_short"] = n_short
     return communities, demand
 

@@ -56,6 +56,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "population",
     "households",
     "approximate",
+    "distance_method",
     "n_categories_short",
 )
 
@@ -114,6 +115,7 @@ _TEXT_COLUMNS: tuple[str, ...] = (
     "community_id",
     "community",
     "town",
+    "distance_method",
     *(f"{c}_{f}" for c in CATEGORIES for f in _TEXT_FIELDS),
 )
 _SHARE_COLUMNS = frozenset(f"{c}_{f}" for c in CATEGORIES for f in _SHARE_FIELDS)

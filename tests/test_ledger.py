@@ -85,6 +85,7 @@ def _community(cid, name, town, households, population, education, n_short, squa
         "population": population,
         "households": households,
         "approximate": False,
+        "distance_method": "euclidean",
         "n_categories_short": n_short,
     }
     for category in CATEGORIES:
@@ -170,16 +171,17 @@ def ws(written):
 
 def test_ledger_columns_follow_the_data_model():
     columns = ledger_columns()
-    assert columns[:7] == [
-        "community_id", "community", "town", "population", "households", "approximate", "n_categories_short",
+    assert columns[:8] == [
+        "community_id", "community", "town", "population", "households", "approximate", "distance_method",
+        "n_categories_short",
     ]
-    assert columns[7:20] == [
+    assert columns[8:21] == [
         "education_status", "education_standard", "education_radius_m", "education_covered_share",
         "education_covered_population", "education_uncovered_population", "education_required_count",
         "education_current_count", "education_count_gap", "education_required_m2", "education_current_m2",
         "education_gap_m2", "education_problem",
     ]
-    assert len(columns) == 7 + 13 * 7
+    assert len(columns) == 8 + 13 * 7
     assert columns[-13] == "canteen_status"
     assert "geometry" not in columns
 
@@ -394,9 +396,9 @@ def test_csv_columns_rows_and_bom(written):
     lines = raw.decode("utf-8-sig").split("\n")
     assert lines[0].split(",") == ledger_columns()
     assert lines[-1] == "" and len(lines) == 5  # header + 3 rows + final newline
-    assert lines[2].startswith("c1,华光社区,车站街道,5000.0,1720.0,False,1,gap,")
+    assert lines[2].startswith("c1,华光社区,车站街道,5000.0,1720.0,False,euclidean,1,gap,")
     assert ",500.0,0.6200,3100.0,1900.0,1,0,1,,,,覆盖率 62%，缺 1 处," in lines[2]
-    assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851.0,,False,0,ok,")
+    assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851.0,,False,euclidean,0,ok,")
 
 
 def test_csv_is_byte_identical_across_runs(analysis, written, tmp_path):
