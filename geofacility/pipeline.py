@@ -276,9 +276,10 @@ def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities
         log.add(demand_label, row, f"more than {walk.max_snap_m:g} m from every walkable street: its "
                                    f"{weight:,.0f} people count as not covered on foot")
     fac_snap = snap_points(net, facilities.geometry.values, walk.max_snap_m)
-    for _, fac in facilities.loc[~fac_snap.ok].iterrows():
-        log.add(fac["source_file"], fac["source_row"], f"facility {fac['name']} is more than {walk.max_snap_m:g} m "
-                                                       "from every walkable street: it reaches nobody on foot")
+    stranded = facilities.loc[~fac_snap.ok]
+    for file, row, name in zip(stranded["source_file"], stranded["source_row"], stranded["name"]):
+        log.add(file, row, f"facility {name} is more than {walk.max_snap_m:g} m from every walkable street: it "
+                           "reaches nobody on foot")
 
 
 def _report_unreachable(demand: gpd.GeoDataFrame, checks: list[Check], log: WarningLog) -> None:
@@ -296,22 +297,27 @@ def _service_areas(net: Network, facilities: gpd.GeoDataFrame, checks: list[Chec
                    buffer_m: float) -> gpd.GeoDataFrame:
     """Walking catchments per facility and their union per check."""
     masks = facility_checks(facilities, checks)
-    rows = []
-    for check in checks:
+    frames = []
+    for check in checks:  # one multi-source search per standard, as for the distances
         if not check.radius_m:
             continue
-        fac = facilities.loc[masks[check]]
-        snap = snap_points(net, fac.geometry.values, max_snap_m)
-        idx, polys = service_areas(net, snap, check.radius_m, buffer_m=buffer_m)
-        base = {"category": check.category, "subcategory": check.subcategory, "radius_m": check.radius_m}
-        for i, poly in zip(idx, polys):
-            rows.append({**base, "kind": "facility", "facility_id": fac["facility_id"].iloc[i],
-                         "name": fac["name"].iloc[i], "geometry": poly})
-        if len(polys):
-            rows.append({**base, "kind": "category", "facility_id": None, "name": check.name_zh,
-                         "geometry": shapely.union_all(polys)})
+        fac = facilities.loc[masks[check]].reset_index(drop=True)
+        idx, polys = service_areas(net, snap_points(net, fac.geometry.values, max_snap_m), check.radius_m,
+                                   buffer_m=buffer_m)
+        if not len(polys):
+            continue
+        frames.append(pd.DataFrame({
+            "kind": ["facility"] * len(idx) + ["category"],
+            "category": check.category,
+            "subcategory": check.subcategory,
+            "facility_id": [*fac["facility_id"].to_numpy()[idx], None],
+            "name": [*fac["name"].to_numpy()[idx], check.name_zh],
+            "radius_m": check.radius_m,
+            "geometry": [*polys, shapely.union_all(polys)],
+        }))
     columns = ["kind", "category", "subcategory", "facility_id", "name", "radius_m", "geometry"]
-    return gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return gpd.GeoDataFrame(table[columns], geometry="geometry", crs=net.crs)
 
 
 def ledger_frame(analysis: Analysis) -> pd.DataFrame:

@@ -113,3 +113,18 @@ def test_network_of_another_place_is_a_clear_error(tmp_path, river_files):
         analyze(communities=comm, facilities=[fac], demand=demand, network=elsewhere)
     with pytest.raises(InputError, match="needs a walking network"):
         analyze(communities=comm, facilities=[fac], demand=demand, distance="network")
+
+
+def test_facility_far_from_every_street_is_reported(tmp_path, river_files):
+    comm, fac, demand, net = river_files
+    frame = pd.read_csv(fac)
+    lost = gpd.GeoSeries([shapely.Point(X0 + 500, Y0 + 1000)], crs=CRS).to_crs(4326)  # 250 m from any street
+    frame.loc[len(frame)] = ["学校B", "education", "primary_school", lost.x[0], lost.y[0]]
+    frame.to_csv(fac, index=False)
+    result = analyze(communities=comm, facilities=[fac], demand=demand, network=net, radius={"education": 510})
+    w = result.warnings
+    hit = w[(w["file"] == str(fac)) & (w["row"] == "3")]
+    assert "学校B is more than 150 m from every walkable street" in hit["message"].iloc[0]
+    # it covers nobody on foot: coverage is the same as with school A alone
+    on_foot = result.communities.set_index("community_id")["education_covered_share"]
+    assert sorted(on_foot[on_foot == 1].index) == ["C12", "C21", "C22", "C23"]
