@@ -102,7 +102,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     households = communities["households"].to_numpy(dtype="float64")
 
     # --- coverage
-    dist, nearest = measure.nearest(fac_geoms)
+    dist, nearest = measure.nearest(fac_geoms, radius_m=check.radius_m)
     weight = demand["weight"].to_numpy(dtype="float64")
     demand_total = _group_sum(demand_codes, weight, n)
     if check.radius_m:

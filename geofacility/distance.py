@@ -55,5 +55,6 @@ class StraightLineDistance:
     def __init__(self, demand_points) -> None:
         self.points = np.asarray(demand_points)
 
-    def nearest(self, facility_points) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, facility_points, radius_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact straight-line distances to the nearest facility (the radius is not needed: this is cheap)."""
         return nearest_distance(self.points, facility_points)

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
 
 from .errors import InputError, WarningLog
 
@@ -147,6 +148,12 @@ class Network:
     @cached_property
     def snap_tree(self) -> shapely.STRtree:
         return shapely.STRtree(self.segments[self.snappable])
+
+    @cached_property
+    def midpoint_tree(self) -> cKDTree:
+        """KD-tree over the midpoints of the snappable segments (fast candidate search for snapping)."""
+        seg = self.snappable
+        return cKDTree((self.xy[self.u[seg]] + self.xy[self.v[seg]]) / 2.0)
 
     def minor_parts(self) -> tuple[int, int, float]:
         """(components, segments, km) left out of snapping."""
@@ -277,8 +284,25 @@ class Snap:
         return self.segment >= 0
 
 
+def _project(network: Network, p: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from points ``p`` to segments ``seg`` (same shape, any leading dims) and the position along."""
+    a = network.xy[network.u[seg]]
+    ab = network.xy[network.v[seg]] - a
+    length = network.length[seg]
+    t = np.clip(np.einsum("...j,...j->...", p - a, ab) / (length * length), 0.0, 1.0)
+    foot = a + ab * t[..., None]
+    return np.hypot(*np.moveaxis(p - foot, -1, 0)), t * length
+
+
 def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
-    """Attach points to the nearest point on the nearest segment (one STRtree query for all points)."""
+    """Attach points to the nearest point on the nearest segment, exactly.
+
+    Fast path: a KD-tree over segment midpoints gives each point its 8 nearest midpoints, and the exact distance
+    to those segments. The result is proven nearest when it is no farther than the 8th midpoint's distance minus
+    half the longest segment (no other segment can then be closer); for the few points not proven, every segment
+    whose midpoint lies within the maximum snap distance plus half the longest segment is measured. Exact and
+    vectorised throughout.
+    """
     points = np.asarray(points)
     n = len(points)
     segment = np.full(n, -1, dtype=np.int64)
@@ -289,18 +313,39 @@ def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M
     valid = ~pd.isna(points)
     valid[valid] = ~shapely.is_empty(points[valid])
     idx = np.flatnonzero(valid)
-    pt_i, tree_i = network.snap_tree.query_nearest(points[idx], max_distance=max_snap_m, all_matches=False)
-    seg_i = network.snappable[tree_i]
-    p = shapely.get_coordinates(points[idx][pt_i])
-    a = network.xy[network.u[seg_i]]
-    b = network.xy[network.v[seg_i]]
-    ab = b - a
-    length = network.length[seg_i]
-    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / (length * length), 0.0, 1.0)
-    foot = a + ab * t[:, None]
-    segment[idx[pt_i]] = seg_i
-    along[idx[pt_i]] = t * length
-    offset[idx[pt_i]] = np.hypot(*(p - foot).T)
+    p = shapely.get_coordinates(points[idx])
+    candidates = network.snappable
+    k = min(8, len(candidates))
+    mid_dist, mid_i = network.midpoint_tree.query(p, k=k, workers=-1)
+    mid_dist, mid_i = mid_dist.reshape(len(p), k), mid_i.reshape(len(p), k)
+    seg_k = candidates[mid_i]
+    dist_k, along_k = _project(network, np.repeat(p[:, None, :], k, axis=1), seg_k)
+    best = np.argmin(dist_k, axis=1)
+    rows = np.arange(len(p))
+    best_dist = dist_k[rows, best]
+    best_seg = seg_k[rows, best]
+    best_along = along_k[rows, best]
+    half = network.length[candidates].max() / 2.0
+    proven = (k == len(candidates)) | (best_dist <= mid_dist[:, -1] - half)
+    hopeless = mid_dist[:, 0] - half > max_snap_m  # every segment is farther than the maximum
+    unsure = np.flatnonzero(~proven & ~hopeless)
+    if len(unsure):
+        # every segment within max_snap_m of a point has its midpoint within max_snap_m + half the longest
+        near = network.midpoint_tree.query_ball_point(p[unsure], r=max_snap_m + half, workers=-1)
+        counts = np.fromiter((len(x) for x in near), dtype=np.int64, count=len(near))
+        pt_i = np.repeat(np.arange(len(unsure)), counts)
+        seg_i = candidates[np.concatenate(near).astype(np.int64)] if counts.sum() else np.empty(0, np.int64)
+        d, t = _project(network, p[unsure[pt_i]], seg_i)
+        order = np.lexsort((seg_i, d, pt_i))  # nearest first; ties to the lower segment index
+        pt_i, seg_i, d, t = pt_i[order], seg_i[order], d[order], t[order]
+        first = np.r_[True, pt_i[1:] != pt_i[:-1]] if len(pt_i) else np.empty(0, bool)
+        best_dist[unsure] = np.inf
+        target = unsure[pt_i[first]]
+        best_dist[target], best_seg[target], best_along[target] = d[first], seg_i[first], t[first]
+    ok = best_dist <= max_snap_m
+    segment[idx[ok]] = best_seg[ok]
+    along[idx[ok]] = best_along[ok]
+    offset[idx[ok]] = best_dist[ok]
     return Snap(segment, along, offset)
 
 
@@ -312,17 +357,20 @@ def _search(network: Network, fac: Snap, limit: float) -> tuple[np.ndarray, np.n
     if len(f_idx) == 0:
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
     seg = fac.segment[f_idx]
-    virtual = n + np.arange(len(f_idx))
+    n_f = len(f_idx)
+    virtual = n + np.arange(n_f)
     to_u = fac.offset[f_idx] + fac.along[f_idx]
     to_v = fac.offset[f_idx] + (network.length[seg] - fac.along[f_idx])
-    rows = np.r_[virtual, virtual, network.u[seg], network.v[seg]]
-    cols = np.r_[network.u[seg], network.v[seg], virtual, virtual]
-    w = np.r_[to_u, to_v, to_u, to_v]
-    size = n + len(f_idx)
+    # Virtual rows appended to the street graph, edges only *out of* the facilities: a shortest path never
+    # enters a virtual node (u → facility → v costs at least the segment itself), so the search from the
+    # facilities needs no edges into them. Appending rows to a CSR matrix is a concatenation, no rebuild.
     base = network.graph
-    extra = sp.csr_matrix((w, (rows, cols)), shape=(size, size))
-    # the virtual rows and columns are empty in the padded base graph, so the sum adds edges and merges none
-    graph = sp.block_diag((base, sp.csr_matrix((len(f_idx), len(f_idx)))), format="csr") + extra
+    graph = sp.csr_matrix(
+        (np.r_[base.data, np.column_stack([to_u, to_v]).ravel()],
+         np.r_[base.indices, np.column_stack([network.u[seg], network.v[seg]]).ravel()],
+         np.r_[base.indptr, base.indptr[-1] + 2 * np.arange(1, n_f + 1)]),
+        shape=(n + n_f, n + n_f),
+    )
     dist, _, sources = dijkstra(graph, directed=True, indices=virtual, min_only=True, limit=limit,
                                 return_predecessors=True)
     nearest = np.where(sources[:n] >= 0, f_idx[np.clip(sources[:n] - n, 0, None)], -1)
@@ -418,15 +466,35 @@ def service_areas(network: Network, facilities: Snap, radius_m: float, *,
 
 class WalkingDistance:
     """The walking-network distance measure used by :func:`geofacility.coverage.compute_coverage`: demand points
-    are snapped once; each call snaps a set of facilities and runs one multi-source search."""
+    are snapped once; each call snaps a set of facilities and runs one multi-source search.
+
+    The search stops at ``reach_factor`` × the service radius (default 2): coverage needs only the radius, and a
+    planner still sees how far the nearly covered are. Homes farther than that get ``inf``; :meth:`stranded`
+    tells which of them have no walking path at all.
+    """
 
     method = "network"
 
-    def __init__(self, network: Network, demand_points, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> None:
+    def __init__(self, network: Network, demand_points, *, max_snap_m: float = DEFAULT_MAX_SNAP_M,
+                 reach_factor: float = 2.0) -> None:
         self.network = network
         self.max_snap_m = max_snap_m
+        self.reach_factor = reach_factor
         self.demand = snap_points(network, demand_points, max_snap_m)
 
-    def nearest(self, facility_points) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, facility_points, radius_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         facilities = snap_points(self.network, facility_points, self.max_snap_m)
-        return nearest_facility(self.network, self.demand, facilities)
+        limit = self.reach_factor * radius_m if radius_m else np.inf
+        return nearest_facility(self.network, self.demand, facilities, limit=limit)
+
+    def stranded(self, facility_points) -> np.ndarray:
+        """Demand points with no walking path to any of these facilities: not attached to the network, or on a
+        connected part that holds none of them."""
+        facilities = snap_points(self.network, facility_points, self.max_snap_m)
+        comp = self.network.component
+        served = np.zeros(comp.max() + 1, dtype=bool)
+        served[comp[self.network.u[facilities.segment[facilities.ok]]]] = True
+        out = ~self.demand.ok
+        seg = self.demand.segment[self.demand.ok]
+        out[self.demand.ok] = ~served[comp[self.network.u[seg]]]
+        return out

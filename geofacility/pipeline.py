@@ -225,7 +225,7 @@ def analyze(
     comm, dem = compute_coverage(comm, dem, fac, checks, coverage_target=coverage_target, measure=walk)
     areas = None
     if walk is not None:
-        _report_unreachable(dem, checks, log)
+        _report_unreachable(walk, dem, fac, checks, log)
         step("drawing service areas")
         areas = _service_areas(walk.network, fac, checks, max_snap_m=max_snap_m, buffer_m=buffer_m)
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
@@ -282,11 +282,13 @@ def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities
                            "reaches nobody on foot")
 
 
-def _report_unreachable(demand: gpd.GeoDataFrame, checks: list[Check], log: WarningLog) -> None:
-    """Homes on parts of the network with no path to any facility of a category (islands, closed compounds)."""
+def _report_unreachable(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                        checks: list[Check], log: WarningLog) -> None:
+    """Homes with no walking path to any facility of a category (too far from a street, or on a part of the
+    network not connected to one)."""
     for category in dict.fromkeys(c.category for c in checks):
-        dist = demand[f"dist_{category}_m"].to_numpy()
-        stranded = np.isinf(dist)
+        fac = facilities.loc[facilities["category"] == category]
+        stranded = walk.stranded(fac.geometry.values)
         if stranded.any():
             log.add("network", None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
                                      f" people) have no walking path to any {category} facility (too far from a "
