@@ -33,6 +33,7 @@ __all__ = [
     "read_facilities",
     "read_demand",
     "read_towns",
+    "read_candidates",
     "load_aliases",
     "normalise_category",
     "parse_coords",
@@ -57,6 +58,12 @@ ALIASES: dict[str, list[str]] = {
     "facility_id": ["facility_id", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
     "name": ["name", "名称", "设施名称", "school", "站点名称", "小区名称", "小区"],
     "demand_id": ["demand_id", "compound_id", "building_id", "小区编号", "楼栋编号", "point_id", "cell_id"],
+    "candidate_id": ["candidate_id", "房源编号", "房源编码", "候选编号", "site_id"],
+    "categories": ["categories", "可用类别", "适用类别", "拟用途", "用途", "拟设设施", "category", "类别"],
+    "acquisition": ["acquisition", "取得方式", "获取方式", "方式", "acquisition_mode"],
+    "reviewed": ["reviewed", "预审", "安全预审", "预审状态", "预审结果", "safety_review"],
+    "floor": ["floor", "楼层", "所在楼层", "层"],
+    "cost": ["cost", "成本", "费用", "投资", "租金", "cost_cny"],
 }
 #: id columns fall back to a bare "id"/"编号" when the role-specific one is absent
 GENERIC_ID = ["id", "编号", "序号", "fid", "objectid"]
@@ -577,12 +584,21 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
                     aliases=None, log: WarningLog | None = None) -> gpd.GeoDataFrame:
     """Existing facilities: points (polygons are reduced to a point inside them).
 
-    ``category`` (from ``--facilities CATEGORY=PATH``) applies to rows without a category column.
-    Unknown categories are reported and not used.
+    ``category`` (from ``--facilities CATEGORY=PATH``) applies to rows without a category column; with it, a file
+    with a header and no rows means "surveyed: none exist". Unknown categories are reported and not used.
     """
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
+    if category is not None and Path(path).suffix.lower() in (".csv", ".txt", ".tsv"):
+        header_only = _read_csv(Path(path), encoding).empty if Path(path).exists() and \
+            Path(path).stat().st_size else False
+        if header_only:
+            log.add(label, None, f"no {category} facilities in the file: the category is surveyed and none exist",
+                    severity="info")
+            return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
+                                     "floor_area_m2": [], "source_file": [], "source_row": []},
+                                    geometry=[], crs=4326)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
     gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2"], aliases)
     if "facility_id" not in gdf.columns:
@@ -677,4 +693,95 @@ def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
     if "demand_id" not in gdf.columns:
         gdf["demand_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
     gdf["demand_id"] = _string(gdf["demand_id"])
+    return gdf
+
+
+ACQUISITION = {
+    "lease": ["lease", "租赁", "租用", "租"],
+    "swap": ["swap", "置换", "调换"],
+    "share": ["share", "共享", "共用", "合用"],
+    "purchase": ["purchase", "购买", "购置", "买"],
+    "transfer": ["transfer", "移交", "划拨", "配建移交"],
+}
+_YES = {"yes", "y", "true", "1", "是", "通过", "已预审", "已通过", "合格", "pass", "passed", "ok"}
+_NO = {"no", "n", "false", "0", "否", "未通过", "未预审", "不合格", "fail", "failed", "pending", "待审"}
+
+
+def _split_categories(value) -> list[str]:
+    if not isinstance(value, str) or not value.strip():
+        return []
+    parts = re.split(r"[;,，；、/|]+", value)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=None,
+                    log: WarningLog | None = None) -> gpd.GeoDataFrame:
+    """Candidate rooms (房源): points or polygons with an id, a name and a floor area; optionally the categories
+    each may host (several, separated by ``;``/``、``), the acquisition mode (租赁/置换/共享/购买), the safety
+    pre-review (预审: 是/否), the floor (楼层) and the cost.
+
+    ``categories`` becomes a list of category keys (empty = any); ``reviewed`` is True/False/None (unknown);
+    ``acquisition`` one of lease/swap/share/purchase/transfer or None.
+    """
+    log = log if log is not None else WarningLog()
+    aliases = aliases or ALIASES
+    label = str(path)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = _rename_columns(gdf, ["candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed",
+                                "floor", "cost"], aliases)
+    if "candidate_id" not in gdf.columns:
+        gdf = _rename_columns(gdf, ["candidate_id"], {"candidate_id": GENERIC_ID})
+    if "floor_area_m2" not in gdf.columns:
+        raise InputError(f"{label}: no floor-area column; add 建筑面积 (floor_area_m2, m²) for every candidate room")
+    gdf = _drop_unusable(gdf)
+    polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+    if polys.any():
+        gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
+    if "candidate_id" not in gdf.columns:
+        gdf["candidate_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+    gdf["candidate_id"] = _string(gdf["candidate_id"])
+    _unique_ids(gdf, "candidate_id", label=label)
+    gdf["name"] = _string(gdf["name"]).fillna(gdf["candidate_id"]) if "name" in gdf.columns else gdf["candidate_id"]
+    area = _numeric(gdf, "floor_area_m2", label=label, log=log, required=False)
+    zero = area.notna() & (area <= 0)
+    unusable = area.isna() | zero
+    if unusable.any():
+        log.extend(label, gdf.loc[unusable, "source_row"], "floor area missing or not positive; candidate not used "
+                                                          "(give its 建筑面积 in m²)")
+    gdf["floor_area_m2"] = area
+    gdf = gdf.loc[~unusable].reset_index(drop=True)
+    lookup = {}
+    for key, names in CATEGORY_ALIASES.items():
+        for name in names:
+            lookup[_key(name)] = key
+    sub_lookup = _subcategory_lookup()
+    cats = []
+    for row, value in zip(gdf["source_row"], gdf["categories"] if "categories" in gdf.columns else
+                          [None] * len(gdf)):
+        keys = []
+        for part in _split_categories(value):
+            key = lookup.get(_key(part)) or (sub_lookup.get(_key(part)) or (None,))[0]
+            if key is None:
+                log.add(label, row, f"unknown category {part!r} in categories; ignored")
+            elif key not in keys:
+                keys.append(key)
+        cats.append(keys)
+    gdf["categories"] = cats
+    if "acquisition" in gdf.columns:
+        acq_lookup = {_key(n): k for k, names in ACQUISITION.items() for n in names}
+        raw = _string(gdf["acquisition"])
+        gdf["acquisition"] = raw.map(lambda v: acq_lookup.get(_key(v)) if isinstance(v, str) else None)
+        bad = raw.notna() & gdf["acquisition"].isna()
+        log.extend(label, gdf.loc[bad, "source_row"], "acquisition mode not one of 租赁/置换/共享/购买 "
+                                                      "(lease/swap/share/purchase); left blank", severity="info")
+    else:
+        gdf["acquisition"] = None
+    if "reviewed" in gdf.columns:
+        raw = _string(gdf["reviewed"]).map(lambda v: _key(v) if isinstance(v, str) else None)
+        gdf["reviewed"] = raw.map(lambda v: True if v in _YES else (False if v in _NO else None))
+    else:
+        gdf["reviewed"] = None
+    gdf["floor"] = (_numeric(gdf, "floor", label=label, log=log, required=False, allow_negative=True)
+                    if "floor" in gdf.columns else np.nan)
+    gdf["cost"] = _numeric(gdf, "cost", label=label, log=log, required=False) if "cost" in gdf.columns else np.nan
     return gdf

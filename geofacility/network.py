@@ -49,6 +49,7 @@ __all__ = [
     "service_areas",
     "is_walkable",
     "WalkingDistance",
+    "nearest_facility_matrix",
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_BUFFER_M",
 ]
@@ -462,6 +463,48 @@ def service_areas(network: Network, facilities: Snap, radius_m: float, *,
     pieces = shapely.buffer(lines, buffer_m, quad_segs=4)
     merged = gpd.GeoDataFrame({"owner": owner}, geometry=pieces, crs=network.crs).dissolve(by="owner", sort=True)
     return merged.index.to_numpy(dtype=np.int64), np.asarray(merged.geometry.values)
+
+
+def nearest_facility_matrix(network: Network, demand: Snap, candidates: Snap, max_distance: float, *,
+                            chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (demand, candidate) pair within ``max_distance`` metres on foot: (demand idx, candidate idx, metres).
+
+    One Dijkstra call per chunk of candidates (``min_only=False``, ``limit=max_distance``): memory stays at
+    chunk × nodes. Same-segment pairs are also reached directly along their segment.
+    """
+    n = network.n_nodes
+    d_idx = np.flatnonzero(demand.ok)
+    c_all = np.flatnonzero(candidates.ok)
+    out_d, out_c, out_m = [], [], []
+    seg_d = demand.segment[d_idx]
+    u_d, v_d = network.u[seg_d], network.v[seg_d]
+    off_d, along_d, len_d = demand.offset[d_idx], demand.along[d_idx], network.length[seg_d]
+    base = network.graph
+    for start in range(0, len(c_all), chunk):
+        c_idx = c_all[start:start + chunk]
+        seg = candidates.segment[c_idx]
+        n_f = len(c_idx)
+        to_u = candidates.offset[c_idx] + candidates.along[c_idx]
+        to_v = candidates.offset[c_idx] + (network.length[seg] - candidates.along[c_idx])
+        graph = sp.csr_matrix(
+            (np.r_[base.data, np.column_stack([to_u, to_v]).ravel()],
+             np.r_[base.indices, np.column_stack([network.u[seg], network.v[seg]]).ravel()],
+             np.r_[base.indptr, base.indptr[-1] + 2 * np.arange(1, n_f + 1)]),
+            shape=(n + n_f, n + n_f),
+        )
+        dist = dijkstra(graph, directed=True, indices=n + np.arange(n_f), limit=max_distance)[:, :n]
+        walk = np.minimum(dist[:, u_d] + along_d, dist[:, v_d] + (len_d - along_d)) + off_d  # (n_f, n_demand)
+        same = seg[:, None] == seg_d[None, :]
+        direct = np.abs(candidates.along[c_idx][:, None] - along_d[None, :]) + candidates.offset[c_idx][:, None] \
+            + off_d[None, :]
+        walk = np.where(same, np.minimum(walk, direct), walk)
+        ci, di = np.nonzero(walk <= max_distance)
+        out_d.append(d_idx[di])
+        out_c.append(c_idx[ci])
+        out_m.append(walk[ci, di])
+    if not out_d:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    return np.concatenate(out_d), np.concatenate(out_c), np.concatenate(out_m)
 
 
 class WalkingDistance:

@@ -14,6 +14,7 @@ from . import io
 from .coverage import compute_coverage, select_checks
 from .crs import choose_metric_crs
 from .coverage import facility_checks
+from .distance import StraightLineDistance
 from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
 from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
@@ -39,6 +40,8 @@ class Analysis:
     #: walking catchments when distances were measured on a network: ``facility_id`` (None for a category's
     #: union), ``category``, ``subcategory``, ``radius_m``, ``kind`` (``facility``/``category``), geometry
     service_areas: gpd.GeoDataFrame | None = None
+    #: the distance measure used (StraightLineDistance or WalkingDistance), for siting on the same terms
+    measure: object | None = field(default=None, repr=False)
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -263,6 +266,7 @@ def analyze(
         surveyed=surveyed,
         settings=settings,
         service_areas=areas,
+        measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
     )
 
 

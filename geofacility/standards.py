@@ -94,6 +94,7 @@ NUMERIC_COLUMNS = (
     "per_1000_building_m2",
     "per_100hh_building_m2",
     "min_building_m2",
+    "part_min_m2",
     "per_1000_land_m2",
     "min_land_m2",
 )
@@ -117,6 +118,9 @@ class Check:
     status: str
     note: str
     is_default: bool = False
+    #: when rooms may be combined to reach ``min_building_m2``: the least one room must have (e.g. Beijing's
+    #: 350 m² of community rooms, of which the one-stop station ≥ 50 m² in one room)
+    part_min_m2: float | None = None
 
     @property
     def label(self) -> str:
@@ -247,6 +251,7 @@ def check_from_row(row: pd.Series) -> Check:
         status=row.get("status", ""),
         note=row.get("note", ""),
         is_default=bool(str(row.get("default", "")).strip()),
+        part_min_m2=_num(row.get("part_min_m2")),
     )
 
 

@@ -1,0 +1,527 @@
+"""Siting: which candidate rooms (房源) to take, and what each would fix.
+
+Selection models, all keeping the existing facilities fixed (people they already cover count as covered):
+
+- **MCLP** (maximal covering): open at most ``k`` candidates (or spend at most ``budget``) to bring the most
+  people within the service radius;
+- **LSCP** (set covering): the fewest candidates that bring everybody coverable within the radius, reporting who
+  no candidate can reach;
+- **p-median**: open ``p`` candidates to minimise the people-weighted distance to the nearest facility, existing
+  ones included;
+- **greedy** MCLP for very large inputs, with the LP-relaxation bound so the optimality gap is known.
+
+The exact models are mixed-integer programmes solved by HiGHS through ``highspy``. Before solving, demand points
+that the same set of candidates reaches are merged into one weighted row (the standard reduction; it can shrink a
+city's demand by orders of magnitude without changing the optimum).
+
+Inputs are plain arrays: a sparse boolean *coverage* matrix (demand × candidate: within the radius), demand
+weights, and for p-median a distance matrix. Building them from a study (straight line, walking network, or an OD
+cost table) is :func:`coverage_matrix`'s job.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = [
+    "Selection",
+    "collapse_demand",
+    "solve_mclp",
+    "solve_lscp",
+    "solve_pmedian",
+    "greedy_mclp",
+]
+
+
+@dataclass
+class Selection:
+    """The outcome of a selection model."""
+
+    method: str
+    selected: np.ndarray  # candidate indices, ascending
+    objective: float  # covered people (MCLP, greedy), sites (LSCP), weighted metres (p-median)
+    covered_weight: float  # people newly brought within the radius by the selected sites
+    total_weight: float  # people considered (not already covered)
+    status: str  # solver status: Optimal, Time limit reached, greedy …
+    gap: float = 0.0  # relative optimality gap (0 when proven optimal)
+    bound: float | None = None  # best bound on the objective (LP relaxation for greedy)
+    uncoverable_weight: float = 0.0  # people no candidate reaches (LSCP)
+    details: dict = field(default_factory=dict)
+
+
+def _highs():
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h, highspy
+
+
+def collapse_demand(coverage: sp.csr_matrix, weights: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Merge demand rows with identical candidate sets: (unique rows, summed weights, group of each row).
+
+    Rows no candidate reaches form no group (their group is −1): they cannot change the choice.
+    """
+    coverage = sp.csr_matrix(coverage, dtype=bool)
+    coverage.sort_indices()
+    n = coverage.shape[0]
+    counts = np.diff(coverage.indptr)
+    group = np.full(n, -1, dtype=np.int64)
+    reach = np.flatnonzero(counts > 0)
+    if len(reach) == 0:
+        return sp.csr_matrix((0, coverage.shape[1]), dtype=bool), np.zeros(0), group
+    # a row's key: its candidate list as bytes (hashable, exact)
+    keys = [coverage.indices[coverage.indptr[i]:coverage.indptr[i + 1]].tobytes() for i in reach]
+    uniq: dict[bytes, int] = {}
+    codes = np.fromiter((uniq.setdefault(k, len(uniq)) for k in keys), dtype=np.int64, count=len(keys))
+    group[reach] = codes
+    merged_w = np.bincount(codes, weights=np.asarray(weights, dtype="float64")[reach], minlength=len(uniq))
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[codes[::-1]] = reach[::-1]  # the first row of each group
+    return coverage[first], merged_w, group
+
+
+def _solve(h, highspy, *, cost, lower, upper, integer, a_csc, row_lower, row_upper, maximise, time_limit):
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(cost)
+    lp.num_row_ = a_csc.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype="float64")
+    lp.col_lower_ = np.asarray(lower, dtype="float64")
+    lp.col_upper_ = np.asarray(upper, dtype="float64")
+    lp.row_lower_ = np.asarray(row_lower, dtype="float64")
+    lp.row_upper_ = np.asarray(row_upper, dtype="float64")
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a_csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a_csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a_csc.data.astype("float64")
+    lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
+    if integer is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in integer]
+    if time_limit:
+        h.setOptionValue("time_limit", float(time_limit))
+    h.passModel(lp)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    values = np.asarray(h.getSolution().col_value)
+    gap = float(info.mip_gap) if integer is not None and np.isfinite(info.mip_gap) else 0.0
+    bound = float(info.mip_dual_bound) if integer is not None else float(info.objective_function_value)
+    return status, float(info.objective_function_value), values, gap, bound
+
+
+def _budget_row(n_cand: int, k: int | None, costs: np.ndarray | None, budget: float | None):
+    rows, lo, hi = [], [], []
+    if k is not None:
+        rows.append(np.ones(n_cand))
+        lo.append(-np.inf)
+        hi.append(float(k))
+    if budget is not None:
+        if costs is None:
+            raise ValueError("a budget needs candidate costs")
+        rows.append(np.asarray(costs, dtype="float64"))
+        lo.append(-np.inf)
+        hi.append(float(budget))
+    if not rows:
+        raise ValueError("give k, a budget, or both")
+    return np.vstack(rows), lo, hi
+
+
+def solve_mclp(coverage, weights, *, k: int | None = None, budget: float | None = None, costs=None,
+               time_limit: float | None = None, relax: bool = False) -> Selection:
+    """Maximal covering: at most ``k`` sites (and/or total cost ≤ ``budget``) covering the most weight.
+
+    Variables: x_j ∈ {0,1} per candidate, y_g ∈ [0,1] per merged demand group; max Σ w_g y_g subject to
+    y_g ≤ Σ_{j covers g} x_j. ``relax`` solves the LP relaxation (an upper bound).
+    """
+    coverage = sp.csr_matrix(coverage, dtype=bool)
+    n_cand = coverage.shape[1]
+    total = float(np.sum(weights))
+    groups, w, _ = collapse_demand(coverage, weights)
+    n_g = groups.shape[0]
+    budget_rows, lo, hi = _budget_row(n_cand, k, costs, budget)
+    # rows: y_g − Σ x_j ≤ 0 ; budget rows on x
+    a_x = sp.vstack([-groups.astype("float64"), sp.csr_matrix(budget_rows)])
+    a_y = sp.vstack([sp.identity(n_g, format="csr"), sp.csr_matrix((budget_rows.shape[0], n_g))])
+    a = sp.hstack([a_x, a_y]).tocsc()
+    h, highspy = _highs()
+    status, obj, values, gap, bound = _solve(
+        h, highspy, cost=np.r_[np.zeros(n_cand), w], lower=np.zeros(n_cand + n_g),
+        upper=np.ones(n_cand + n_g), integer=None if relax else [True] * n_cand + [False] * n_g, a_csc=a,
+        row_lower=np.r_[np.full(n_g, -np.inf), lo], row_upper=np.r_[np.zeros(n_g), hi], maximise=True,
+        time_limit=time_limit,
+    )
+    selected = np.flatnonzero(values[:n_cand] > 0.5) if not relax else np.flatnonzero(values[:n_cand] > 1e-9)
+    covered = _covered(coverage, weights, selected)
+    return Selection("mclp" if not relax else "mclp-lp", selected, obj, covered, total, status, gap, bound,
+                     details={"groups": n_g, "demand_rows": coverage.shape[0], "x": values[:n_cand]})
+
+
+def _covered(coverage: sp.csr_matrix, weights, selected: np.ndarray) -> float:
+    if len(selected) == 0:
+        return 0.0
+    hit = np.asarray(coverage[:, selected].sum(axis=1)).ravel() > 0
+    return float(np.asarray(weights, dtype="float64")[hit].sum())
+
+
+def solve_lscp(coverage, weights, *, time_limit: float | None = None) -> Selection:
+    """Set covering: the fewest sites such that every coverable demand point is within reach of one.
+
+    Demand no candidate reaches is reported as ``uncoverable_weight`` (and listed by the caller).
+    """
+    coverage = sp.csr_matrix(coverage, dtype=bool)
+    n_cand = coverage.shape[1]
+    weights = np.asarray(weights, dtype="float64")
+    groups, w, group = collapse_demand(coverage, weights)
+    uncoverable = float(weights[group < 0].sum())
+    h, highspy = _highs()
+    status, obj, values, gap, bound = _solve(
+        h, highspy, cost=np.ones(n_cand), lower=np.zeros(n_cand), upper=np.ones(n_cand),
+        integer=[True] * n_cand, a_csc=groups.astype("float64").tocsc(), row_lower=np.ones(groups.shape[0]),
+        row_upper=np.full(groups.shape[0], np.inf), maximise=False, time_limit=time_limit,
+    )
+    selected = np.flatnonzero(values > 0.5)
+    return Selection("lscp", selected, obj, _covered(coverage, weights, selected), float(weights.sum()), status,
+                     gap, bound, uncoverable_weight=uncoverable, details={"groups": groups.shape[0]})
+
+
+def solve_pmedian(distance, weights, *, p: int, existing_distance=None, max_distance: float | None = None,
+                  time_limit: float | None = None) -> Selection:
+    """p-median: open ``p`` candidates minimising Σ weight × distance to the nearest open facility.
+
+    ``distance``: dense (demand × candidate) metres (``inf`` = unreachable). ``existing_distance``: each demand
+    point's distance to the nearest existing facility, which stays open; assignments no better than it are not
+    generated. ``max_distance`` drops assignments beyond it (a smaller model; demand with no option left is an
+    error). Variables: x_j binary, z_ij ∈ [0,1] for the generated pairs (and z_i0 for the existing facility).
+    """
+    d = np.asarray(distance, dtype="float64")
+    w = np.asarray(weights, dtype="float64")
+    n, m = d.shape
+    fallback = np.full(n, np.inf) if existing_distance is None else np.asarray(existing_distance, dtype="float64")
+    keep = np.isfinite(d) & (d < fallback[:, None])
+    if max_distance is not None:
+        keep &= d <= max_distance
+    has_existing = np.isfinite(fallback)
+    orphan = ~keep.any(axis=1) & ~has_existing
+    if orphan.any():
+        raise ValueError(f"{int(orphan.sum())} demand points can reach no candidate and no existing facility")
+    rows_i, cols_j = np.nonzero(keep)
+    n_pair = len(rows_i)
+    ex_rows = np.flatnonzero(has_existing)
+    n_ex = len(ex_rows)
+    # columns: x (m) | z pairs (n_pair) | z existing (n_ex)
+    cost = np.r_[np.zeros(m), w[rows_i] * d[rows_i, cols_j], w[ex_rows] * fallback[ex_rows]]
+    pair_cols = m + np.arange(n_pair)
+    ex_cols = m + n_pair + np.arange(n_ex)
+    # assignment rows: Σ_j z_ij + z_i0 = 1
+    assign = sp.csr_matrix((np.ones(n_pair + n_ex), (np.r_[rows_i, ex_rows], np.r_[pair_cols, ex_cols])),
+                           shape=(n, m + n_pair + n_ex))
+    # linking rows: z_ij − x_j ≤ 0
+    link = sp.csr_matrix((np.r_[np.ones(n_pair), -np.ones(n_pair)],
+                          (np.r_[np.arange(n_pair), np.arange(n_pair)], np.r_[pair_cols, cols_j])),
+                         shape=(n_pair, m + n_pair + n_ex))
+    count = sp.csr_matrix((np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + n_pair + n_ex))
+    a = sp.vstack([assign, link, count]).tocsc()
+    h, highspy = _highs()
+    status, obj, values, gap, bound = _solve(
+        h, highspy, cost=cost, lower=np.zeros(len(cost)), upper=np.ones(len(cost)),
+        integer=[True] * m + [False] * (n_pair + n_ex), a_csc=a,
+        row_lower=np.r_[np.ones(n), np.full(n_pair, -np.inf), float(p)],
+        row_upper=np.r_[np.ones(n), np.zeros(n_pair), float(p)], maximise=False, time_limit=time_limit,
+    )
+    selected = np.flatnonzero(values[:m] > 0.5)
+    return Selection("pmedian", selected, obj, 0.0, float(w.sum()), status, gap, bound,
+                     details={"pairs": n_pair})
+
+
+def greedy_mclp(coverage, weights, *, k: int | None = None, budget: float | None = None, costs=None,
+                bound: bool = True) -> Selection:
+    """Greedy maximal covering: repeatedly take the candidate adding the most uncovered weight (per unit cost
+    when a budget is given). Guaranteed within (1 − 1/e) of the optimum for k sites; the LP relaxation gives
+    the actual bound, reported as ``bound`` and ``gap``."""
+    coverage = sp.csc_matrix(coverage, dtype=bool)
+    weights = np.asarray(weights, dtype="float64")
+    n_cand = coverage.shape[1]
+    costs = None if costs is None else np.asarray(costs, dtype="float64")
+    remaining = weights.copy()
+    chosen: list[int] = []
+    spent = 0.0
+    open_ = np.ones(n_cand, dtype=bool)
+    a_t = coverage.T.tocsr().astype("float64")
+    limit = k if k is not None else n_cand
+    while len(chosen) < limit and open_.any():
+        gain = a_t @ remaining
+        if budget is not None:
+            fits = open_ & (spent + costs <= budget + 1e-9)
+            score = np.where(fits, gain / np.maximum(costs, 1e-12), -np.inf)
+        else:
+            score = np.where(open_, gain, -np.inf)
+        best = int(np.argmax(score))
+        if not np.isfinite(score[best]) or gain[best] <= 0:
+            break
+        chosen.append(best)
+        open_[best] = False
+        if costs is not None:
+            spent += costs[best]
+        rows = coverage.indices[coverage.indptr[best]:coverage.indptr[best + 1]]
+        remaining[rows] = 0.0
+    selected = np.array(sorted(chosen), dtype=np.int64)
+    covered = _covered(coverage.tocsr(), weights, selected)
+    upper = None
+    gap = math.nan
+    if bound:
+        lp = solve_mclp(coverage.tocsr(), weights, k=k, budget=budget, costs=costs, relax=True)
+        upper = lp.objective
+        gap = 0.0 if upper <= 0 else max(0.0, (upper - covered) / upper)
+    return Selection("greedy", selected, covered, covered, float(weights.sum()), "greedy", gap, upper,
+                     details={"order": chosen})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# coverage and distance matrices: demand × candidate
+
+
+def straight_line_pairs(demand_points, candidate_points, max_distance: float):
+    """(demand index, candidate index, metres) for every pair within ``max_distance`` (one STRtree query)."""
+    import shapely
+
+    demand_points = np.asarray(demand_points)
+    candidate_points = np.asarray(candidate_points)
+    if len(demand_points) == 0 or len(candidate_points) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    tree = shapely.STRtree(candidate_points)
+    d_idx, c_idx = tree.query(demand_points, predicate="dwithin", distance=max_distance)
+    dist = shapely.distance(demand_points[d_idx], candidate_points[c_idx])
+    return d_idx.astype(np.int64), c_idx.astype(np.int64), dist
+
+
+def walking_pairs(network, demand_snap, candidate_snap, max_distance: float, *, chunk: int = 64):
+    """(demand index, candidate index, metres) on foot for every pair within ``max_distance``.
+
+    Candidates are searched in chunks of ``chunk`` (one Dijkstra call each, ``limit=max_distance``), keeping
+    memory at chunk × nodes; each candidate's own search is needed here because every pair counts, not only the
+    nearest.
+    """
+    from .network import nearest_facility_matrix
+
+    return nearest_facility_matrix(network, demand_snap, candidate_snap, max_distance, chunk=chunk)
+
+
+def pairs_to_matrix(d_idx, c_idx, dist, shape, radius: float) -> sp.csr_matrix:
+    """The boolean coverage matrix of the pairs no farther than ``radius``."""
+    keep = dist <= radius
+    return sp.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (d_idx[keep], c_idx[keep])), shape=shape)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# candidates in a study
+
+
+GROUND_FLOOR_CATEGORIES = ("elderly_care", "health", "canteen")
+
+
+@dataclass
+class SiteStudy:
+    """Candidates of one category in a study: who they reach, what they fix."""
+
+    check: object  # geofacility.standards.Check
+    candidates: "object"  # GeoDataFrame (metric CRS), evaluation columns added
+    coverage: sp.csr_matrix  # demand × candidate, within the radius (or same community when no radius)
+    pairs: tuple  # (demand idx, candidate idx, metres) within the radius or the p-median range
+    uncovered: np.ndarray  # demand points not covered by existing facilities
+    weights: np.ndarray  # demand weights
+    eligible: np.ndarray  # candidates that may be selected
+    existing_distance: np.ndarray  # each demand point's distance to the nearest existing facility (inf: none)
+
+
+def _check_for(analysis, category: str):
+    checks = [c for c in analysis.checks if c.category == category]
+    if not checks:
+        from .errors import InputError
+
+        raise InputError(f"--category {category}: no standard applied to it in this study; give its existing "
+                         f"facilities with --facilities {category}=FILE (an empty file means none exist)")
+    return checks[0]
+
+
+def candidate_pairs(analysis, candidates, check, *, measure=None, cost_pairs=None, max_distance=None):
+    """(demand idx, candidate idx, metres) within ``max_distance`` (default the radius): straight line, on foot
+    (``measure`` a WalkingDistance), or from an OD cost table (``cost_pairs``)."""
+    from .network import WalkingDistance, snap_points
+
+    demand = analysis.demand
+    limit = max_distance if max_distance is not None else check.radius_m
+    if cost_pairs is not None:
+        d_idx, c_idx, value = cost_pairs
+        keep = value <= limit
+        return d_idx[keep], c_idx[keep], value[keep]
+    if isinstance(measure, WalkingDistance):
+        snap = snap_points(measure.network, candidates.geometry.values, measure.max_snap_m)
+        return walking_pairs(measure.network, measure.demand, snap, limit)
+    return straight_line_pairs(demand.geometry.values, candidates.geometry.values, limit)
+
+
+def _same_community_pairs(analysis, candidates):
+    """Pairs of demand points and candidates in the same community (for standards without a radius)."""
+    comm = analysis.communities
+    c_idx, k_idx = comm.sindex.query(candidates.geometry.values, predicate="intersects")
+    cand_comm = pd.Series(comm["community_id"].to_numpy()[k_idx]).groupby(c_idx).first()
+    codes = pd.Series(cand_comm.index.to_numpy(), index=cand_comm.to_numpy())
+    dem = analysis.demand["community_id"]
+    merged = pd.DataFrame({"d": np.arange(len(dem)), "cid": dem.to_numpy()}).merge(
+        pd.DataFrame({"c": codes.to_numpy(), "cid": codes.index.to_numpy()}), on="cid")
+    return merged["d"].to_numpy(np.int64), merged["c"].to_numpy(np.int64), np.zeros(len(merged))
+
+
+
+def _area_rule(candidates, check) -> tuple[np.ndarray, list[str]]:
+    """Per candidate: ``meets``, ``combine`` (one room of a community's set that together reach the minimum),
+    ``too_small`` or ``n/a`` (the standard sets no minimum), with a Chinese note for the planner."""
+    area = candidates["floor_area_m2"].to_numpy(dtype="float64")
+    minimum = check.min_building_m2
+    if not minimum:
+        return np.full(len(area), "n/a", dtype=object), [""] * len(area)
+    part = check.part_min_m2
+    rule = np.where(area >= minimum, "meets", "too_small").astype(object)
+    notes = [f"{a:,.0f} m² ≥ {minimum:g} m²" if a >= minimum else f"{a:,.0f} m² < {minimum:g} m²" for a in area]
+    if part:
+        # rooms of one community may be combined to reach the minimum; each must hold the station part
+        pieces = candidates.assign(_a=area, _ok=(area >= part) & (area < minimum))
+        sums = pieces[pieces["_ok"]].groupby("community_id")["_a"].sum()
+        members = pieces[pieces["_ok"]].groupby("community_id")["candidate_id"].agg(list)
+        for i, (cid, a, ok) in enumerate(zip(pieces["community_id"], area, pieces["_ok"])):
+            if not ok:
+                if a < part:
+                    notes[i] = f"{a:,.0f} m² < 单间下限 {part:g} m²（一门式服务站）"
+                continue
+            total = sums.get(cid, 0.0)
+            others = [m for m in members.get(cid, []) if m != candidates["candidate_id"].iloc[i]]
+            if total >= minimum:
+                rule[i] = "combine"
+                notes[i] = (f"{a:,.0f} m²，需与本社区 {'、'.join(others)} 合并达到 {minimum:g} m²"
+                            f"（合计 {total:,.0f} m²）")
+            else:
+                notes[i] = f"{a:,.0f} m²；本社区房源合计 {total:,.0f} m² < {minimum:g} m²"
+    return rule, notes
+
+
+def evaluate_candidates(analysis, candidates, category: str, *, include_unreviewed: bool = False,
+                        cost_pairs=None, pmedian_range: float | None = None) -> SiteStudy:
+    """What each candidate room would fix for ``category``, keeping the existing facilities.
+
+    Adds to a copy of ``candidates``: ``community_id``/``town`` (where it stands), ``hosts_category`` (its
+    ``categories`` name this one, or are empty), ``area_rule`` and ``area_note``, ``ground_floor_note``,
+    ``newly_covered_population`` (people not covered by any existing facility that it would bring within the
+    radius), ``communities_served`` (their communities), ``gap_closed_m2`` (floor-area gap of its own community
+    it would close), ``selectable`` and ``rank``.
+    """
+    check = _check_for(analysis, category)
+    cands = candidates.to_crs(analysis.crs).reset_index(drop=True)
+    comm = analysis.communities
+    c_idx, k_idx = comm.sindex.query(cands.geometry.values, predicate="intersects")
+    first = pd.Series(k_idx).groupby(c_idx).min()
+    where = np.full(len(cands), -1)
+    where[first.index.to_numpy()] = first.to_numpy()
+    cands["community_id"] = np.where(where >= 0, comm["community_id"].to_numpy()[np.clip(where, 0, None)], None)
+    cands["town"] = np.where(where >= 0, comm["town"].to_numpy()[np.clip(where, 0, None)], None)
+    hosts = np.array([not cats or category in cats for cats in cands["categories"]], dtype=bool)
+    cands["hosts_category"] = hosts
+    rule, notes = _area_rule(cands, check)
+    cands["area_rule"] = rule
+    cands["area_note"] = notes
+    floor = cands["floor"].to_numpy(dtype="float64") if "floor" in cands else np.full(len(cands), np.nan)
+    upstairs = (category in GROUND_FLOOR_CATEGORIES) & (floor > 1)
+    cands["ground_floor_note"] = np.where(upstairs, "非首层：" + category + " 宜设在首层", "")
+
+    weights = analysis.demand["weight"].to_numpy(dtype="float64")
+    dist_col = f"dist_{category}_m"
+    if check.radius_m:
+        uncovered = ~(analysis.demand[dist_col].to_numpy() <= check.radius_m)
+        d_idx, k2, metres = candidate_pairs(analysis, cands, check, measure=getattr(analysis, "measure", None),
+                                            cost_pairs=cost_pairs, max_distance=max(check.radius_m,
+                                                                                    pmedian_range or 0))
+    else:  # no radius: a room serves its own community
+        uncovered = np.ones(len(weights), dtype=bool)
+        d_idx, k2, metres = _same_community_pairs(analysis, cands)
+    radius = check.radius_m if check.radius_m else 0.0
+    within = metres <= radius
+    coverage = sp.csr_matrix((np.ones(int(within.sum()), dtype=bool), (d_idx[within], k2[within])),
+                             shape=(len(weights), len(cands)))
+    new = coverage.multiply(sp.csr_matrix((uncovered * weights)[:, None])).tocsc()
+    cands["newly_covered_population"] = np.asarray(new.sum(axis=0)).ravel()
+    comm_ids = analysis.demand["community_id"].to_numpy()
+    served = []
+    for j in range(len(cands)):
+        rows = new.indices[new.indptr[j]:new.indptr[j + 1]]
+        served.append("、".join(sorted({str(c) for c in comm_ids[rows] if c is not None})))
+    cands["communities_served"] = served
+    gap = comm.set_index("community_id")[f"{category}_gap_m2"]
+    own_gap = cands["community_id"].map(gap).astype(float).fillna(0.0).to_numpy()
+    cands["gap_closed_m2"] = np.minimum(cands["floor_area_m2"].to_numpy(dtype="float64"), own_gap)
+    reviewed = cands["reviewed"].map(lambda v: v is True).to_numpy(dtype=bool)
+    cands["review_note"] = np.where(reviewed, "", np.where(cands["reviewed"].isna(), "未预审（状态未知）",
+                                                            "未通过预审"))
+    selectable = hosts & np.isin(rule, ["meets", "combine", "n/a"]) & (reviewed | include_unreviewed)
+    cands["selectable"] = selectable
+    order = np.lexsort((cands["candidate_id"].to_numpy(), cands["cost"].fillna(np.inf).to_numpy(),
+                        -cands["gap_closed_m2"].to_numpy(), -cands["newly_covered_population"].to_numpy()))
+    rank = np.empty(len(cands), dtype=np.int64)
+    rank[order] = np.arange(1, len(cands) + 1)
+    cands["rank"] = rank
+    existing = (analysis.demand[dist_col].to_numpy(dtype="float64") if dist_col in analysis.demand
+                else np.full(len(weights), np.inf))
+    return SiteStudy(check=check, candidates=cands, coverage=coverage, pairs=(d_idx, k2, metres),
+                     uncovered=uncovered, weights=weights, eligible=np.flatnonzero(selectable),
+                     existing_distance=existing)
+
+
+def select_sites(study: SiteStudy, *, method: str = "mclp", k: int | None = None, budget: float | None = None,
+                 time_limit: float | None = None) -> Selection:
+    """Choose sites among the study's selectable candidates; indices in the result refer to
+    ``study.candidates`` rows."""
+    cols = study.eligible
+    if len(cols) == 0:
+        from .errors import InputError
+
+        raise InputError("no candidate can be selected: none hosts the category, meets its area rule and is "
+                         "pre-reviewed (use --include-unreviewed to consider unreviewed rooms)")
+    costs = study.candidates["cost"].to_numpy(dtype="float64")[cols]
+    if budget is not None and np.isnan(costs).any():
+        from .errors import InputError
+
+        missing = study.candidates["candidate_id"].to_numpy()[cols][np.isnan(costs)]
+        raise InputError(f"--budget needs a cost for every candidate; missing for {', '.join(map(str, missing[:5]))}")
+    rows = np.flatnonzero(study.uncovered)
+    a = study.coverage[rows][:, cols]
+    w = study.weights[rows]
+    if method == "mclp":
+        result = solve_mclp(a, w, k=k, budget=budget, costs=costs, time_limit=time_limit)
+    elif method == "greedy":
+        result = greedy_mclp(a, w, k=k, budget=budget, costs=costs)
+    elif method == "lscp":
+        result = solve_lscp(a, w, time_limit=time_limit)
+    elif method == "pmedian":
+        if k is None:
+            raise ValueError("p-median needs k")
+        d_idx, c_idx, metres = study.pairs
+        n = len(study.weights)
+        if n * len(cols) > 50_000_000:
+            from .errors import InputError
+
+            raise InputError(f"p-median on {n:,} demand points × {len(cols)} candidates is too large for an exact "
+                             "model here; aggregate the demand (e.g. by community) or use --method mclp")
+        pos = np.full(len(study.candidates), -1)
+        pos[cols] = np.arange(len(cols))
+        keep = pos[c_idx] >= 0
+        dense = np.full((n, len(cols)), np.inf)
+        dense[d_idx[keep], pos[c_idx[keep]]] = metres[keep]
+        result = solve_pmedian(dense, study.weights, p=k, existing_distance=study.existing_distance,
+                               time_limit=time_limit)
+    else:
+        raise ValueError(f"unknown method {method!r}: use mclp, lscp, pmedian or greedy")
+    result.selected = cols[result.selected]
+    return result

@@ -1,0 +1,147 @@
+"""Candidate rooms: evaluation and selection, on small worlds checkable by hand."""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import shapely
+
+from conftest import CRS, X0, Y0
+from geofacility.errors import InputError
+from geofacility.io import read_candidates
+from geofacility.pipeline import analyze
+from geofacility.siting import (evaluate_candidates, greedy_mclp, select_sites, solve_lscp, solve_mclp,
+                                solve_pmedian)
+
+
+def _wgs(points):
+    s = gpd.GeoSeries(points, crs=CRS).to_crs(4326)
+    return s.x.to_numpy(), s.y.to_numpy()
+
+
+@pytest.fixture
+def line_world(tmp_path):
+    """One community 400 m × 200 m; homes at x = 0, 100, 200, 300 m (y = 100) with 4, 5, 5, 4 people;
+    no clinic yet; candidate rooms L, M, R at x = 50, 150, 250 m. With a 60 m radius L reaches the homes at 0
+    and 100, M those at 100 and 200, R those at 200 and 300."""
+    comm = gpd.GeoDataFrame({"community_id": ["A"], "community": ["甲社区"], "town": ["一街道"], "population": [18],
+                             "households": [8]},
+                            geometry=[shapely.box(X0 - 50, Y0, X0 + 350, Y0 + 200)], crs=CRS)
+    comm.to_crs(4326).to_file(tmp_path / "c.geojson")
+    lon, lat = _wgs([shapely.Point(X0 + x, Y0 + 100) for x in (0, 100, 200, 300)])
+    pd.DataFrame({"demand_id": ["h0", "h1", "h2", "h3"], "population": [4, 5, 5, 4], "lon": lon, "lat": lat}) \
+        .to_csv(tmp_path / "homes.csv", index=False)
+    (tmp_path / "clinics.csv").write_text("name,lon,lat\n")
+    lon, lat = _wgs([shapely.Point(X0 + x, Y0 + 100) for x in (50, 150, 250)])
+    pd.DataFrame({"candidate_id": ["L", "M", "R"], "name": ["左", "中", "右"], "建筑面积": [200, 200, 200],
+                  "可用类别": ["医疗", "医疗;养老", ""], "预审": ["是", "是", "是"], "lon": lon, "lat": lat}) \
+        .to_csv(tmp_path / "rooms.csv", index=False)
+    result = analyze(communities=tmp_path / "c.geojson", demand=tmp_path / "homes.csv",
+                     facilities=[(tmp_path / "clinics.csv", "health")], radius={"health": 60})
+    return result, read_candidates(tmp_path / "rooms.csv"), tmp_path
+
+
+def test_exact_beats_greedy_where_greedy_is_not_optimal(line_world):
+    analysis, rooms, _ = line_world
+    study = evaluate_candidates(analysis, rooms, "health")
+    assert study.candidates.set_index("candidate_id")["newly_covered_population"].to_dict() == {
+        "L": 9, "M": 10, "R": 9}
+    exact = select_sites(study, method="mclp", k=2)
+    greedy = select_sites(study, method="greedy", k=2)
+    ids = study.candidates["candidate_id"].to_numpy()
+    assert list(ids[exact.selected]) == ["L", "R"] and exact.objective == 18 and exact.status == "Optimal"
+    assert list(ids[greedy.selected]) == ["L", "M"] and greedy.covered_weight == 14  # M first, then L (tie → L)
+    assert greedy.bound == pytest.approx(18) and greedy.gap == pytest.approx(4 / 18)
+
+
+def test_rank_and_communities_served(line_world):
+    analysis, rooms, _ = line_world
+    cands = evaluate_candidates(analysis, rooms, "health").candidates.set_index("candidate_id")
+    assert cands["rank"].to_dict() == {"M": 1, "L": 2, "R": 3}
+    assert cands.loc["M", "communities_served"] == "A"
+    assert bool(cands.loc["R", "hosts_category"])  # no categories listed: may host any
+
+
+def test_lscp_and_uncoverable_people(line_world):
+    analysis, rooms, _ = line_world
+    study = evaluate_candidates(analysis, rooms, "health")
+    lscp = select_sites(study, method="lscp")
+    assert lscp.objective == 2 and lscp.uncoverable_weight == 0
+    # with a 40 m radius nobody is within reach of a room (homes are 50 m from the nearest)
+    a = sp.csr_matrix((4, 3), dtype=bool)
+    assert solve_lscp(a, np.array([4, 5, 5, 4.0])).uncoverable_weight == 18
+
+
+def test_unreviewed_room_excluded_unless_opted_in(line_world, tmp_path):
+    analysis, rooms, _ = line_world
+    rooms.loc[rooms["candidate_id"] == "M", "reviewed"] = False
+    study = evaluate_candidates(analysis, rooms, "health")
+    assert not study.candidates.set_index("candidate_id").loc["M", "selectable"]
+    assert study.candidates.set_index("candidate_id").loc["M", "review_note"] == "未通过预审"
+    k1 = select_sites(study, method="mclp", k=1)
+    assert study.candidates["candidate_id"].iloc[k1.selected[0]] in ("L", "R") and k1.objective == 9
+    opted = evaluate_candidates(analysis, rooms, "health", include_unreviewed=True)
+    best = select_sites(opted, method="mclp", k=1)
+    assert opted.candidates["candidate_id"].iloc[best.selected[0]] == "M" and best.objective == 10
+
+
+def test_room_not_hosting_the_category_is_not_selectable(line_world):
+    analysis, rooms, _ = line_world
+    with pytest.raises(InputError, match="no standard applied"):
+        evaluate_candidates(analysis, rooms, "elderly_care")
+
+
+def test_budget_instead_of_k():
+    a = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=bool))
+    w = np.array([4, 5, 5, 4.0])
+    costs = np.array([3.0, 2.0, 3.0])
+    # budget 5: L+M (cost 5, covers 14) or M+R (5, 14); L+R costs 6 > 5
+    res = solve_mclp(a, w, budget=5, costs=costs)
+    assert res.objective == 14 and costs[res.selected].sum() <= 5
+    assert solve_mclp(a, w, budget=6, costs=costs).objective == 18
+
+
+def test_pmedian_hand_checked():
+    """Homes at 0, 100, 200, 300 (4, 5, 5, 4 people), rooms at 50, 150, 250; p = 2: {L, R} costs
+    4·50 + 5·50 + 5·50 + 4·50 = 900 person-metres, {L, M} 4·50+5·50+5·50+4·150 = 1300."""
+    pos_h = np.array([0, 100, 200, 300.0])
+    pos_c = np.array([50, 150, 250.0])
+    d = np.abs(pos_h[:, None] - pos_c[None, :])
+    res = solve_pmedian(d, np.array([4, 5, 5, 4.0]), p=2)
+    assert list(res.selected) == [0, 2] and res.objective == pytest.approx(900)
+    # an existing facility at 300 stays open: then one new room at 50 or 150 … L: 4·50+5·50+5·100+0 = 950
+    res = solve_pmedian(d, np.array([4, 5, 5, 4.0]), p=1, existing_distance=np.abs(pos_h - 300))
+    assert list(res.selected) == [0] and res.objective == pytest.approx(4 * 50 + 5 * 50 + 5 * 100)
+
+
+@pytest.fixture
+def rooms_world(tmp_path, grid_communities):
+    """Community rooms under Beijing's rule (≥ 350 m², the one-stop station ≥ 50 m² in one room) on the 3×3
+    grid: C11 has a 400 m² room (meets); C21 has rooms of 200 and 160 m² (together 360: combine); C31 has one
+    of 40 m² (too small for the station); C12 a 300 m² room alone (short of 350, nothing to combine with)."""
+    grid_communities.to_crs(4326).to_file(tmp_path / "c.geojson")
+    (tmp_path / "rooms_existing.csv").write_text("name,lon,lat\n")
+    pts = [(250, 250), (700, 200), (800, 300), (1250, 250), (250, 750)]
+    lon, lat = _wgs([shapely.Point(X0 + x, Y0 + y) for x, y in pts])
+    pd.DataFrame({"candidate_id": ["R400", "R200", "R160", "R40", "R300"], "name": list("ABCDE"),
+                  "floor_area_m2": [400, 200, 160, 40, 300], "categories": "community_service",
+                  "reviewed": "yes", "lon": lon, "lat": lat}).to_csv(tmp_path / "rooms.csv", index=False)
+    result = analyze(communities=tmp_path / "c.geojson", facilities=[(tmp_path / "rooms_existing.csv",
+                                                                      "community_service")],
+                     standard_choices={"community_service": ["community_rooms_beijing"]})
+    return result, read_candidates(tmp_path / "rooms.csv")
+
+
+def test_area_rule_station_and_combination(rooms_world):
+    analysis, rooms = rooms_world
+    cands = evaluate_candidates(analysis, rooms, "community_service").candidates.set_index("candidate_id")
+    assert cands["area_rule"].to_dict() == {"R400": "meets", "R200": "combine", "R160": "combine",
+                                            "R40": "too_small", "R300": "too_small"}
+    assert "需与本社区 R160 合并达到 350 m²（合计 360 m²）" in cands.loc["R200", "area_note"]
+    assert "单间下限 50 m²" in cands.loc["R40", "area_note"]
+    assert "本社区房源合计 300 m² < 350 m²" in cands.loc["R300", "area_note"]
+    assert cands.loc["R400", "gap_closed_m2"] == 350  # C11 lacks all 350 m²; the room closes it
+    assert cands["selectable"].to_dict() == {"R400": True, "R200": True, "R160": True, "R40": False,
+                                             "R300": False}
