@@ -49,7 +49,7 @@ def _facility_args(values: list[str]) -> list:
 def _coords_arg(values: list[str] | None):
     if not values:
         return None
-    roles = {"communities", "facilities", "demand", "towns", "network"}
+    roles = {"communities", "facilities", "demand", "towns", "network", "candidates"}
     result: dict[str, str] = {}
     for text in values:
         key, sep, value = text.partition("=")
@@ -62,70 +62,61 @@ def _coords_arg(values: list[str] | None):
     return result
 
 
-@app.command()
-def analyze(
-    communities: Annotated[Optional[Path], typer.Option(
-        help="Community (社区) boundaries: GeoJSON/GPKG/Shapefile with name, town, population, households. "
-             "Example: --communities 社区.shp. Without it, the bundled Beijing Xicheng sample is analysed.")] = None,
-    facilities: Annotated[Optional[list[str]], typer.Option(
-        help="Existing facilities, [CATEGORY=]PATH, repeatable. The file needs a category column (类别) unless "
-             "CATEGORY is given, which also marks the category as surveyed. Example: --facilities "
-             "education=schools.csv --facilities 设施.xlsx")] = None,
-    demand: Annotated[Optional[Path], typer.Option(
-        help="Where people live: points or grid cells with a population column (人口). Without it each "
-             "community's population is spread over its polygon. Example: --demand compounds.csv")] = None,
-    towns: Annotated[Optional[Path], typer.Option(
-        help="Street (街道) / town (镇) boundaries, for outlines and for communities without a town column.")] = None,
-    standards: Annotated[Optional[Path], typer.Option(
-        help="A standards CSV overriding or extending the built-in table (see `geofacility standards`).")] = None,
-    standard: Annotated[Optional[list[str]], typer.Option(
-        help="Apply this standard to a category, CATEGORY=SUBCATEGORY, repeatable. Example: --standard "
-             "community_service=community_rooms_beijing")] = None,
-    radius: Annotated[Optional[list[str]], typer.Option(
-        help="Override a category's service radius in metres, CATEGORY=METRES. Example: --radius education=800")]
-    = None,
-    coords: Annotated[Optional[list[str]], typer.Option(
-        help="Coordinate system of inputs whose files do not say: wgs84, cgcs2000, gcj02 (Amap/Tencent), bd09 "
-             "(Baidu) or an EPSG code; [ROLE=]SYSTEM with ROLE communities/facilities/demand/towns. Example: "
-             "--coords demand=gcj02")] = None,
-    crs: Annotated[Optional[str], typer.Option(
-        help="Projected CRS (metres) for distance work. Default: the UTM zone of the data. Example: --crs EPSG:4548")]
-    = None,
-    encoding: Annotated[Optional[str], typer.Option(
-        help="Text encoding of Shapefile/CSV attributes when the file does not say (e.g. gbk).")] = None,
-    aliases: Annotated[Optional[Path], typer.Option(
-        help="CSV alias,column mapping your column names to geofacility's (e.g. 居委会名称,community).")] = None,
-    network: Annotated[Optional[Path], typer.Option(
-        help="Walking network: an OSM extract (.osm.pbf, .osm) or street centre lines (GeoJSON/GPKG/Shapefile, "
-             "noded at crossings). With it, distances are walking distances. Example: --network city.osm.pbf")]
-    = None,
-    distance: Annotated[Optional[str], typer.Option(
-        help="euclidean (straight line) or network (walking; needs --network). Default: network when --network "
-             "is given.")] = None,
-    max_snap: Annotated[float, typer.Option(
-        help="Homes and facilities farther than this many metres from every walkable street are reported and "
-             "count as not covered on foot.")] = 150.0,
-    service_area_buffer: Annotated[float, typer.Option(
-        help="Service areas on foot are the reachable streets buffered by this many metres.")] = 50.0,
-    coverage_target: Annotated[float, typer.Option(
-        help="Share of a community's people that must be within the radius for status ok (0–1).")] = 1.0,
-    out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
-    = Path("output"),
-    study: Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")] = None,
-    quiet: Annotated[bool, typer.Option(help="Print only the output paths.")] = False,
-) -> None:
-    """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
+# ---------------------------------------------------------------------------------------------------------
+# the study options, shared by `analyze` and `sites`
 
-    Example: geofacility analyze --communities 社区.gpkg --facilities 设施.csv --coords facilities=gcj02 --out 结果
-    """
-    import time
+Communities = Annotated[Optional[Path], typer.Option(
+    help="Community (社区) boundaries: GeoJSON/GPKG/Shapefile with name, town, population, households. "
+         "Example: --communities 社区.shp. Without it, the bundled Beijing Xicheng sample is analysed.")]
+Facilities = Annotated[Optional[list[str]], typer.Option(
+    help="Existing facilities, [CATEGORY=]PATH, repeatable. The file needs a category column (类别) unless "
+         "CATEGORY is given, which also marks the category as surveyed (a CSV with only a header: surveyed, "
+         "none exist). Example: --facilities education=schools.csv --facilities 设施.xlsx")]
+Demand = Annotated[Optional[Path], typer.Option(
+    help="Where people live: points or grid cells with a population column (人口). Without it each "
+         "community's population is spread over its polygon. Example: --demand compounds.csv")]
+Towns = Annotated[Optional[Path], typer.Option(
+    help="Street (街道) / town (镇) boundaries, for outlines and for communities without a town column.")]
+Standards = Annotated[Optional[Path], typer.Option(
+    help="A standards CSV overriding or extending the built-in table (see `geofacility standards`).")]
+Standard = Annotated[Optional[list[str]], typer.Option(
+    help="Apply this standard to a category, CATEGORY=SUBCATEGORY, repeatable. Example: --standard "
+         "community_service=community_rooms_beijing")]
+Radius = Annotated[Optional[list[str]], typer.Option(
+    help="Override a category's service radius in metres, CATEGORY=METRES. Example: --radius education=800")]
+Coords = Annotated[Optional[list[str]], typer.Option(
+    help="Coordinate system of inputs whose files do not say: wgs84, cgcs2000, gcj02 (Amap/Tencent), bd09 "
+         "(Baidu) or an EPSG code; [ROLE=]SYSTEM with ROLE communities/facilities/demand/towns/network/"
+         "candidates. Example: --coords demand=gcj02")]
+Crs = Annotated[Optional[str], typer.Option(
+    help="Projected CRS (metres) for distance work. Default: the UTM zone of the data. Example: --crs EPSG:4548")]
+Encoding = Annotated[Optional[str], typer.Option(
+    help="Text encoding of Shapefile/CSV attributes when the file does not say (e.g. gbk).")]
+Aliases = Annotated[Optional[Path], typer.Option(
+    help="CSV alias,column mapping your column names to geofacility's (e.g. 居委会名称,community).")]
+Network = Annotated[Optional[Path], typer.Option(
+    help="Walking network: an OSM extract (.osm.pbf, .osm) or street centre lines (GeoJSON/GPKG/Shapefile, "
+         "noded at crossings). With it, distances are walking distances. Example: --network city.osm.pbf")]
+Distance = Annotated[Optional[str], typer.Option(
+    help="euclidean (straight line) or network (walking; needs --network). Default: network when --network "
+         "is given.")]
+MaxSnap = Annotated[float, typer.Option(
+    help="Homes and facilities farther than this many metres from every walkable street are reported and "
+         "count as not covered on foot.")]
+Buffer = Annotated[float, typer.Option(help="Service areas on foot are the reachable streets buffered by this many "
+                                            "metres.")]
+Target = Annotated[float, typer.Option(
+    help="Share of a community's people that must be within the radius for status ok (0–1).")]
+Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
+Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
-    from .ledger import write_ledger
-    from .maps import write_map
+
+def _study(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding, aliases,
+           network, distance, max_snap, service_area_buffer, coverage_target, study, quiet, status=None):
+    """Run the analysis the study options describe (the bundled sample when no --communities)."""
     from .pipeline import analyze as run_analysis
     from .pipeline import sample_inputs
 
-    started = time.perf_counter()
     if communities is None:
         if facilities or demand or towns or network:
             raise InputError("--facilities/--demand/--towns/--network given without --communities; give "
@@ -150,14 +141,51 @@ def analyze(
     for key in choices:
         if key not in CATEGORIES:
             raise InputError(f"--standard {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
+    return run_analysis(
+        **kwargs, standards=standards, standard_choices=choices or None, radius=radius_m or None,
+        coords=_coords_arg(coords), crs=crs, encoding=encoding, aliases=aliases,
+        coverage_target=coverage_target, network=network, distance=distance, max_snap_m=max_snap,
+        buffer_m=service_area_buffer,
+        progress=None if quiet or status is None else (lambda message: status.update(f"{message}…")),
+    )
+
+
+@app.command()
+def analyze(
+    communities: Communities = None,
+    facilities: Facilities = None,
+    demand: Demand = None,
+    towns: Towns = None,
+    standards: Standards = None,
+    standard: Standard = None,
+    radius: Radius = None,
+    coords: Coords = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    aliases: Aliases = None,
+    network: Network = None,
+    distance: Distance = None,
+    max_snap: MaxSnap = 150.0,
+    service_area_buffer: Buffer = 50.0,
+    coverage_target: Target = 1.0,
+    out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
+    = Path("output"),
+    study: Study = None,
+    quiet: Quiet = False,
+) -> None:
+    """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
+
+    Example: geofacility analyze --communities 社区.gpkg --facilities 设施.csv --coords facilities=gcj02 --out 结果
+    """
+    import time
+
+    from .ledger import write_ledger
+    from .maps import write_map
+
+    started = time.perf_counter()
+    options = _options(locals())
     with console.status("analysing…", spinner="dots") as status:
-        analysis = run_analysis(
-            **kwargs, standards=standards, standard_choices=choices or None, radius=radius_m or None,
-            coords=_coords_arg(coords), crs=crs, encoding=encoding, aliases=aliases,
-            coverage_target=coverage_target, network=network, distance=distance, max_snap_m=max_snap,
-            buffer_m=service_area_buffer,
-            progress=None if quiet else (lambda message: status.update(f"{message}…")),
-        )
+        analysis = _study(**options, status=status)
         status.update("writing the ledger…")
         paths = write_ledger(analysis, out)
         status.update("drawing the map…")
@@ -166,6 +194,177 @@ def analyze(
         _summary(analysis, time.perf_counter() - started)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
+
+
+sites_app = typer.Typer(help="Candidate rooms (房源): what each would fix, and which k to take.",
+                        no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
+
+Candidates = Annotated[Path, typer.Option(
+    help="Candidate rooms: points or polygons with id (房源编号), name, floor area (建筑面积, m²) and optionally "
+         "categories (可用类别, several), acquisition (取得方式: 租赁/置换/共享/购买), pre-review (预审: 是/否), "
+         "floor (楼层), cost (成本).")]
+Category = Annotated[str, typer.Option(help="The category to site, e.g. community_service, elderly_care.")]
+Unreviewed = Annotated[bool, typer.Option(help="Also consider rooms without a passed safety pre-review (预审).")]
+SitesOut = Annotated[Path, typer.Option(help="Output folder for sites.csv, sites.xlsx, selection.json, "
+                                             "sites_map.html and the ledger as if the sites were built.")]
+
+
+def _site_study(options: dict, candidates: Path, category: str, include_unreviewed: bool, cost: dict | None,
+                status, pmedian: bool = False):
+    from .io import read_candidates
+    from .siting import evaluate_candidates
+
+    if category not in CATEGORIES:
+        raise InputError(f"--category {category}: use one of {', '.join(CATEGORIES)}")
+    analysis = _study(**options, status=status)
+    coords = _coords_arg(options.get("coords"))
+    cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
+    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"))
+    cost_pairs = None
+    if cost and cost.get("matrix"):
+        cost_pairs = _cost_pairs(analysis, rooms, cost)
+    study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
+                                cost_pairs=cost_pairs, pmedian_range=10_000.0 if pmedian else None)
+    return analysis, study
+
+
+def _cost_pairs(analysis, rooms, cost: dict):
+    """A long-form OD cost table → (demand idx, candidate idx, value); unknown ids are an error naming them."""
+    import numpy as np
+    import pandas as pd
+
+    path = cost["matrix"]
+    table = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    for key in ("origin", "destination", "value"):
+        if cost[key] not in table.columns:
+            raise InputError(f"{path}: no column {cost[key]!r} (--cost-{key}); columns are {', '.join(table.columns)}")
+    d_pos = pd.Series(np.arange(len(analysis.demand)), index=analysis.demand["demand_id"].astype(str))
+    c_pos = pd.Series(np.arange(len(rooms)), index=rooms["candidate_id"].astype(str))
+    d = table[cost["origin"]].map(d_pos)
+    c = table[cost["destination"]].map(c_pos)
+    value = pd.to_numeric(table[cost["value"]], errors="coerce")
+    bad = d.isna() | c.isna() | value.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise InputError(f"{path}, row {row}: origin/destination not a demand_id/candidate_id of this study, or "
+                         "the value is not a number; fix the row (origins are demand ids, destinations candidate ids)")
+    return d.to_numpy(np.int64), c.to_numpy(np.int64), value.to_numpy(float)
+
+
+@sites_app.command("evaluate")
+def sites_evaluate(
+    candidates: Candidates,
+    category: Category,
+    include_unreviewed: Unreviewed = False,
+    out: SitesOut = Path("output/sites"),
+    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
+    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
+    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
+    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
+    coverage_target: Target = 1.0, study: Study = None, quiet: Quiet = False,
+) -> None:
+    """Rank candidate rooms by what each would fix for one category: area rule (e.g. ≥350 m² with a ≥50 m²
+    station; rooms of a community combined), people newly within reach, communities served, gap closed.
+
+    Example: geofacility sites evaluate --candidates 房源.csv --category community_service
+    --standard community_service=community_rooms_beijing
+    """
+    from .ledger import write_sites
+    from .maps import write_map
+
+    options = _options(locals())
+    with console.status("evaluating candidates…", spinner="dots") as status:
+        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, None, status)
+        paths = write_sites(site_study, None, out)
+        paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
+    if not quiet:
+        top = site_study.candidates.sort_values("rank").head(10)
+        console.print(f"[bold]{len(site_study.candidates)} candidates[/], {len(site_study.eligible)} selectable "
+                      f"for {category} ({site_study.check.label}); best ten:")
+        for _, row in top.iterrows():
+            console.print(f"  {row['rank']:>3}. {row['candidate_id']} {row['name']}: +{row['newly_covered_population']:,.0f}"
+                          f" people, {row['area_rule']} ({row['area_note']}) {row['review_note']}",
+                          markup=False, highlight=False)
+    for name, path in paths.items():
+        out_console.print(f"{name}: {path}")
+
+
+@sites_app.command("select")
+def sites_select(
+    candidates: Candidates,
+    category: Category,
+    k: Annotated[Optional[int], typer.Option(help="How many sites to open (MCLP, greedy, p-median).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Spend at most this (needs a cost column); with or "
+                                                         "instead of --k.")] = None,
+    method: Annotated[str, typer.Option(help="mclp (most people newly covered), lscp (fewest sites covering "
+                                             "everyone reachable), pmedian (least weighted distance), greedy "
+                                             "(fast MCLP with its optimality gap).")] = "mclp",
+    time_limit: Annotated[Optional[float], typer.Option(help="Solver time limit in seconds (the gap is "
+                                                             "reported).")] = None,
+    cost_matrix: Annotated[Optional[Path], typer.Option(help="Long-form OD table of travel costs from demand "
+                                                             "ids to candidate ids (e.g. from a routing "
+                                                             "service); same unit as the radius.")] = None,
+    cost_origin: Annotated[str, typer.Option(help="Origin (demand id) column of --cost-matrix.")] = "origin",
+    cost_destination: Annotated[str, typer.Option(help="Destination (candidate id) column.")] = "destination",
+    cost_value: Annotated[str, typer.Option(help="Cost column.")] = "cost",
+    include_unreviewed: Unreviewed = False,
+    out: SitesOut = Path("output/sites"),
+    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
+    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
+    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
+    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
+    coverage_target: Target = 1.0, study: Study = None, quiet: Quiet = False,
+) -> None:
+    """Choose which candidate rooms to take, keeping existing facilities: MCLP, LSCP, p-median (exact, HiGHS)
+    or greedy; writes the selection, the map, and the ledger as if the chosen rooms were built.
+
+    Example: geofacility sites select --candidates 房源.csv --category elderly_care --k 5
+    """
+    from .ledger import write_ledger, write_sites
+    from .maps import write_map
+    from .siting import select_sites, with_sites
+
+    if method not in ("mclp", "lscp", "pmedian", "greedy"):
+        raise InputError(f"--method {method}: use mclp, lscp, pmedian or greedy")
+    if method in ("mclp", "greedy") and k is None and budget is None:
+        raise InputError(f"--method {method} needs --k or --budget")
+    if method == "pmedian" and k is None:
+        raise InputError("--method pmedian needs --k")
+    if k is not None and k < 1:
+        raise InputError(f"--k {k}: give at least 1")
+    options = _options(locals())
+    cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
+    with console.status("selecting sites…", spinner="dots") as status:
+        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
+                                           pmedian=method == "pmedian")
+        status.update(f"solving ({method})…")
+        selection = select_sites(site_study, method=method, k=k, budget=budget, time_limit=time_limit)
+        paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget})
+        status.update("recomputing the ledger with the selected sites…")
+        after = with_sites(analysis, site_study, selection)
+        after_paths = write_ledger(after, out / "ledger_after")
+        paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
+        paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection))
+    if not quiet:
+        ids = site_study.candidates["candidate_id"].to_numpy()[selection.selected]
+        before_short = int((analysis.communities[f"{category}_status"] == "gap").sum())
+        after_short = int((after.communities[f"{category}_status"] == "gap").sum())
+        console.print(f"[bold]{method}[/] ({selection.status}, gap {selection.gap:.2%}): selected "
+                      f"{', '.join(map(str, ids)) or 'none'}; newly covered {selection.covered_weight:,.0f} of "
+                      f"{selection.total_weight:,.0f} people not yet covered; communities short of standard: "
+                      f"{before_short} → {after_short}", highlight=False)
+    for name, path in paths.items():
+        out_console.print(f"{name}: {path}")
+
+
+_STUDY_OPTIONS = ("communities", "facilities", "demand", "towns", "standards", "standard", "radius", "coords", "crs",
+                  "encoding", "aliases", "network", "distance", "max_snap", "service_area_buffer",
+                  "coverage_target", "study", "quiet")
+
+
+def _options(values: dict) -> dict:
+    return {k: values[k] for k in _STUDY_OPTIONS}
 
 
 def _float(text: str, where: str) -> float:

@@ -594,3 +594,94 @@ def write_ledger(analysis, out_dir: str | Path) -> dict[str, Path]:
         _write_xlsx(analysis, table, tmp["xlsx"])
         _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
     return paths
+
+
+# --------------------------------------------------------------------------------------------- candidate sites
+
+SITES_CSV = "sites.csv"
+SITES_XLSX = "sites.xlsx"
+SELECTION_JSON = "selection.json"
+
+SITE_COLUMNS = [
+    "rank", "candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed", "floor", "cost",
+    "community_id", "town", "hosts_category", "area_rule", "area_note", "ground_floor_note", "review_note",
+    "newly_covered_population", "communities_served", "gap_closed_m2", "selectable", "selected", "lon", "lat",
+]
+_SITE_HEADER_ZH = {
+    "rank": "排序", "candidate_id": "房源编号", "name": "名称", "floor_area_m2": "建筑面积 m²", "categories": "可用类别",
+    "acquisition": "取得方式", "reviewed": "安全预审", "floor": "楼层", "cost": "成本", "community_id": "所在社区编号",
+    "town": "街道/镇", "hosts_category": "可设本类设施", "area_rule": "面积规则", "area_note": "面积说明",
+    "ground_floor_note": "楼层说明", "review_note": "预审说明", "newly_covered_population": "新增覆盖人口",
+    "communities_served": "服务社区", "gap_closed_m2": "弥补本社区面积缺口 m²", "selectable": "可选", "selected": "选中",
+    "lon": "经度 WGS84", "lat": "纬度 WGS84",
+}
+
+
+def sites_table(study, selection) -> pd.DataFrame:
+    """One row per candidate, best rank first: the evaluation and whether it was selected."""
+    cands = study.candidates
+    pts = cands.geometry.to_crs(4326)
+    table = pd.DataFrame({
+        **{c: cands[c] for c in SITE_COLUMNS if c in cands.columns},
+        "categories": ["、".join(c) for c in cands["categories"]],
+        "selected": np.isin(np.arange(len(cands)), selection.selected if selection is not None else []),
+        "lon": pts.x.round(7).to_numpy(), "lat": pts.y.round(7).to_numpy(),
+    })
+    table["newly_covered_population"] = table["newly_covered_population"].round(1)
+    table["gap_closed_m2"] = table["gap_closed_m2"].round(1)
+    return table[SITE_COLUMNS].sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def selection_summary(study, selection, settings: dict) -> dict:
+    """What selection.json holds: method, k/budget, radius, objective, populations, selected ids, solver."""
+    ids = study.candidates["candidate_id"].to_numpy()
+    already = float(study.weights[~study.uncovered].sum())
+    return {
+        "category": study.check.category,
+        "standard": study.check.label,
+        "radius_m": study.check.radius_m,
+        "distance": settings.get("distance"),
+        "method": selection.method,
+        "k": settings.get("k"),
+        "budget": settings.get("budget"),
+        "objective": round(float(selection.objective), 6),
+        "newly_covered_population": round(float(selection.covered_weight), 3),
+        "uncovered_population_before": round(float(selection.total_weight), 3),
+        "already_covered_population": round(already, 3),
+        "total_population": round(float(study.weights.sum()), 3),
+        "uncoverable_population": round(float(selection.uncoverable_weight), 3),
+        "selected": [str(i) for i in ids[selection.selected]],
+        "solver_status": selection.status,
+        "optimality_gap": None if selection.gap is None or math.isnan(selection.gap) else round(selection.gap, 6),
+        "bound": None if selection.bound is None else round(float(selection.bound), 6),
+        "candidates": int(len(ids)),
+        "selectable": int(len(study.eligible)),
+    }
+
+
+def write_sites(study, selection, out_dir: str | Path, settings: dict | None = None) -> dict[str, Path]:
+    """Write ``sites.csv``, ``sites.xlsx`` and (when a selection was made) ``selection.json``, atomically."""
+    import json
+
+    out_dir = Path(out_dir)
+    table = sites_table(study, selection)
+    paths = {"sites_csv": out_dir / SITES_CSV, "sites_xlsx": out_dir / SITES_XLSX}
+    if selection is not None:
+        paths["selection"] = out_dir / SELECTION_JSON
+    with contextlib.ExitStack() as stack:
+        tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
+        csv_frame = table.copy()
+        for col in ("candidate_id", "name", "community_id", "town", "area_note", "communities_served", "categories"):
+            csv_frame[col] = csv_frame[col].map(safe_cell_text)
+        csv_frame.to_csv(tmp["sites_csv"], index=False, encoding="utf-8-sig", lineterminator="\n")
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "房源 sites"
+        _fill_table_sheet(ws, [f"{_SITE_HEADER_ZH[c]}\n{c}" for c in SITE_COLUMNS], table.itertuples(index=False))
+        ws.freeze_panes = "C2"
+        ws.auto_filter.ref = ws.dimensions
+        wb.save(tmp["sites_xlsx"])
+        if selection is not None:
+            summary = selection_summary(study, selection, settings or {})
+            tmp["selection"].write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return paths

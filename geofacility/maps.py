@@ -617,8 +617,69 @@ class _MetricScale(MacroElement):
     )
 
 
-def build_map(analysis) -> folium.Map:
-    """The coverage-and-gaps map of an :class:`~geofacility.pipeline.Analysis` (see module docstring)."""
+SITES_LAYER = "房源 candidate sites (选中 selected / 未选 not selected)"
+
+
+def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
+    """Candidate rooms: selected ones green with their catchment, the others grey; popups with the evaluation."""
+    group = folium.FeatureGroup(name=SITES_LAYER, show=True)
+    cands = study.candidates
+    chosen = np.isin(np.arange(len(cands)), selection.selected if selection is not None else [])
+    radius = study.check.radius_m
+    if radius and chosen.any():
+        areas = None
+        measure = getattr(analysis, "measure", None)
+        if getattr(measure, "method", "") == "network":
+            from .network import service_areas, snap_points
+
+            snap = snap_points(measure.network, cands.geometry.values[chosen], measure.max_snap_m)
+            _, polys = service_areas(measure.network, snap, radius,
+                                     buffer_m=(analysis.settings or {}).get("buffer_m") or 50.0)
+            areas = gpd.GeoDataFrame(geometry=list(polys), crs=analysis.crs)
+        if areas is not None and len(areas):
+            folium.GeoJson(_geojson(_wgs84(areas, analysis.crs).assign(k=1), ["k"]),
+                           style_function=lambda f: {"color": "#1a9850", "weight": 1, "fillColor": "#1a9850",
+                                                     "fillOpacity": 0.15, "interactive": False},
+                           control=False).add_to(group)
+        else:
+            pts = _wgs84(cands.loc[chosen], analysis.crs)
+            folium.GeoJson(_geojson(pts.assign(r=float(radius)), ["r"]),
+                           marker=folium.Circle(radius=float(radius), color="#1a9850", weight=1,
+                                                fill_color="#1a9850", fill_opacity=0.12),
+                           style=JsCode("function (f) { return {interactive: false}; }"),
+                           control=False).add_to(group)
+    pts = _wgs84(cands, analysis.crs)
+    popup = (
+        '<div class="gf-pop"><b>' + _esc_s(pts["candidate_id"]) + " " + _esc_s(pts["name"]) + "</b><br>"
+        + pd.Series(np.where(chosen, "✔ 选中 selected", "未选 not selected"), index=pts.index, dtype=object)
+        + "<br>建筑面积 floor area: " + _num_s(pts["floor_area_m2"], "{:,.0f} m²")
+        + "<br>面积规则 area rule: " + _esc_s(pts["area_note"])
+        + "<br>新增覆盖 newly covered: " + _num_s(pts["newly_covered_population"]) + " 人"
+        + "<br>排序 rank: " + _num_s(pts["rank"], "{:.0f}")
+        + pd.Series(np.where(pts["review_note"] != "", "<br>" + _esc_s(pts["review_note"]).astype(str), ""),
+                    index=pts.index, dtype=object)
+        + "</div>"
+    )
+    colour = np.where(chosen, "#1a9850", "#888888")
+    for flag, fill in ((True, "#1a9850"), (False, "#888888")):
+        part = pts.assign(popup=popup, tip=_esc_s(pts["name"]))[colour == fill]
+        if len(part):
+            folium.GeoJson(
+                _geojson(part, ["tip", "popup"]),
+                marker=folium.CircleMarker(radius=8 if flag else 5, color="#000000" if flag else "#ffffff",
+                                           weight=2 if flag else 1, fill_color=fill, fill_opacity=0.95),
+                tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+                popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=360),
+                control=False,
+            ).add_to(group)
+    return group
+
+
+def build_map(analysis, sites=None) -> folium.Map:
+    """The coverage-and-gaps map of an :class:`~geofacility.pipeline.Analysis` (see module docstring).
+
+    ``sites``: ``(study, selection)`` from :mod:`geofacility.siting` adds a layer of candidate rooms, the selected
+    ones with their service radius (or walking catchment)."""
     surveyed = _surveyed(analysis)
     communities = _wgs84(analysis.communities, analysis.crs)
     towns = _wgs84(analysis.towns, analysis.crs)
@@ -643,6 +704,8 @@ def build_map(analysis) -> folium.Map:
     areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
     for category in surveyed:
         _category_layer(category, facilities, analysis.checks, areas).add_to(m)
+    if sites is not None:
+        _sites_layer(analysis, *sites).add_to(m)
     folium.LayerControl(collapsed=len(surveyed) > 1).add_to(m)  # a long open list would cover the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
@@ -654,10 +717,10 @@ def build_map(analysis) -> folium.Map:
     return m
 
 
-def write_map(analysis, path: str | Path) -> Path:
+def write_map(analysis, path: str | Path, sites=None) -> Path:
     """Build the map and save it as one self-contained HTML page at ``path``, atomically."""
     path = Path(path)
-    m = build_map(analysis)
+    m = build_map(analysis, sites)
     with atomic_path(path) as tmp:
         m.save(str(tmp))
     return path

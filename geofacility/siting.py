@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -54,10 +55,22 @@ class Selection:
 
 
 def _highs():
+    """A silent HiGHS instance (its C++ banner goes straight to file descriptor 1, so that is muted briefly)."""
+    import os
+    import sys
+
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     return h, highspy
 
 
@@ -389,8 +402,10 @@ def _area_rule(candidates, check) -> tuple[np.ndarray, list[str]]:
     rule = np.where(area >= minimum, "meets", "too_small").astype(object)
     notes = [f"{a:,.0f} m² ≥ {minimum:g} m²" if a >= minimum else f"{a:,.0f} m² < {minimum:g} m²" for a in area]
     if part:
-        # rooms of one community may be combined to reach the minimum; each must hold the station part
-        pieces = candidates.assign(_a=area, _ok=(area >= part) & (area < minimum))
+        # rooms of one community that may host the category can be combined to reach the minimum; each must
+        # hold the station part
+        hosts = candidates["hosts_category"].to_numpy(dtype=bool)
+        pieces = candidates.assign(_a=area, _ok=(area >= part) & (area < minimum) & hosts)
         sums = pieces[pieces["_ok"]].groupby("community_id")["_a"].sum()
         members = pieces[pieces["_ok"]].groupby("community_id")["candidate_id"].agg(list)
         for i, (cid, a, ok) in enumerate(zip(pieces["community_id"], area, pieces["_ok"])):
@@ -407,6 +422,40 @@ def _area_rule(candidates, check) -> tuple[np.ndarray, list[str]]:
             else:
                 notes[i] = f"{a:,.0f} m²；本社区房源合计 {total:,.0f} m² < {minimum:g} m²"
     return rule, notes
+
+
+def _add_combinations(cands, check):
+    """Rooms of one community that must be combined to reach the minimum become one more candidate row — the
+    set, taken together (floor area and cost summed) — so selection can take them as a unit; on their own they
+    are not selectable (their ``area_rule`` stays ``combine``)."""
+    combine = cands[cands["area_rule"] == "combine"]
+    if combine.empty:
+        return cands
+    rows = []
+    for cid, group in combine.groupby("community_id", sort=True):
+        group = group.sort_values("candidate_id")
+        cats = [set(c) for c in group["categories"] if c]
+        shared = sorted(set.intersection(*cats)) if cats else []
+        rows.append({
+            **{c: None for c in cands.columns},
+            "candidate_id": "+".join(group["candidate_id"]),
+            "name": "合并 combined: " + "、".join(group["name"].astype(str)),
+            "floor_area_m2": float(group["floor_area_m2"].sum()),
+            "categories": shared if len(cats) == len(group) else [],
+            "acquisition": "、".join(sorted({str(a) for a in group["acquisition"] if a})) or None,
+            "reviewed": True if all(v is True for v in group["reviewed"]) else
+            (False if any(v is False for v in group["reviewed"]) else None),
+            "floor": float(group["floor"].max()) if "floor" in group else np.nan,
+            "cost": float(group["cost"].sum()) if group["cost"].notna().all() else np.nan,
+            "area_rule": "meets",
+            "area_note": f"合并 {len(group)} 间，合计 {group['floor_area_m2'].sum():,.0f} m² ≥ {check.min_building_m2:g} m²",
+            "community_id": cid,
+            "town": group["town"].iloc[0],
+            "hosts_category": True,
+            "geometry": group.geometry.iloc[0],
+        })
+    extra = gpd.GeoDataFrame(rows, geometry="geometry", crs=cands.crs)
+    return gpd.GeoDataFrame(pd.concat([cands, extra], ignore_index=True), geometry="geometry", crs=cands.crs)
 
 
 def evaluate_candidates(analysis, candidates, category: str, *, include_unreviewed: bool = False,
@@ -428,11 +477,12 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     where[first.index.to_numpy()] = first.to_numpy()
     cands["community_id"] = np.where(where >= 0, comm["community_id"].to_numpy()[np.clip(where, 0, None)], None)
     cands["town"] = np.where(where >= 0, comm["town"].to_numpy()[np.clip(where, 0, None)], None)
-    hosts = np.array([not cats or category in cats for cats in cands["categories"]], dtype=bool)
-    cands["hosts_category"] = hosts
+    cands["hosts_category"] = np.array([not cats or category in cats for cats in cands["categories"]], dtype=bool)
     rule, notes = _area_rule(cands, check)
     cands["area_rule"] = rule
     cands["area_note"] = notes
+    cands = _add_combinations(cands, check)
+    hosts = cands["hosts_category"].to_numpy(dtype=bool)
     floor = cands["floor"].to_numpy(dtype="float64") if "floor" in cands else np.full(len(cands), np.nan)
     upstairs = (category in GROUND_FLOOR_CATEGORIES) & (floor > 1)
     cands["ground_floor_note"] = np.where(upstairs, "非首层：" + category + " 宜设在首层", "")
@@ -465,7 +515,7 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     reviewed = cands["reviewed"].map(lambda v: v is True).to_numpy(dtype=bool)
     cands["review_note"] = np.where(reviewed, "", np.where(cands["reviewed"].isna(), "未预审（状态未知）",
                                                             "未通过预审"))
-    selectable = hosts & np.isin(rule, ["meets", "combine", "n/a"]) & (reviewed | include_unreviewed)
+    selectable = hosts & cands["area_rule"].isin(["meets", "n/a"]).to_numpy() & (reviewed | include_unreviewed)
     cands["selectable"] = selectable
     order = np.lexsort((cands["candidate_id"].to_numpy(), cands["cost"].fillna(np.inf).to_numpy(),
                         -cands["gap_closed_m2"].to_numpy(), -cands["newly_covered_population"].to_numpy()))
@@ -525,3 +575,35 @@ def select_sites(study: SiteStudy, *, method: str = "mclp", k: int | None = None
         raise ValueError(f"unknown method {method!r}: use mclp, lscp, pmedian or greedy")
     result.selected = cols[result.selected]
     return result
+
+
+def with_sites(analysis, study: SiteStudy, selection: Selection):
+    """The analysis "as if" the selected rooms were built: they join the facilities of the category (with their
+    floor area and the applied standard's subcategory) and coverage and gaps are recomputed on the same terms."""
+    from dataclasses import replace
+
+    import geopandas as gpd
+
+    from .coverage import compute_coverage
+
+    chosen = study.candidates.iloc[selection.selected]
+    added = gpd.GeoDataFrame({
+        "facility_id": "candidate:" + chosen["candidate_id"].astype(str),
+        "name": chosen["name"].astype(str),
+        "category": study.check.category,
+        "subcategory": study.check.subcategory,
+        "floor_area_m2": chosen["floor_area_m2"].astype(float),
+        "source_file": chosen.get("source_file", ""),
+        "source_row": chosen.get("source_row", 0),
+    }, geometry=chosen.geometry.values, crs=analysis.crs)
+    facilities = gpd.GeoDataFrame(pd.concat([analysis.facilities, added], ignore_index=True), crs=analysis.crs)
+    base = analysis.communities[["community_id", "community", "town", "population", "households", "approximate",
+                                 "geometry"]]
+    demand = analysis.demand[["demand_id", "community_id", "weight", "geometry"]]
+    comm, dem = compute_coverage(base, demand, facilities, analysis.checks,
+                                 coverage_target=analysis.settings.get("coverage_target", 1.0),
+                                 measure=analysis.measure)
+    comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
+    settings = {**analysis.settings, "study": f"{analysis.settings.get('study', '')}（拟建房源后 with selected sites）"}
+    return replace(analysis, communities=comm, demand=dem, facilities=facilities, settings=settings,
+                   service_areas=None)

@@ -138,10 +138,33 @@ def test_area_rule_station_and_combination(rooms_world):
     analysis, rooms = rooms_world
     cands = evaluate_candidates(analysis, rooms, "community_service").candidates.set_index("candidate_id")
     assert cands["area_rule"].to_dict() == {"R400": "meets", "R200": "combine", "R160": "combine",
-                                            "R40": "too_small", "R300": "too_small"}
+                                            "R40": "too_small", "R300": "too_small", "R160+R200": "meets"}
+    combined = cands.loc["R160+R200"]
+    assert combined["floor_area_m2"] == 360 and combined["community_id"] == "C21"
+    assert combined["area_note"] == "合并 2 间，合计 360 m² ≥ 350 m²"
     assert "需与本社区 R160 合并达到 350 m²（合计 360 m²）" in cands.loc["R200", "area_note"]
     assert "单间下限 50 m²" in cands.loc["R40", "area_note"]
     assert "本社区房源合计 300 m² < 350 m²" in cands.loc["R300", "area_note"]
     assert cands.loc["R400", "gap_closed_m2"] == 350  # C11 lacks all 350 m²; the room closes it
-    assert cands["selectable"].to_dict() == {"R400": True, "R200": True, "R160": True, "R40": False,
-                                             "R300": False}
+    # combinable rooms are selected together, as one unit, never alone
+    assert cands["selectable"].to_dict() == {"R400": True, "R200": False, "R160": False, "R40": False,
+                                             "R300": False, "R160+R200": True}
+
+
+def test_selecting_rooms_closes_community_gaps(rooms_world):
+    """k = 2 under Beijing's rule (no radius: a room serves its own community): the 400 m² room (C11, 1,000
+    people) and the combined pair (C21, 2,000 people) — the ledger as if built shows both communities ok."""
+    from geofacility.siting import with_sites
+
+    analysis, rooms = rooms_world
+    study = evaluate_candidates(analysis, rooms, "community_service")
+    pick = select_sites(study, method="mclp", k=2)
+    ids = sorted(study.candidates["candidate_id"].iloc[pick.selected])
+    assert ids == ["R160+R200", "R400"] and pick.objective == 3000
+    after = with_sites(analysis, study, pick).communities.set_index("community_id")
+    assert after.loc["C11", "community_service_status"] == "ok"
+    assert after.loc["C21", "community_service_status"] == "ok"
+    assert after.loc["C21", "community_service_current_m2"] == 360
+    assert after.loc["C12", "community_service_status"] == "gap"
+    before = analysis.communities.set_index("community_id")
+    assert (before["community_service_status"] == "gap").all()
