@@ -118,10 +118,10 @@ def _study(*, communities, facilities, demand, towns, standards, standard, radiu
     from .pipeline import sample_inputs
 
     if communities is None:
-        if facilities or demand or towns or network:
-            raise InputError("--facilities/--demand/--towns/--network given without --communities; give "
-                             "--communities too")
+        if demand or towns or network:
+            raise InputError("--demand/--towns/--network given without --communities; give --communities too")
         kwargs = sample_inputs()
+        kwargs["facilities"] = [*kwargs["facilities"], *_facility_args(facilities or [])]  # added to the sample
         if not quiet:
             console.print(f"[bold]No --communities given: analysing the bundled Beijing Xicheng sample[/] "
                           f"({kwargs['communities'].parent})")

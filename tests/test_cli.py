@@ -135,3 +135,40 @@ def test_standards_command_lists_the_table():
     assert lines[0].startswith("category,subcategory,name_zh,level,radius_m")
     assert len(lines) == 32  # header + 31 standards
     assert any(line.startswith("education,primary_school,小学,10min,500") for line in lines)
+
+
+def test_sites_select_on_the_xicheng_sample(tmp_path):
+    """Beijing's 350 m² rule with no existing rooms recorded: every community short before; the selection takes
+    the selectable rooms (singly ≥ 350 m², or a community's combinable set) and the ledger after shows as many
+    communities fixed as units taken."""
+    import json
+
+    d = sample_dir()
+    result = run_cli("sites", "select", "--candidates", str(d / "candidate_rooms.csv"), "--category",
+                     "community_service", "--facilities", f"community_service={d / 'community_rooms_existing.csv'}",
+                     "--standard", "community_service=community_rooms_beijing", "--k", "5", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "selection.json").read_text(encoding="utf-8"))
+    assert summary["solver_status"] == "Optimal" and len(summary["selected"]) == 5
+    sites = pd.read_csv(tmp_path / "sites.csv", encoding="utf-8-sig")
+    assert sites["selected"].sum() == 5
+    assert (sites.loc[sites["selected"], "selectable"]).all()
+    assert set(sites.loc[sites["selected"], "area_rule"]) == {"meets"}
+    before = pd.read_csv(tmp_path / "ledger_after" / "ledger.csv", encoding="utf-8-sig")
+    assert (before["community_service_status"] == "ok").sum() == 5
+    # the population they serve is what MCLP maximised
+    assert summary["newly_covered_population"] == pytest.approx(
+        before.loc[before["community_service_status"] == "ok", "population"].sum())
+    assert "candidate sites (" in (tmp_path / "sites_map.html").read_text(encoding="utf-8")
+
+
+def test_sites_evaluate_ranks_and_flags(tmp_path):
+    d = sample_dir()
+    result = run_cli("sites", "evaluate", "--candidates", str(d / "candidate_rooms.csv"), "--category",
+                     "education", "--out", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    sites = pd.read_csv(tmp_path / "sites.csv", encoding="utf-8-sig")
+    assert list(sites["rank"]) == list(range(1, len(sites) + 1))
+    assert sites["newly_covered_population"].is_monotonic_decreasing or \
+        sites["newly_covered_population"].iloc[0] == sites["newly_covered_population"].max()
+    assert (sites.loc[sites["review_note"].notna(), "selectable"] == False).all()  # noqa: E712
