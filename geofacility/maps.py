@@ -706,7 +706,7 @@ def build_map(analysis, sites=None) -> folium.Map:
         _category_layer(category, facilities, analysis.checks, areas).add_to(m)
     if sites is not None:
         _sites_layer(analysis, *sites).add_to(m)
-    folium.LayerControl(collapsed=len(surveyed) > 1).add_to(m)  # a long open list would cover the map
+    folium.LayerControl(collapsed=len(surveyed) > 1 or sites is not None).add_to(m)  # a long list covers the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
     _Overlay(_legend_html(analysis, surveyed, communities), "gf-legend").add_to(m)
