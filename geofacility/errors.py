@@ -28,6 +28,10 @@ class WarningLog:
             {"file": str(file), "row": "" if row is None else str(row), "severity": severity, "message": message}
         )
 
+    def extend_from(self, other: "WarningLog") -> None:
+        """Append another log's rows (e.g. the input warnings of a prepared study)."""
+        self._rows.extend(other._rows)
+
     def extend(self, file: str, rows, message: str, *, severity: str = "warning") -> None:
         for row in rows:
             self.add(file, row, message, severity=severity)

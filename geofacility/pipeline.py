@@ -21,7 +21,7 @@ from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDist
                       snap_points)
 from .standards import CATEGORIES, Check, load_standards
 
-__all__ = ["Analysis", "analyze", "sample_inputs", "sample_dir", "ledger_frame"]
+__all__ = ["Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs", "sample_dir", "ledger_frame"]
 
 
 @dataclass
@@ -42,6 +42,23 @@ class Analysis:
     service_areas: gpd.GeoDataFrame | None = None
     #: the distance measure used (StraightLineDistance or WalkingDistance), for siting on the same terms
     measure: object | None = field(default=None, repr=False)
+
+
+@dataclass
+class Study:
+    """Inputs read, checked and placed, in the metric CRS: what :func:`evaluate` needs (and what a batch splits
+    by group). ``log`` holds the input warnings so far; ``walk`` the walking-distance measure when on foot."""
+
+    communities: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    towns: gpd.GeoDataFrame
+    checks: list[Check]
+    surveyed: list[str]
+    crs: CRS
+    settings: dict
+    log: WarningLog
+    walk: WalkingDistance | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -77,7 +94,7 @@ def _role_coords(coords: dict | str | None, role: str):
     return coords.get(role, coords.get("*"))
 
 
-def analyze(
+def prepare(
     *,
     communities,
     facilities=(),
@@ -100,8 +117,9 @@ def analyze(
     study: str = "",
     attribution: str = "",
     progress=None,
-) -> Analysis:
-    """Run the straight-line analysis and return an :class:`Analysis`.
+) -> Study:
+    """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
+    be evaluated (see :func:`analyze`, which runs both steps).
 
     ``facilities``: paths, or ``(path, category)`` pairs (the category applies to rows without one, and marks
     the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
@@ -224,16 +242,6 @@ def analyze(
             raise InputError(f"{network}: none of the {len(dem)} demand points is within {max_snap_m:g} m of a "
                              "walkable street of this network; is it the network of the study area?")
         _report_snapping(walk, dem, fac, net, log=log, demand_label=str(demand) if demand is not None else "demand")
-    step("computing coverage")
-    comm, dem = compute_coverage(comm, dem, fac, checks, coverage_target=coverage_target, measure=walk)
-    areas = None
-    if walk is not None:
-        _report_unreachable(walk, dem, fac, checks, log)
-        step("drawing service areas")
-        areas = _service_areas(walk.network, fac, checks, max_snap_m=max_snap_m, buffer_m=buffer_m)
-    comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
-    dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
-    dem = dem[dem_cols + ["geometry"]]
     if town_layer is None:
         town_layer = comm.dissolve(by="town", as_index=False)[["town", "geometry"]]
         town_layer["population"] = comm.groupby("town")["population"].sum().to_numpy()
@@ -255,19 +263,54 @@ def analyze(
             "towns": None if towns is None else str(towns),
         },
     }
+    return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
+                 crs=metric, settings=settings, log=log, walk=walk)
+
+
+def evaluate(study: Study, *, progress=None) -> Analysis:
+    """Coverage and gaps of a prepared :class:`Study` (and, on foot, the service areas)."""
+    step = progress or (lambda message: None)
+    log = WarningLog()
+    log.extend_from(study.log)
+    walk = study.walk
+    step("computing coverage")
+    comm, dem = compute_coverage(study.communities, study.demand, study.facilities, study.checks,
+                                 coverage_target=study.settings["coverage_target"], measure=walk)
+    areas = None
+    if walk is not None:
+        _report_unreachable(walk, dem, study.facilities, study.checks, log)
+        step("drawing service areas")
+        areas = _service_areas(walk.network, study.facilities, study.checks, max_snap_m=walk.max_snap_m,
+                               buffer_m=study.settings["buffer_m"])
+    comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
+    dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
+    dem = dem[dem_cols + ["geometry"]]
     return Analysis(
         communities=comm,
         demand=dem,
-        facilities=fac,
-        towns=town_layer,
-        checks=checks,
+        facilities=study.facilities,
+        towns=study.towns,
+        checks=study.checks,
         warnings=log.to_frame(),
-        crs=metric,
-        surveyed=surveyed,
-        settings=settings,
+        crs=study.crs,
+        surveyed=study.surveyed,
+        settings=dict(study.settings),
         service_areas=areas,
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
     )
+
+
+def analyze(*, progress=None, **kwargs) -> Analysis:
+    """Run the analysis: :func:`prepare` the inputs, then :func:`evaluate` them. Keyword arguments are those of
+    :func:`prepare`.
+
+    ``facilities``: paths, or ``(path, category)`` pairs (the category applies to rows without one, and marks
+    the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
+    inputs, or a dict by role (``communities``, ``facilities``, ``demand``, ``towns``, ``network``, ``*``).
+    ``radius``: service-radius overrides by category, in metres. ``network``: an OSM file or street centre lines;
+    with it ``distance`` defaults to ``"network"``.
+    """
+    return evaluate(prepare(progress=progress, **kwargs), progress=progress)
 
 
 def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, net: Network,
