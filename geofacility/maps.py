@@ -724,3 +724,75 @@ def write_map(analysis, path: str | Path, sites=None) -> Path:
     with atomic_path(path) as tmp:
         m.save(str(tmp))
     return path
+
+
+# ---------------------------------------------------------------------------------------------- batch overview
+
+OVERVIEW_KEY = [(0.0, "#1a9850", "无未达标社区 no community short"), (0.25, "#fdae61", "≤ 25 % 社区未达标 short"),
+                (0.5, "#e34a33", "25–50 %"), (1.01, "#b30000", "> 50 %")]
+
+
+def write_overview(communities: gpd.GeoDataFrame, summary: pd.DataFrame, *, by: str, folders: dict, path,
+                   title: str = "") -> Path:
+    """``index.html`` of a batch: one polygon per group coloured by the largest share of its communities short
+    of standard in any surveyed category (the palette of the community maps), linking each group's map and
+    ledger; failed groups grey with their error."""
+    from urllib.parse import quote
+
+    from .batch import group_short_share
+
+    path = Path(path)
+    crs = communities.crs
+    values = communities[by].astype(object).where(communities[by].notna(), "未知").astype(str)
+    groups = communities.assign(_g=values).dissolve(by="_g", as_index=False)[["_g", "geometry"]]
+    share = group_short_share(summary)
+    failed = summary.loc[summary["status"] == "failed"].groupby("group")["error"].first()
+    pop = summary.groupby("group")["population"].max()
+
+    def colour(g):
+        if g in failed.index:
+            return "#bdbdbd"
+        value = share.get(g, np.nan)
+        if pd.isna(value):
+            return "#d9d9d9"
+        if value <= 0:
+            return OVERVIEW_KEY[0][1]
+        return next(c for limit, c, _ in OVERVIEW_KEY[1:] if value <= limit)
+
+    names = groups["_g"]
+    folder = names.map(lambda g: quote(folders.get(g, g)))
+    popup = (
+        "<b>" + _esc_s(names) + "</b><br>"
+        + names.map(lambda g: esc(f"失败 failed: {failed[g]}") if g in failed.index else
+                    f"未达标社区最多 share short (worst category): {share.get(g, float('nan')):.0%}")
+        + "<br>人口 population: " + _num_s(names.map(pop))
+        + '<br><a href="' + folder + '/map.html" target="_blank">地图 map</a> · <a href="' + folder
+        + '/ledger.xlsx">台账 ledger.xlsx</a> · <a href="' + folder + '/ledger.csv">ledger.csv</a>'
+    )
+    frame = _wgs84(groups.assign(fill=names.map(colour), tip=_esc_s(names), popup=popup).set_crs(crs,
+                                                                                            allow_override=True),
+                   crs)
+    bounds = _latlon_bounds(frame)
+    m = folium.Map(location=[(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2], zoom_start=10,
+                   tiles=None, zoom_snap=0.25)
+    _MetricScale().add_to(m)
+    folium.TileLayer("OpenStreetMap", control=False).add_to(m)
+    folium.GeoJson(
+        _geojson(frame, ["fill", "tip", "popup"]), name=esc(f"{by} 分组 groups"),
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#ffffff", "weight": 1.5,
+                                  "fillOpacity": 0.75},
+        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=380),
+    ).add_to(m)
+    key = "".join(f'<div><span class="gf-sw" style="background:{c}"></span>{esc(label)}</div>'
+                  for _, c, label in OVERVIEW_KEY)
+    legend = (f'<div id="gf-legend" class="gf-box"><b>{esc(title)} 分组汇总 / batch overview</b><br>'
+              "按最差类别的未达标社区比例着色 / coloured by the share of communities short in the worst category"
+              f'{key}<div><span class="gf-sw" style="background:#bdbdbd"></span>失败 failed</div>'
+              "点击分组打开其地图和台账 / click a group for its map and ledger</div>")
+    _Overlay(legend, "gf-legend", css=_CSS).add_to(m)
+    m.fit_bounds(bounds)
+    stable_ids(m.get_root())
+    with atomic_path(path) as tmp:
+        m.save(str(tmp))
+    return path
