@@ -431,16 +431,16 @@ def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: d
     ws.row_dimensions[1].height = 48
     coverage_target = _coverage_target(settings)
     status_columns = {c: _N_LEAD + 2 * i + 2 for i, c in enumerate(CATEGORIES)}  # the 现状 column of each
+    styles = _named_styles(ws.parent)
     for offset, row in enumerate(table.to_dict("records")):
         r = _FIRST_DATA_ROW + offset
         for col, value in enumerate(_ledger_row(offset + 1, row, checks, coverage_target), start=1):
-            ws.cell(row=r, column=col, value=value).alignment = _WRAP
+            ws.cell(row=r, column=col, value=value).style = styles[None]
         for category, col in status_columns.items():
-            fill = _STATUS_FILL.get(row[f"{category}_status"])
-            if fill is not None:
-                ws.cell(row=r, column=col).fill = fill
-    last_row = max(_FIRST_DATA_ROW - 1 + len(table), 3)
-    for cells in ws.iter_rows(min_row=2, max_row=last_row, max_col=len(columns)):
+            status = row[f"{category}_status"]
+            if status in _STATUS_FILL:
+                ws.cell(row=r, column=col).style = styles[status]
+    for cells in ws.iter_rows(min_row=2, max_row=3, max_col=len(columns)):
         for cell in cells:
             cell.border = _BORDER
     ws.freeze_panes = ws.cell(row=_FIRST_DATA_ROW, column=_N_LEAD)  # below the header, right of 社区
@@ -450,6 +450,23 @@ def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: d
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _named_styles(wb) -> dict:
+    """One named style per cell kind (wrap + border, and the status fills), registered once per workbook:
+    assigning a named style is one id per cell, where setting font/fill/border/alignment objects cell by cell
+    made openpyxl hash styles tens of thousands of times."""
+    from openpyxl.styles import NamedStyle
+
+    names = {None: "gf_cell", **{status: f"gf_{status}" for status in _STATUS_FILL}}
+    existing = set(wb.named_styles)
+    for status, name in names.items():
+        if name not in existing:
+            style = NamedStyle(name=name, alignment=_WRAP, border=_BORDER)
+            if status is not None:
+                style.fill = _STATUS_FILL[status]
+            wb.add_named_style(style)
+    return names
 
 
 def _excel_value(value):
