@@ -300,9 +300,8 @@ def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M
 
     Fast path: a KD-tree over segment midpoints gives each point its 8 nearest midpoints, and the exact distance
     to those segments. The result is proven nearest when it is no farther than the 8th midpoint's distance minus
-    half the longest segment (no other segment can then be closer); for the few points not proven, every segment
-    whose midpoint lies within the maximum snap distance plus half the longest segment is measured. Exact and
-    vectorised throughout.
+    half the longest segment (no other segment can then be closer); the points not proven (near long segments) go to
+    an exact STRtree nearest-segment query. Exact and vectorised throughout.
     """
     points = np.asarray(points)
     n = len(points)
@@ -331,18 +330,13 @@ def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M
     hopeless = mid_dist[:, 0] - half > max_snap_m  # every segment is farther than the maximum
     unsure = np.flatnonzero(~proven & ~hopeless)
     if len(unsure):
-        # every segment within max_snap_m of a point has its midpoint within max_snap_m + half the longest
-        near = network.midpoint_tree.query_ball_point(p[unsure], r=max_snap_m + half, workers=-1)
-        counts = np.fromiter((len(x) for x in near), dtype=np.int64, count=len(near))
-        pt_i = np.repeat(np.arange(len(unsure)), counts)
-        seg_i = candidates[np.concatenate(near).astype(np.int64)] if counts.sum() else np.empty(0, np.int64)
+        # not proven by the 8 nearest midpoints (near a long segment): an exact nearest-segment query
+        pt_i, tree_i = network.snap_tree.query_nearest(points[idx[unsure]], max_distance=max_snap_m,
+                                                       all_matches=False)
+        seg_i = candidates[tree_i]
         d, t = _project(network, p[unsure[pt_i]], seg_i)
-        order = np.lexsort((seg_i, d, pt_i))  # nearest first; ties to the lower segment index
-        pt_i, seg_i, d, t = pt_i[order], seg_i[order], d[order], t[order]
-        first = np.r_[True, pt_i[1:] != pt_i[:-1]] if len(pt_i) else np.empty(0, bool)
         best_dist[unsure] = np.inf
-        target = unsure[pt_i[first]]
-        best_dist[target], best_seg[target], best_along[target] = d[first], seg_i[first], t[first]
+        best_dist[unsure[pt_i]], best_seg[unsure[pt_i]], best_along[unsure[pt_i]] = d, seg_i, t
     ok = best_dist <= max_snap_m
     segment[idx[ok]] = best_seg[ok]
     along[idx[ok]] = best_along[ok]
