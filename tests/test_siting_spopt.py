@@ -1,0 +1,105 @@
+"""Cross-checks of the exact siting models against PySAL spopt (``pip install spopt``; skipped without it).
+
+One deterministic world: 300 weighted demand points and 40 candidates scattered over a 5 km square (metres),
+straight-line distances, an 800 m radius. geofacility (HiGHS, on the sparse coverage matrix with demand rows
+merged) and spopt (``from_cost_matrix`` on the dense cost matrix, pulp's bundled CBC) must reach the same
+optimum for MCLP (k = 5), LSCP and p-median (p = 4).
+
+Formulation differences that do not change the optimum, and how they are handled here:
+
+- spopt's MCLP opens exactly p sites (``Σx = p``), geofacility's at most k: covering is monotone, so with
+  k ≤ candidates the optima are equal;
+- spopt's LSCP is infeasible when a demand point no candidate reaches exists; geofacility drops such points and
+  reports their weight as ``uncoverable_weight``. spopt is given the coverable rows only, and the uncoverable
+  weight is checked separately.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+spopt_locate = pytest.importorskip("spopt.locate")
+pulp = pytest.importorskip("pulp")
+from scipy.spatial.distance import cdist  # noqa: E402
+
+from geofacility.siting import greedy_mclp, solve_lscp, solve_mclp, solve_pmedian  # noqa: E402
+
+RADIUS = 800.0
+REL = 1e-6
+
+# spopt 0.7 builds its models with pulp 3.x calls that pulp 3.3 flags for 4.0 (one warning per variable: ~12,000
+# here, and recording them costs seconds)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp.*")
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(20240611)
+    demand = rng.uniform(0.0, 5000.0, size=(300, 2))
+    candidates = rng.uniform(0.0, 5000.0, size=(40, 2))
+    weights = np.round(rng.lognormal(mean=3.0, sigma=0.8, size=300), 1)  # people, non-integer, skewed
+    cost = cdist(demand, candidates)
+    coverage = sp.csr_matrix(cost <= RADIUS)
+    return cost, weights, coverage
+
+
+def _cbc():
+    """pulp's CBC: the bundled binary (``PULP_CBC_CMD``, pulp < 4), else a CBC on the path (``COIN_CMD``)."""
+    solver = pulp.PULP_CBC_CMD(msg=False) if hasattr(pulp, "PULP_CBC_CMD") else pulp.COIN_CMD(msg=False)
+    if not solver.available():
+        pytest.skip("no CBC solver for pulp")
+    return solver
+
+
+def test_world_is_not_trivial(world):
+    cost, weights, coverage = world
+    per_candidate = np.asarray(coverage.sum(axis=0)).ravel()
+    assert per_candidate.min() >= 1 and per_candidate.max() < 300 * 0.2
+    reach = coverage.getnnz(axis=1) > 0
+    assert 0 < (~reach).sum() < 30  # some demand no candidate reaches: exercises LSCP's uncoverable part
+
+
+def test_mclp_same_optimum_as_spopt(world):
+    cost, weights, coverage = world
+    ours = solve_mclp(coverage, weights, k=5)
+    theirs = spopt_locate.MCLP.from_cost_matrix(cost, weights, service_radius=RADIUS, p_facilities=5).solve(_cbc())
+    spopt_obj = pulp.value(theirs.problem.objective)
+    assert ours.status == "Optimal"
+    assert ours.objective == pytest.approx(spopt_obj, rel=REL)
+    assert ours.covered_weight == pytest.approx(spopt_obj, rel=REL)  # the chosen sites really cover that much
+    assert len(ours.selected) <= 5
+    # spopt's chosen sites, counted by geofacility's coverage matrix, cover the same weight
+    chosen = np.flatnonzero([v.value() > 0.5 for v in theirs.fac_vars])
+    hit = np.asarray(coverage[:, chosen].sum(axis=1)).ravel() > 0
+    assert weights[hit].sum() == pytest.approx(spopt_obj, rel=REL)
+    # and the greedy result brackets the optimum with its LP bound
+    greedy = greedy_mclp(coverage, weights, k=5)
+    assert greedy.covered_weight <= spopt_obj * (1 + REL)
+    assert greedy.bound >= spopt_obj * (1 - REL)
+
+
+def test_lscp_same_optimum_as_spopt(world):
+    cost, weights, coverage = world
+    reach = coverage.getnnz(axis=1) > 0
+    ours = solve_lscp(coverage, weights)
+    theirs = spopt_locate.LSCP.from_cost_matrix(cost[reach], service_radius=RADIUS).solve(_cbc())
+    spopt_obj = pulp.value(theirs.problem.objective)
+    assert ours.status == "Optimal"
+    assert ours.objective == pytest.approx(spopt_obj, rel=REL)
+    assert len(ours.selected) == round(spopt_obj)
+    assert ours.uncoverable_weight == pytest.approx(weights[~reach].sum(), rel=REL)
+    # every coverable demand point is within reach of a chosen site
+    assert (np.asarray(coverage[:, ours.selected].sum(axis=1)).ravel() > 0)[reach].all()
+
+
+def test_pmedian_same_optimum_as_spopt(world):
+    cost, weights, _ = world
+    ours = solve_pmedian(cost, weights, p=4)
+    theirs = spopt_locate.PMedian.from_cost_matrix(cost, weights, p_facilities=4).solve(_cbc())
+    spopt_obj = pulp.value(theirs.problem.objective)
+    assert ours.status == "Optimal"
+    assert ours.objective == pytest.approx(spopt_obj, rel=REL)
+    assert len(ours.selected) == 4
+    # the objective is what the chosen sites give: each demand point at its nearest chosen site
+    assert (weights * cost[:, ours.selected].min(axis=1)).sum() == pytest.approx(spopt_obj, rel=REL)
