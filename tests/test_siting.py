@@ -49,11 +49,16 @@ def test_exact_beats_greedy_where_greedy_is_not_optimal(line_world):
     assert study.candidates.set_index("candidate_id")["newly_covered_population"].to_dict() == {
         "L": 9, "M": 10, "R": 9}
     exact = select_sites(study, method="mclp", k=2)
-    greedy = select_sites(study, method="greedy", k=2)
     ids = study.candidates["candidate_id"].to_numpy()
     assert list(ids[exact.selected]) == ["L", "R"] and exact.objective == 18 and exact.status == "Optimal"
-    assert list(ids[greedy.selected]) == ["L", "M"] and greedy.covered_weight == 14  # M first, then L (tie → L)
-    assert greedy.bound == pytest.approx(18) and greedy.gap == pytest.approx(4 / 18)
+    # plain greedy takes M (10) first, then L (tie with R → L): 14, and its LP bound shows the gap
+    rows = np.flatnonzero(study.uncovered)
+    plain = greedy_mclp(study.coverage[rows], study.weights[rows], k=2, swaps=False)
+    assert list(ids[plain.selected]) == ["L", "M"] and plain.covered_weight == 14
+    assert plain.bound == pytest.approx(18) and plain.gap == pytest.approx(4 / 18)
+    # the interchange step swaps M for R and reaches the optimum
+    greedy = select_sites(study, method="greedy", k=2)
+    assert list(ids[greedy.selected]) == ["L", "R"] and greedy.covered_weight == 18 and greedy.gap == 0
 
 
 def test_rank_and_communities_served(line_world):
