@@ -111,10 +111,11 @@ Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
 
-def _study(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding, aliases,
-           network, distance, max_snap, service_area_buffer, coverage_target, study, quiet, status=None):
-    """Run the analysis the study options describe (the bundled sample when no --communities)."""
-    from .pipeline import analyze as run_analysis
+def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
+                    aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
+                    service_area_buffer=50.0) -> dict:
+    """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
+    sample when no --communities; extra --facilities are then added to it)."""
     from .pipeline import sample_inputs
 
     if communities is None:
@@ -141,13 +142,18 @@ def _study(*, communities, facilities, demand, towns, standards, standard, radiu
     for key in choices:
         if key not in CATEGORIES:
             raise InputError(f"--standard {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
-    return run_analysis(
-        **kwargs, standards=standards, standard_choices=choices or None, radius=radius_m or None,
-        coords=_coords_arg(coords), crs=crs, encoding=encoding, aliases=aliases,
-        coverage_target=coverage_target, network=network, distance=distance, max_snap_m=max_snap,
-        buffer_m=service_area_buffer,
-        progress=None if quiet or status is None else (lambda message: status.update(f"{message}…")),
-    )
+    return {**kwargs, "standards": standards, "standard_choices": choices or None, "radius": radius_m or None,
+            "coords": _coords_arg(coords), "crs": crs, "encoding": encoding, "aliases": aliases,
+            "coverage_target": coverage_target, "network": network, "distance": distance, "max_snap_m": max_snap,
+            "buffer_m": service_area_buffer}
+
+
+def _study(*, status=None, **options):
+    """Run the analysis the study options describe."""
+    from .pipeline import analyze as run_analysis
+
+    progress = None if options["quiet"] or status is None else (lambda message: status.update(f"{message}…"))
+    return run_analysis(**_prepare_kwargs(**options), progress=progress)
 
 
 @app.command()
@@ -221,24 +227,11 @@ def batch_command(
     from rich.progress import Progress
 
     from .batch import batch as run_batch
-    from .pipeline import sample_inputs
 
-    if communities is None:
-        if demand or towns:
-            raise InputError("--demand/--towns given without --communities; give --communities too")
-        kwargs = sample_inputs()
-        kwargs["facilities"] = [*kwargs["facilities"], *_facility_args(facilities or [])]
-    else:
-        kwargs = {"communities": communities, "facilities": _facility_args(facilities or []), "demand": demand,
-                  "towns": towns, "study": communities.stem}
-    if study is not None:
-        kwargs["study"] = study
-    radius_m = {k: _float(v, f"--radius {k}={v}") for k, v in
-                _pairs(radius, option="--radius", value_name="METRES").items()}
-    choices: dict[str, list[str]] = {}
-    for text in standard or []:
-        key, _, value = text.partition("=")
-        choices.setdefault(key, []).append(value)
+    kwargs = _prepare_kwargs(communities=communities, facilities=facilities, demand=demand, towns=towns,
+                             standards=standards, standard=standard, radius=radius, coords=coords, crs=crs,
+                             encoding=encoding, aliases=aliases, coverage_target=coverage_target, study=study,
+                             quiet=quiet)
     with Progress(console=console, disable=quiet) as bar:
         task = bar.add_task("groups", total=None)
 
@@ -246,9 +239,7 @@ def batch_command(
             bar.update(task, completed=done, total=total, description=f"{group}")
 
         result = run_batch(by=by, out=out, workers=workers, scheduler=scheduler, force=force, progress=step,
-                           **kwargs, standards=standards, standard_choices=choices or None,
-                           radius=radius_m or None, coords=_coords_arg(coords), crs=crs, encoding=encoding,
-                           aliases=aliases, coverage_target=coverage_target)
+                           **kwargs)
     if not quiet:
         groups = result.summary["group"].nunique()
         console.print(f"{groups} groups by {by}: {groups - len(result.skipped) - len(result.failed)} run, "
