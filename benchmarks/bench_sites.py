@@ -4,8 +4,8 @@
 The case (per instance, deterministic from ``--seeds``): ``--demand`` (5,000) weighted demand points clustered
 around 6 Gaussian centres (σ 5–12 % of the side) plus 10 % spread evenly, over a ``--side`` (10 km) square in
 metres; weights log-normal (median ≈ 55 people); ``--candidates`` (300) candidate sites spread evenly over the
-square; ``--radius`` (800 m), at which a candidate covers about 2 % of the demand points on average (median
-≈ 1.2 %); ``--k`` (15) sites. Three instances by default, because the time HiGHS needs varies several-fold from one
+square; ``--radius`` (800 m), at which a candidate covers 1.7–2.2 % of the demand points on average (median
+0.4–1.4 %); ``--k`` (15) sites. Three instances by default, because the time HiGHS needs varies several-fold from one
 instance to the next.
 
 What is timed (each best of ``--repeat`` runs, default 3):
