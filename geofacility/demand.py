@@ -79,9 +79,11 @@ def assign_communities(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, 
     tree = shapely.STRtree(polys)
     points = np.asarray(demand.geometry.values)
     pt_idx, poly_idx = tree.query(points, predicate="intersects")
-    first = pd.Series(poly_idx).groupby(pt_idx).min()  # lowest id among the containing communities
+    first = np.full(len(points), len(polys))
+    np.minimum.at(first, pt_idx, poly_idx)  # lowest id among the containing communities
+    inside = first < len(polys)
     assigned = np.full(len(demand), None, dtype=object)
-    assigned[first.index.to_numpy()] = ids[first.to_numpy()]
+    assigned[inside] = ids[first[inside]]
     outside = np.flatnonzero(pd.isna(assigned))
     if len(outside):
         near_pt, near_poly = tree.query_nearest(points[outside], max_distance=snap_m, all_matches=False)
@@ -103,7 +105,7 @@ def complete_demand(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *,
                     log: WarningLog | None = None, label: str = "demand") -> gpd.GeoDataFrame:
     """Communities with a population but no demand point get one point inside them carrying that population."""
     log = log if log is not None else WarningLog()
-    have = set(demand["community_id"].dropna())
+    have = demand["community_id"].dropna().unique()
     lacking = communities[~communities["community_id"].isin(have) & (communities["population"].fillna(0) > 0)]
     if lacking.empty:
         return demand

@@ -219,3 +219,38 @@ def test_read_layer_keeps_row_numbers(tmp_path):
                                                                                       index=False)
     got = read_layer(tmp_path / "r.csv")
     assert list(got["source_row"]) == [2, 3] and got.crs.to_epsg() == 4326
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", object])
+@pytest.mark.parametrize("cells", [
+    ["116.693696567", "39.9", "-0.5", "12", None],  # the Arrow fast path
+    ["16", "-0", "3"],  # all integers: pandas drops the sign of -0
+    ["-0.0", "1.5", None],
+    [" 116.5", "1e3", "+5", ".5", "inf", "１２", "abc", ""],  # pandas' own rules
+    ["116.12345678901234", "39.9"],  # more than 15 digits
+])
+def test_numeric_text_parsed_as_pandas_does(cells, dtype):
+    from geofacility.io import _to_float
+    values = pd.Series(cells, dtype=dtype)
+    expected = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    got = _to_float(values)
+    assert got.dtype == np.float64
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.array_equal(got[~np.isnan(got)].view("i8"), expected[~np.isnan(expected)].view("i8"))
+
+
+@pytest.mark.parametrize("text", [
+    '\ufeffid,name,lon\r\n1,"a, ""quoted""\nname",116.1\r\n\r\n2,,116.2\r\n',  # BOM, CRLF, quotes, blank line
+    "id;name\n1;x\n",
+    "id,id,\n1,2,3\n",  # duplicate and empty header names
+    "id,name\n1,a\n2\n",  # a short row: the C parser pads it
+    "id\n1\n   \n2\n",  # one column: the C parser skips the line of blanks
+])
+def test_csv_read_as_the_c_parser_reads_it(tmp_path, text):
+    from geofacility.io import _read_csv
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    sep = ";" if ";" in text else ","
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", sep=sep,
+                           engine="c")
+    pd.testing.assert_frame_equal(_read_csv(path), expected, check_exact=True)
