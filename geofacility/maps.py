@@ -7,23 +7,37 @@ per surveyed category the uncovered demand points and the facilities with their 
 overlays: a title, a legend (colour key, standards applied, categories not surveyed, boundary note, units,
 attribution) and a panel ranking the ten worst-served communities (click one to zoom to it).
 
+A category with more than :data:`MANY_POINTS` uncovered demand points is drawn aggregated
+(:func:`uncovered_cells`): square grid cells in the analysis' metric CRS, of the smallest size in
+:data:`CELL_SIZES_M` (100, 200, 250, 500 m, 1 km …) giving at most :data:`MANY_POINTS` cells, one dot per cell at the
+population-weighted centroid of its points, sized by √people, its tooltip the uncovered people and homes in the
+cell; the legend names the aggregated layers and the cell size, and such a layer starts switched off. At or below
+the threshold every point is drawn as before. (A town of 17,500 homes: a 1.9 MB page instead of 12 MB.)
+
 Every text that comes from input data is HTML-escaped by :func:`esc`, which also neutralises the characters
-that would be live inside folium's JavaScript template literals (`` ` ``, ``$``, ``\\``) and in the Jinja
-templates branca re-parses every MacroElement's output with (``{``, ``}``). Element ids are made deterministic
+that would be live inside folium's JavaScript template literals (`` ` ``, ``$``, ``\\``) and in Jinja (``{``,
+``}``). Maps are rendered by :func:`render_html`, which keeps branca from re-parsing each element's rendered output
+as a new Jinja template (slow, and live code for any ``{{ }}`` in the data). Element ids are made deterministic
 (:func:`stable_ids`), so the same :class:`~geofacility.pipeline.Analysis` always gives byte-identical HTML.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
 import math
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from branca.element import Element, MacroElement
 from folium.template import Template
@@ -41,6 +55,7 @@ __all__ = [
     "worst_communities",
     "community_properties",
     "uncovered_demand",
+    "uncovered_cells",
     "category_layer_name",
     "uncovered_layer_name",
     "stable_ids",
@@ -67,8 +82,12 @@ _RED_LIGHT, _RED_DARK, _RED_ONE = "#ef3b2c", "#67000d", "#d7301f"
 
 COMMUNITIES_LAYER = "社区 communities（按缺口类别数着色 / by categories short）"
 TOWNS_LAYER = "街道/镇 streets & towns"
-#: Above this many uncovered demand points a category's "uncovered population" layer starts switched off.
+#: Above this many uncovered demand points a category's "uncovered population" layer is drawn as grid cells
+#: (:func:`uncovered_cells`, at most this many) and starts switched off.
 MANY_POINTS = 2000
+#: Grid cell sizes (metres in the analysis' metric CRS) tried, smallest first, when aggregating uncovered demand.
+CELL_SIZES_M = (100.0, 200.0, 250.0, 500.0, 1_000.0, 2_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0, 25_000.0,
+                50_000.0, 100_000.0)
 _NOT_SURVEYED = "未调查 not surveyed"
 _STATUS_HTML = {
     "ok": '<span class="gf-ok">达标 ok</span>',
@@ -88,18 +107,91 @@ def esc(value) -> str:
     return html.escape(str(value), quote=True).translate(_JS_SAFE)
 
 
+def _objects(values) -> np.ndarray:
+    """Any column or sequence as a numpy object array (Python scalars; missing values as NaN/None/NA)."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)
+
+
+def _esc_a(values) -> np.ndarray:
+    """:func:`esc` of every value, as an object array (element-wise ``+`` then concatenates strings)."""
+    values = _objects(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [esc(v) for v in values.tolist()]
+    return out
+
+
+def _floats(values) -> np.ndarray:
+    """Numbers as a float array; anything else NaN (``pd.to_numeric(errors="coerce")``)."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        return np.asarray(values, dtype=float)
+    series = values if isinstance(values, pd.Series) else pd.Series(_objects(values), dtype=object)
+    return pd.to_numeric(series, errors="coerce").astype(float).to_numpy()
+
+
+def _fmt(values, fmt: str = "{:,.0f}", scale: float = 1.0, missing: str = "—") -> np.ndarray:
+    """Numbers formatted with ``fmt`` (after multiplying by ``scale``), ``missing`` for NaN; an object array."""
+    numbers = _floats(values) * scale
+    out = np.full(len(numbers), missing, dtype=object)
+    present = ~np.isnan(numbers)
+    out[present] = [fmt.format(v) for v in numbers[present].tolist()]
+    return out
+
+
+def _pick(condition, yes, no) -> np.ndarray:
+    """``np.where`` for strings, as an object array."""
+    return np.where(condition, yes, no).astype(object)
+
+
 def _esc_s(series: pd.Series) -> pd.Series:
-    return series.astype(object).map(esc).astype(object)
+    return pd.Series(_esc_a(series), index=series.index, dtype=object)
 
 
 def _num_s(series: pd.Series, fmt: str = "{:,.0f}", scale: float = 1.0, missing: str = "—") -> pd.Series:
-    values = pd.to_numeric(series, errors="coerce").astype(float) * scale
-    return values.map(fmt.format, na_action="ignore").astype(object).fillna(missing)
+    return pd.Series(_fmt(series, fmt, scale, missing), index=series.index, dtype=object)
 
 
-def _col(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A column, or NaN when the frame lacks it (e.g. a category column of a partial ledger)."""
-    return frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+def _col_a(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as an object array, or NaN when the frame lacks it (e.g. a category column of a partial ledger)."""
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan, dtype=object)
+    return frame[name].to_numpy(dtype=object)
+
+
+def _col_f(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats (:func:`_floats`), or NaN when the frame lacks it."""
+    return _floats(frame[name]) if name in frame.columns else np.full(len(frame), np.nan)
+
+
+class _Table:
+    """The columns of a frame as numpy arrays, each read from pandas once: a column read costs ~0.1 ms and the
+    community layer, its popups and the panel use ~50 columns. Columns the frame lacks read as NaN, except
+    ``required`` ones (KeyError)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame, self.n = frame, len(frame)
+        self._names = set(frame.columns)
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
+
+    def _read(self, kind: str, name: str, required: bool, read) -> np.ndarray:
+        key = (kind, name)
+        if key not in self._cache:
+            if name in self._names or required:
+                self._cache[key] = read(self.frame[name])
+            else:
+                self._cache[key] = np.full(self.n, np.nan, dtype=object if kind == "o" else float)
+        return self._cache[key]
+
+    def obj(self, name: str, required: bool = False) -> np.ndarray:
+        return self._read("o", name, required, lambda s: s.to_numpy(dtype=object))
+
+    def num(self, name: str, required: bool = False) -> np.ndarray:
+        return self._read("f", name, required, _floats)
 
 
 # ---------------------------------------------------------------------------------------------- colours
@@ -122,16 +214,24 @@ def fill_palette(n_surveyed: int) -> list[str]:
     return [OK_COLOUR, AMBER, *reds]
 
 
-def _has_people(communities: pd.DataFrame) -> pd.Series:
-    return pd.to_numeric(communities["population"], errors="coerce").fillna(0.0) > 0
+def _has_people_a(table: _Table) -> np.ndarray:
+    return table.num("population", required=True) > 0  # NaN is not > 0
+
+
+def _short_a(table: _Table) -> np.ndarray:
+    short = table.num("n_categories_short", required=True)
+    return np.where(np.isnan(short), 0.0, short).astype(int)
+
+
+def _fill_a(table: _Table, n_surveyed: int) -> np.ndarray:
+    palette = np.asarray(fill_palette(n_surveyed), dtype=object)
+    colours = palette[_short_a(table).clip(0, len(palette) - 1)]
+    return _pick(_has_people_a(table), colours, NO_POPULATION_COLOUR)
 
 
 def community_fill(communities: pd.DataFrame, n_surveyed: int) -> pd.Series:
     """The fill colour of each community (vectorised): by ``n_categories_short``; grey without population."""
-    palette = np.asarray(fill_palette(n_surveyed), dtype=object)
-    short = pd.to_numeric(communities["n_categories_short"], errors="coerce").fillna(0).astype(int)
-    colours = pd.Series(palette[short.clip(0, len(palette) - 1).to_numpy()], index=communities.index, dtype=object)
-    return colours.where(_has_people(communities), NO_POPULATION_COLOUR)
+    return pd.Series(_fill_a(_Table(communities), n_surveyed), index=communities.index, dtype=object)
 
 
 def _colour_key(n_surveyed: int) -> list[tuple[str, str]]:
@@ -175,30 +275,79 @@ def _primary_radius(checks: list[Check], category: str) -> float | None:
 # ---------------------------------------------------------------------------------------------- geometry
 
 
+@functools.lru_cache(maxsize=16)
+def _to_wgs84(crs) -> pyproj.Transformer | None:
+    """The transformer from ``crs`` to EPSG:4326 (what ``to_crs(4326)`` uses); None when ``crs`` is EPSG:4326."""
+    crs = pyproj.CRS.from_user_input(crs)
+    if crs.is_exact_same(pyproj.CRS.from_epsg(4326)):
+        return None
+    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def _lonlat(x: np.ndarray, y: np.ndarray, crs) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in EPSG:4326, rounded to 1e-6° (≈0.1 m) to keep the page small."""
+    transformer = _to_wgs84(crs)
+    if transformer is not None and len(x):
+        x, y = transformer.transform(x, y)
+    return np.round(np.asarray(x, dtype=float), 6), np.round(np.asarray(y, dtype=float), 6)
+
+
+def _wgs84_geometries(geoms: np.ndarray, crs) -> np.ndarray:
+    return shapely.transform(geoms, lambda xy: np.column_stack(_lonlat(xy[:, 0], xy[:, 1], crs)))
+
+
 def _wgs84(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
-    """EPSG:4326 copy without empty geometries, coordinates rounded to 1e-6° (≈0.1 m) to keep the page small."""
+    """EPSG:4326 copy without empty geometries, coordinates rounded to 1e-6° (≈0.1 m) to keep the page small.
+    ``crs``: that of ``gdf`` when it has none."""
     if gdf is None:
         return None
-    if gdf.crs is None:
-        gdf = gdf.set_crs(crs)
-    out = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(4326)
-    rounded = shapely.transform(np.asarray(out.geometry.array), lambda xy: np.round(xy, 6))
+    geoms = np.asarray(gdf.geometry.values)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    out = gdf if keep.all() else gdf[keep]
+    rounded = _wgs84_geometries(geoms[keep], gdf.crs if gdf.crs is not None else crs)
     return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=4326))
 
 
-def _geojson(gdf: gpd.GeoDataFrame, columns: list[str]) -> dict:
-    """A FeatureCollection with only ``columns`` as properties and ids 0…n-1 (folium needs an identifier).
+def _json_values(values) -> list:
+    """A column as JSON-ready Python values: numpy scalars unwrapped, NaN/None/NA as null (as pandas writes)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+            for v in np.asarray(values).tolist()]
 
-    Built from pandas' and shapely's vectorised JSON writers (geopandas' ``to_json`` walks the features in
-    Python and was a third of a map's time)."""
-    table = pd.DataFrame(gdf[columns]).reset_index(drop=True)
-    props = json.loads(table.to_json(orient="records", force_ascii=False, double_precision=15)) if columns \
-        else [{} for _ in range(len(table))]
-    geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
-    features = [
-        {"id": str(i), "type": "Feature", "properties": p, "geometry": None if g is None else json.loads(g)}
-        for i, (p, g) in enumerate(zip(props, geoms))
-    ]
+
+def _point_geometries(lon: np.ndarray, lat: np.ndarray) -> list[dict]:
+    return [{"type": "Point", "coordinates": xy} for xy in np.column_stack([lon, lat]).tolist()]
+
+
+def _geometries(geoms: np.ndarray) -> list:
+    """GeoJSON geometry dicts (None for missing geometries)."""
+    geoms = np.asarray(geoms)
+    if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not (shapely.is_empty(geoms)
+                                                                        | shapely.has_z(geoms)).any():
+        return _point_geometries(shapely.get_x(geoms), shapely.get_y(geoms))  # no JSON text on the way
+    text = shapely.to_geojson(geoms)
+    return json.loads("[" + ",".join("null" if g is None else g for g in text) + "]")  # one parse, not n
+
+
+def _features(geometries: list, properties: dict) -> dict:
+    """A FeatureCollection of ``geometries`` with ``properties`` (name → one value per feature) and ids 0…n-1
+    (folium needs an identifier)."""
+    names = list(properties)
+    columns = [_json_values(properties[name]) for name in names]
+    features = [{"id": str(i), "type": "Feature", "properties": dict(zip(names, values)), "geometry": geometry}
+                for i, (geometry, *values) in enumerate(zip(geometries, *columns))]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _geojson(gdf: gpd.GeoDataFrame, columns: list[str]) -> dict:
+    """A FeatureCollection of ``gdf`` with only ``columns`` as properties, read with pandas' JSON writer (numbers
+    as pandas writes them) and ids 0…n-1."""
+    if columns:
+        table = pd.DataFrame({c: gdf[c].to_numpy() for c in columns})
+        props = json.loads(table.to_json(orient="records", force_ascii=False, double_precision=15))
+    else:
+        props = [{} for _ in range(len(gdf))]
+    features = [{"id": str(i), "type": "Feature", "properties": p, "geometry": g}
+                for i, (p, g) in enumerate(zip(props, _geometries(np.asarray(gdf.geometry.values))))]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -218,49 +367,54 @@ def _study_bounds(*frames: gpd.GeoDataFrame | None) -> list[list[float]] | None:
 # ---------------------------------------------------------------------------------------------- properties
 
 
-def _short_names(communities: pd.DataFrame, surveyed: list[str]) -> pd.Series:
-    names = pd.Series("", index=communities.index, dtype=object)
+def _short_names(table: _Table, surveyed: list[str]) -> np.ndarray:
+    names = np.full(table.n, "", dtype=object)
     for c in surveyed:
-        gap = _col(communities, f"{c}_status").eq("gap").to_numpy()
-        names = names + np.where(gap, CATEGORY_SHORT_ZH[c] + "、", "").astype(object)
-    return names.str.rstrip("、").astype(object)
+        names = names + _pick(table.obj(f"{c}_status") == "gap", CATEGORY_SHORT_ZH[c] + "、", "")
+    return _objects([n.rstrip("、") for n in names.tolist()])
 
 
-def _uncovered_total(communities: pd.DataFrame, surveyed: list[str]) -> pd.Series:
-    total = pd.Series(0.0, index=communities.index)
+def _uncovered_total(table: _Table, surveyed: list[str]) -> np.ndarray:
+    total = np.zeros(table.n)
     for c in surveyed:
-        total = total + pd.to_numeric(_col(communities, f"{c}_uncovered_population"), errors="coerce").fillna(0.0)
+        people = table.num(f"{c}_uncovered_population")
+        total = total + np.where(np.isnan(people), 0.0, people)
     return total
 
 
-def _short_status(communities: pd.DataFrame, surveyed: list[str]) -> pd.Series:
-    short = pd.to_numeric(communities["n_categories_short"], errors="coerce").fillna(0).astype(int)
-    text = ("缺 " + short.astype(str) + " 类 short: " + _short_names(communities, surveyed)).astype(object)
-    text = text.where(short > 0, "达标 ok" if surveyed else "无调查数据 no facility data")
-    return text.where(_has_people(communities), "无人口 no population")
+def _short_status(table: _Table, surveyed: list[str]) -> np.ndarray:
+    short = _short_a(table)
+    text = "缺 " + short.astype(str).astype(object) + " 类 short: " + _short_names(table, surveyed)
+    text = _pick(short > 0, text, "达标 ok" if surveyed else "无调查数据 no facility data")
+    return _pick(_has_people_a(table), text, "无人口 no population")
 
 
-def _popup_rows(communities: pd.DataFrame, surveyed: list[str]) -> pd.Series:
+def _status_html(values: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = [_STATUS_HTML[v] if isinstance(v, str) and v in _STATUS_HTML else esc(v)
+              for v in values.tolist()]
+    return out
+
+
+def _popup_rows(table: _Table, surveyed: list[str]) -> np.ndarray:
     """One table row per surveyed category: status, covered %, uncovered people, count required / current,
     floor-area gap."""
-    rows = pd.Series("", index=communities.index, dtype=object)
+    rows = np.full(table.n, "", dtype=object)
     for c in surveyed:
-        status = _col(communities, f"{c}_status")
-        counts = _num_s(_col(communities, f"{c}_required_count")) + " / " + _num_s(
-            _col(communities, f"{c}_current_count")
-        )
         rows = (
             rows
             + f"<tr><td>{CATEGORY_SHORT_ZH[c]}</td><td>"
-            + status.map(_STATUS_HTML).astype(object).fillna(_esc_s(status))
+            + _status_html(table.obj(f"{c}_status"))
             + "</td><td>"
-            + _num_s(_col(communities, f"{c}_covered_share"), "{:.0f}%", 100.0)
+            + _fmt(table.num(f"{c}_covered_share"), "{:.0f}%", 100.0)
             + "</td><td>"
-            + _num_s(_col(communities, f"{c}_uncovered_population"))
+            + _fmt(table.num(f"{c}_uncovered_population"))
             + "</td><td>"
-            + counts
+            + _fmt(table.num(f"{c}_required_count"))
+            + " / "
+            + _fmt(table.num(f"{c}_current_count"))
             + "</td><td>"
-            + _num_s(_col(communities, f"{c}_gap_m2"), "{:,.0f} m²")
+            + _fmt(table.num(f"{c}_gap_m2"), "{:,.0f} m²")
             + "</td></tr>"
         )
     return rows
@@ -281,46 +435,58 @@ def _popup_frame(surveyed: list[str]) -> tuple[str, str]:
     return head, missing + "</table></div>"
 
 
+def _community_props(table: _Table, surveyed: list[str]) -> dict[str, np.ndarray]:
+    """The columns :func:`community_properties` adds, as arrays."""
+    name, town = _esc_a(table.obj("community", required=True)), _esc_a(table.obj("town", required=True))
+    status = _short_status(table, surveyed)
+    if "approximate" in table:
+        approx = table.frame["approximate"].fillna(False).astype(bool).to_numpy()
+    else:
+        approx = np.zeros(table.n, dtype=bool)
+    note = _pick(approx, '<div class="gf-note">边界为推算 approximate boundary</div>', "")
+    head = (
+        '<div class="gf-pop"><b>' + name + "</b> · " + town
+        + "<br>人口 population " + _fmt(table.num("population", required=True))
+        + " · 户数 households " + _fmt(table.num("households"))
+        + "<br>" + status + note
+    )
+    rows = _popup_rows(table, surveyed)
+    table_head, tail = _popup_frame(surveyed)
+    return {
+        "fill": _fill_a(table, len(surveyed)),
+        "nopop": ~_has_people_a(table),
+        "tip": "<b>" + name + "</b> · " + town + "<br>" + status,
+        "pop_head": head,
+        "pop_rows": rows,
+        "popup": head + table_head + rows + tail,
+    }
+
+
 def community_properties(communities: gpd.GeoDataFrame, surveyed: list[str]) -> gpd.GeoDataFrame:
     """The communities with the map's per-feature properties (vectorised): ``fill``, ``nopop``, ``tip`` (tooltip
     HTML), ``popup`` (the ledger row as an HTML table) and its per-community parts ``pop_head`` and
     ``pop_rows``. All text from the data is escaped."""
-    name, town = _esc_s(communities["community"]), _esc_s(communities["town"])
-    status = _short_status(communities, surveyed)
-    approx = communities["approximate"].fillna(False).astype(bool) if "approximate" in communities else False
-    note = pd.Series(np.where(approx, '<div class="gf-note">边界为推算 approximate boundary</div>', ""),
-                     index=communities.index, dtype=object)
-    head = (
-        '<div class="gf-pop"><b>' + name + "</b> · " + town
-        + "<br>人口 population " + _num_s(communities["population"])
-        + " · 户数 households " + _num_s(_col(communities, "households"))
-        + "<br>" + status + note
-    )
-    rows = _popup_rows(communities, surveyed)
-    table_head, tail = _popup_frame(surveyed)
-    return communities.assign(
-        fill=community_fill(communities, len(surveyed)),
-        nopop=~_has_people(communities),
-        tip="<b>" + name + "</b> · " + town + "<br>" + status,
-        pop_head=head,
-        pop_rows=rows,
-        popup=head + table_head + rows + tail,
-    )
+    return communities.assign(**_community_props(_Table(communities), surveyed))
+
+
+def _worst(table: _Table, surveyed: list[str], n: int = 10) -> dict[str, np.ndarray]:
+    """:func:`worst_communities` as row positions (``pos``) and their ``_uncovered``, ``_short``, ``_names``."""
+    uncovered, short = _uncovered_total(table, surveyed), _short_a(table)
+    keys = pd.DataFrame({"_short": short, "_uncovered": uncovered, "community_id": table.obj("community_id"),
+                         "_pos": np.arange(table.n)})
+    keys = keys[_has_people_a(table) & ((short > 0) | (uncovered > 0))]
+    keys = keys.sort_values(["_short", "_uncovered", "community_id"], ascending=[False, False, True],
+                            kind="mergesort").head(n)
+    pos = keys["_pos"].to_numpy()
+    return {"pos": pos, "_uncovered": uncovered[pos], "_short": short[pos],
+            "_names": _short_names(table, surveyed)[pos]}
 
 
 def worst_communities(communities: pd.DataFrame, surveyed: list[str], n: int = 10) -> pd.DataFrame:
     """The ``n`` worst-served populated communities: most categories short, then most uncovered population
     (summed over surveyed categories), then ``community_id``; only those with a gap or uncovered people."""
-    ranked = communities.assign(
-        _uncovered=_uncovered_total(communities, surveyed),
-        _short=pd.to_numeric(communities["n_categories_short"], errors="coerce").fillna(0).astype(int),
-        _names=_short_names(communities, surveyed),
-    )
-    ranked = ranked[_has_people(ranked) & ((ranked["_short"] > 0) | (ranked["_uncovered"] > 0))]
-    ranked = ranked.sort_values(
-        ["_short", "_uncovered", "community_id"], ascending=[False, False, True], kind="mergesort"
-    )
-    return ranked.head(n)
+    worst = _worst(_Table(communities), surveyed, n)
+    return communities.iloc[worst.pop("pos")].assign(**worst)
 
 
 # ---------------------------------------------------------------------------------------------- overlays
@@ -378,7 +544,8 @@ _CSS = """<style>
 </style>"""
 
 
-def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame) -> str:
+def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
+                 cell_sizes: dict[str, float] | None = None) -> str:
     settings = analysis.settings or {}
     study = esc(settings.get("study") or "")
     lines = [
@@ -403,6 +570,13 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame) -> st
         '<div><span class="gf-dot" style="background:#000;opacity:.5"></span>'
         "未覆盖人口 uncovered population（点大小 ∝ √人口 / dot size ∝ √people）</div>"
     )
+    for size in sorted(set((cell_sizes or {}).values())):
+        names = "、".join(f"{CATEGORY_SHORT_ZH[c]} {c}" for c in surveyed if (cell_sizes or {}).get(c) == size)
+        text = _cell_size_text(size)
+        lines.append(
+            f'<div class="gf-small">{names}: 未覆盖人口按 {text} 网格汇总，每格一点（人口加权中心）/ uncovered '
+            f"population aggregated to {text} grid cells, one dot per cell at its population-weighted centre</div>"
+        )
     approximate = communities["approximate"].fillna(False).astype(bool).any() if "approximate" in communities else False
     if approximate:
         lines.append('<div class="gf-note">社区边界为推算（approximate community boundaries）</div>')
@@ -421,23 +595,25 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame) -> st
     return '<div id="gf-legend" class="gf-box">' + "".join(lines) + "</details></div>"
 
 
-def _panel_html(communities_wgs84: gpd.GeoDataFrame, surveyed: list[str]) -> str:
-    worst = worst_communities(communities_wgs84, surveyed)
-    bounds = worst.geometry.bounds
+def _panel_html(communities_wgs84: gpd.GeoDataFrame, surveyed: list[str], table: _Table | None = None) -> str:
+    table = _Table(communities_wgs84) if table is None else table
+    worst = _worst(table, surveyed)
+    pos, names = worst["pos"], worst["_names"]
+    bounds = shapely.bounds(np.asarray(communities_wgs84.geometry.values)[pos])  # minx, miny, maxx, maxy
     items = (
         '<li class="gf-rank" data-b="[['
-        + _num_s(bounds["miny"], "{:.6f}") + "," + _num_s(bounds["minx"], "{:.6f}") + "],["
-        + _num_s(bounds["maxy"], "{:.6f}") + "," + _num_s(bounds["maxx"], "{:.6f}") + ']]"><b>'
-        + _esc_s(worst["community"]) + "</b> · " + _esc_s(worst["town"])
-        + "<br>缺 " + worst["_short"].astype(str) + " 类 short"
-        + pd.Series(np.where(worst["_names"] != "", ": " + worst["_names"].astype(str), ""),
-                    index=worst.index, dtype=object)
-        + " · 人口 population " + _num_s(worst["population"]) + " 人</li>"
+        + _fmt(bounds[:, 1], "{:.6f}") + "," + _fmt(bounds[:, 0], "{:.6f}") + "],["
+        + _fmt(bounds[:, 3], "{:.6f}") + "," + _fmt(bounds[:, 2], "{:.6f}") + ']]"><b>'
+        + _esc_a(table.obj("community", required=True)[pos]) + "</b> · "
+        + _esc_a(table.obj("town", required=True)[pos])
+        + "<br>缺 " + worst["_short"].astype(str).astype(object) + " 类 short"
+        + _pick(names != "", ": " + names.astype(str).astype(object), "")
+        + " · 人口 population " + _fmt(table.num("population", required=True)[pos]) + " 人</li>"
     )
-    body = f"<ol>{''.join(items)}</ol>" if len(items) else "<div>无缺口 no gaps</div>"
+    body = f"<ol>{''.join(items)}</ol>" if len(pos) else "<div>无缺口 no gaps</div>"
     return (
         '<div id="gf-panel" class="gf-box"><details open><summary>缺口最严重的社区 / worst-served communities'
-        f"（前 {len(worst)} / top {len(worst)}）</summary>"
+        f"（前 {len(pos)} / top {len(pos)}）</summary>"
         '<div class="gf-small">按缺口类别数、各类未覆盖人口之和排序；点击定位 / ranked by categories short, then '
         "people uncovered summed over categories; click to zoom</div>" + body + "</details></div>"
     )
@@ -462,11 +638,15 @@ def _js_literal(text: str) -> str:
     return literal
 
 
-def _communities_layer(communities: gpd.GeoDataFrame, surveyed: list[str]) -> folium.GeoJson:
-    props = community_properties(communities, surveyed)
+def _communities_layer(communities: gpd.GeoDataFrame, surveyed: list[str],
+                       table: _Table | None = None) -> folium.GeoJson:
+    table = _Table(communities) if table is None else table
+    props = _community_props(table, surveyed)
     table_head, tail = _popup_frame(surveyed)
+    columns = {"community_id": table.obj("community_id", required=True),
+               **{k: props[k] for k in ("fill", "nopop", "tip", "pop_head", "pop_rows")}}
     return folium.GeoJson(
-        _geojson(props, ["community_id", "fill", "nopop", "tip", "pop_head", "pop_rows"]),
+        _features(_geometries(communities.geometry.values), columns),
         name=COMMUNITIES_LAYER,
         style=JsCode(
             "function (f) { var p = f.properties; return p.nopop"
@@ -483,51 +663,67 @@ def _communities_layer(communities: gpd.GeoDataFrame, surveyed: list[str]) -> fo
 
 
 def _towns_layer(towns: gpd.GeoDataFrame) -> folium.GeoJson:
-    tip = "<b>" + _esc_s(towns["town"]) + "</b>"
+    tip = "<b>" + _esc_a(towns["town"]) + "</b>"
     if "population" in towns.columns:
-        pop = pd.to_numeric(towns["population"], errors="coerce")
-        tip = tip + pd.Series(
-            np.where(pop.notna(), "<br>人口 population " + _num_s(pop).astype(str), ""), index=towns.index, dtype=object
-        )
+        pop = _floats(towns["population"])
+        tip = tip + _pick(~np.isnan(pop), "<br>人口 population " + _fmt(pop), "")
     return folium.GeoJson(
-        _geojson(towns.assign(tip=tip), ["tip"]),
+        _features(_geometries(towns.geometry.values), {"tip": tip}),
         name=TOWNS_LAYER,
         style_function=lambda feature: {"color": "#222222", "weight": 2.5, "opacity": 0.9, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
     )
 
 
-def _facility_props(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    name = _esc_s(_col(facilities, "name"))
-    sub = _esc_s(_col(facilities, "subcategory"))
-    source = _esc_s(_col(facilities, "source_file"))
-    row = _num_s(_col(facilities, "source_row"), "{:.0f}", missing="")
+class _Facilities(NamedTuple):
+    """The facilities (EPSG:4326) as the map draws them: one entry per facility."""
+
+    category: np.ndarray
+    subcategory: np.ndarray
+    geometries: list
+    tip: np.ndarray
+    popup: np.ndarray
+
+
+def _facility_data(facilities: gpd.GeoDataFrame) -> _Facilities:
+    name = _esc_a(_col_a(facilities, "name"))
+    sub = _esc_a(_col_a(facilities, "subcategory"))
+    source = _esc_a(_col_a(facilities, "source_file"))
+    row = _fmt(_col_f(facilities, "source_row"), "{:.0f}", missing="")
     popup = (
-        '<div class="gf-pop"><b>' + name + "</b><br>类型 subcategory: " + sub.where(sub != "", "—")
-        + "<br>建筑面积 floor area: " + _num_s(_col(facilities, "floor_area_m2"), "{:,.0f} m²")
-        + pd.Series(np.where(source != "", '<br><span class="gf-small">来源 source: ' + source.astype(str) + " "
-                             + row.astype(str) + "</span>", ""), index=facilities.index, dtype=object)
+        '<div class="gf-pop"><b>' + name + "</b><br>类型 subcategory: " + _pick(sub != "", sub, "—")
+        + "<br>建筑面积 floor area: " + _fmt(_col_f(facilities, "floor_area_m2"), "{:,.0f} m²")
+        + _pick(source != "", '<br><span class="gf-small">来源 source: ' + source + " " + row + "</span>", "")
         + "</div>"
     )
-    return facilities.assign(tip=name.where(name != "", "—"), popup=popup)
+    return _Facilities(
+        category=_col_a(facilities, "category"),
+        subcategory=_col_a(facilities, "subcategory"),
+        geometries=_geometries(facilities.geometry.values),
+        tip=_pick(name != "", name, "—"),
+        popup=popup,
+    )
 
 
-def _facility_radius(facilities: pd.DataFrame, checks: list[Check]) -> pd.Series:
-    """The radius of the check whose subcategory the facility has, else the category's first radius."""
+def _facility_radius(subcategory: np.ndarray, checks: list[Check]) -> np.ndarray:
+    """The radius of the check (of the facility's category: ``checks``) whose subcategory the facility has, else
+    that of the category's default check — the one such facilities count for — else its first radius."""
     by_sub = {c.subcategory: c.radius_m for c in checks if c.radius_m}
-    primary = next((c.radius_m for c in checks if c.radius_m), np.nan)
-    return _col(facilities, "subcategory").map(by_sub).astype(float).fillna(primary)
+    primary = next((c.radius_m for c in sorted(checks, key=lambda c: not c.is_default) if c.radius_m), np.nan)
+    radius = np.array([by_sub.get(v, np.nan) for v in subcategory.tolist()], dtype=float)
+    return np.where(np.isnan(radius), primary, radius)
 
 
-def _category_layer(category: str, facilities: gpd.GeoDataFrame, checks: list[Check],
+def _category_layer(category: str, facilities: _Facilities, checks: list[Check],
                     areas: gpd.GeoDataFrame | None = None) -> folium.FeatureGroup:
     """Facilities of one category with their service areas: walking catchments when distances were measured on
     a network (``areas``, EPSG:4326), circles of the service radius otherwise."""
     colour = CATEGORY_COLOURS[category]
     group = folium.FeatureGroup(name=category_layer_name(category, checks), show=True)
-    mine = facilities[facilities["category"] == category]
-    if mine.empty:
+    mine = np.flatnonzero(facilities.category == category)
+    if not len(mine):
         return group
+    geometries = facilities.geometries
     if areas is not None:
         catchments = areas[(areas["category"] == category) & (areas["kind"] == "facility")]
         if len(catchments):
@@ -538,19 +734,20 @@ def _category_layer(category: str, facilities: gpd.GeoDataFrame, checks: list[Ch
                                                           "interactive": False},
                 control=False,
             ).add_to(group)
-        radius = pd.Series(np.nan, index=mine.index)  # no circles
+        radius = np.full(len(mine), np.nan)  # no circles
     else:
-        radius = _facility_radius(mine, checks)
-    for r in sorted(radius.dropna().unique()):
+        radius = _facility_radius(facilities.subcategory[mine], [c for c in checks if c.category == category])
+    for r in np.unique(radius[~np.isnan(radius)]).tolist():
+        these = mine[radius == r]
         folium.GeoJson(
-            _geojson(mine[radius == r].assign(radius_m=float(r)), ["radius_m"]),
+            _features([geometries[i] for i in these], {"radius_m": np.full(len(these), r)}),
             marker=folium.Circle(radius=float(r), color=colour, weight=1, opacity=0.6,
                                  fill_color=colour, fill_opacity=0.08),
             style=JsCode("function (f) { return {interactive: false}; }"),
             control=False,
         ).add_to(group)
     folium.GeoJson(
-        _geojson(_facility_props(mine), ["tip", "popup"]),
+        _features([geometries[i] for i in mine], {"tip": facilities.tip[mine], "popup": facilities.popup[mine]}),
         marker=folium.CircleMarker(radius=6, color="#ffffff", weight=1.5, fill_color=colour, fill_opacity=0.95),
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=360),
@@ -559,39 +756,228 @@ def _category_layer(category: str, facilities: gpd.GeoDataFrame, checks: list[Ch
     return group
 
 
+def _uncovered_masks(analysis, categories: list[str]) -> dict[str, np.ndarray]:
+    """Per category, which demand points :func:`uncovered_demand` returns (the shared work done once)."""
+    demand = analysis.demand
+    masks = {c: np.zeros(len(demand), dtype=bool) for c in categories}
+    measured = [c for c in categories if f"dist_{c}_m" in demand.columns]
+    if not measured:
+        return masks
+    communities = analysis.communities.drop_duplicates("community_id")
+    row = pd.Index(communities["community_id"]).get_indexer(demand["community_id"])  # -1: no such community
+    has_weight = _floats(demand["weight"]) > 0  # NaN is not
+    for category in measured:
+        column = f"dist_{category}_m"
+        by_community = np.append(_col_f(communities, f"{category}_radius_m"), np.nan)  # [-1] → NaN
+        radius = by_community[row]
+        radius = np.where(np.isnan(radius), _primary_radius(analysis.checks, category) or np.nan, radius)
+        masks[category] = (_floats(demand[column]) > radius) & has_weight
+    return masks
+
+
 def uncovered_demand(analysis, category: str) -> gpd.GeoDataFrame:
     """Demand points farther than the service radius from every facility of ``category``: the radius applied to
     the point's community (``<category>_radius_m``), else the category's first check radius. Empty when the
     category has no radius."""
-    demand, column = analysis.demand, f"dist_{category}_m"
-    if column not in demand.columns:
-        return demand.iloc[0:0]
-    communities = analysis.communities.drop_duplicates("community_id").set_index("community_id")
-    radius = demand["community_id"].map(_col(communities, f"{category}_radius_m")).astype(float)
-    radius = radius.fillna(_primary_radius(analysis.checks, category) or np.nan)
-    weight = pd.to_numeric(demand["weight"], errors="coerce").fillna(0.0)
-    mask = (pd.to_numeric(demand[column], errors="coerce") > radius) & (weight > 0)
-    return demand[mask.to_numpy()]
+    return analysis.demand[_uncovered_masks(analysis, [category])[category]]
 
 
-def _uncovered_layer(points: gpd.GeoDataFrame, category: str, show: bool = True) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=uncovered_layer_name(category), show=show and len(points) <= MANY_POINTS)
-    if points.empty:
-        return group
-    weight = pd.to_numeric(points["weight"], errors="coerce").fillna(0.0)
+def _cells(x: np.ndarray, y: np.ndarray, weight: np.ndarray, max_cells: int) -> tuple[np.ndarray, ...]:
+    """:func:`uncovered_cells` on coordinate arrays (finite): centroid x and y, people, homes, and the cell size."""
+    size, key, inverse = CELL_SIZES_M[-1], np.zeros(0, np.int64), np.zeros(0, np.intp)
+    ix = iy = np.zeros(0, np.int64)
+    for size in CELL_SIZES_M:
+        if not len(x):
+            break
+        ix, iy = np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64)
+        column, row = ix - ix.min(), iy - iy.min()
+        key, inverse = np.unique(column * (int(row.max()) + 1) + row, return_inverse=True)
+        if len(key) <= max_cells:
+            break
+    inverse = inverse.reshape(-1)
+    n = len(key)
+    homes = np.bincount(inverse, minlength=n)
+    people = np.bincount(inverse, weights=weight, minlength=n)
+    # centroids as offsets from each cell's south-west corner, which keeps the sums precise
+    corner_x, corner_y = np.zeros(n), np.zeros(n)
+    corner_x[inverse], corner_y[inverse] = ix * size, iy * size
+    dx, dy = x - corner_x[inverse], y - corner_y[inverse]
+    weighted = people > 0  # else the plain centroid
+    total = np.where(weighted, people, np.maximum(homes, 1))
+    w = np.where(weighted[inverse], weight, 1.0)
+    cx = corner_x + np.bincount(inverse, weights=w * dx, minlength=n) / total
+    cy = corner_y + np.bincount(inverse, weights=w * dy, minlength=n) / total
+    order = np.lexsort((key, -people))  # most people first (drawn below the small ones), then by cell
+    return cx[order], cy[order], people[order], homes[order], float(size)
+
+
+def uncovered_cells(points: gpd.GeoDataFrame, max_cells: int | None = None) -> tuple[gpd.GeoDataFrame, float]:
+    """Demand points aggregated into square grid cells of the points' (metric) CRS, for a lighter map.
+
+    The cell size is the smallest of :data:`CELL_SIZES_M` that gives at most ``max_cells`` (default
+    :data:`MANY_POINTS`) non-empty cells (the largest when none does); cells are aligned to the CRS origin. Returns
+    one row per cell — ``people`` (summed ``weight``), ``homes`` (number of points), geometry the weighted centroid
+    of its points (the plain centroid when they weigh nothing) — most people first, then by cell (west→east, then
+    south→north); and the cell size. Points without coordinates are left out. Vectorised and deterministic."""
+    geoms = np.asarray(points.geometry.values)
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    weight = _floats(points["weight"])
+    keep = np.isfinite(x) & np.isfinite(y)
+    weight = np.where(np.isnan(weight[keep]), 0.0, weight[keep])
+    cx, cy, people, homes, size = _cells(x[keep], y[keep], weight, MANY_POINTS if max_cells is None else max_cells)
+    cells = gpd.GeoDataFrame({"people": people, "homes": homes.astype(np.int64)},
+                             geometry=gpd.points_from_xy(cx, cy), crs=points.crs)
+    return cells, size
+
+
+def _cell_size_text(size: float) -> str:
+    return f"{size:,.0f} m" if size < 1000 else f"{size / 1000:g} km"
+
+
+def _uncovered_points_props(weight: np.ndarray, dist: np.ndarray, category: str) -> dict[str, np.ndarray]:
+    """Dot radius (px, ∝ √people, 2–12) and tooltip of single uncovered demand points."""
     root = np.sqrt(weight)
-    px = (2.0 + 10.0 * root / max(float(root.max()), 1e-9)).round(1)
-    dist = pd.to_numeric(points[f"dist_{category}_m"], errors="coerce")
-    far = _num_s(dist, "{:,.0f} m").where(np.isfinite(dist), "无设施 no facility")
-    tip = _num_s(weight) + " 人 people · 最近 nearest " + CATEGORY_SHORT_ZH[category] + " " + far
+    px = np.round(2.0 + 10.0 * root / max(float(root.max()), 1e-9), 1)
+    far = _pick(np.isfinite(dist), _fmt(dist, "{:,.0f} m"), "无设施 no facility")
+    return {"r": px, "tip": _fmt(weight) + " 人 people · 最近 nearest " + CATEGORY_SHORT_ZH[category] + " " + far}
+
+
+def _uncovered_cells_props(people: np.ndarray, homes: np.ndarray, cell_m: float) -> dict[str, np.ndarray]:
+    """Dot radius (px, ∝ √people, clipped to 3–12) and tooltip of grid cells of uncovered demand."""
+    px = np.round(np.clip(12.0 * np.sqrt(people / max(float(people.max()), 1e-9)), 3.0, 12.0), 1)
+    n_people, n_homes = _fmt(people), _fmt(homes)
+    tip = ("未覆盖 " + n_people + " 人（" + n_homes + " 处）/ " + n_people + " people not covered (" + n_homes
+           + _pick(homes == 1, " home), ", " homes), ") + f"{_cell_size_text(cell_m)} cell")
+    return {"r": px, "tip": tip}
+
+
+def _uncovered_layer(category: str, lon: np.ndarray, lat: np.ndarray, props: dict[str, np.ndarray],
+                     show: bool = True) -> folium.FeatureGroup:
+    """Uncovered demand of one category: a dot per demand point or grid cell at ``lon``/``lat``."""
+    group = folium.FeatureGroup(name=uncovered_layer_name(category), show=show)
+    if not len(lon):
+        return group
     folium.GeoJson(
-        _geojson(points.assign(r=px, tip=tip), ["r", "tip"]),
+        _features(_point_geometries(lon, lat), props),
         marker=folium.CircleMarker(radius=3, stroke=False, fill_color="#000000", fill_opacity=0.45),
         style=JsCode("function (f) { return {radius: f.properties.r}; }"),
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         control=False,
     ).add_to(group)
     return group
+
+
+def _uncovered_layers(analysis, surveyed: list[str]) -> tuple[list[folium.FeatureGroup], dict[str, float]]:
+    """The "uncovered population" layer of each surveyed category with a radius, and the cell size of those
+    aggregated into grid cells (more than :data:`MANY_POINTS` points). The demand is projected once."""
+    categories = [c for c in surveyed if _primary_radius(analysis.checks, c)]
+    if not categories:
+        return [], {}
+    demand = analysis.demand
+    crs = demand.crs if demand.crs is not None else analysis.crs
+    masks = _uncovered_masks(analysis, categories)
+    geoms = np.asarray(demand.geometry.values)
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    located = np.isfinite(x) & np.isfinite(y)
+    weight = _floats(demand["weight"])
+    weight = np.where(np.isnan(weight), 0.0, weight)
+    many = {c: int(masks[c].sum()) > MANY_POINTS for c in categories}
+    single = np.zeros(len(demand), dtype=bool)
+    for category in categories:
+        if not many[category]:
+            single |= masks[category] & located
+    lon, lat = np.full(len(demand), np.nan), np.full(len(demand), np.nan)
+    lon[single], lat[single] = _lonlat(x[single], y[single], crs)
+    layers, cell_sizes = [], {}
+    for category in categories:
+        show = category == surveyed[0] and not many[category]  # one at a time reads best; heavy ones start off
+        these = masks[category] & located
+        if not many[category]:
+            props = _uncovered_points_props(weight[these], _col_f(demand, f"dist_{category}_m")[these], category)
+            layers.append(_uncovered_layer(category, lon[these], lat[these], props, show))
+        else:
+            cx, cy, people, homes, size = _cells(x[these], y[these], weight[these], MANY_POINTS)
+            cell_sizes[category] = size
+            layers.append(_uncovered_layer(category, *_lonlat(cx, cy, crs),
+                                           _uncovered_cells_props(people, homes, size), show))
+    return layers, cell_sizes
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+class _Verbatim(Element):
+    """An element holding already-rendered text, returned as it is.
+
+    branca and folium wrap the rendered header/html/script of every element in ``Element(text)``, which compiles
+    ``text`` — embedded GeoJSON and all — as a Jinja template and renders it a second time. Jinja's lexer then
+    walks every byte of the data (two thirds of a large map's time), and any ``{{ … }}`` or ``{% … %}`` in the
+    data would be evaluated. Only that wrapping is replaced (see :func:`render_html`); an ``Element()`` without
+    text is branca's own."""
+
+    def __init__(self, template: str | None = None, template_name: str | None = None):
+        super().__init__(template=None, template_name=template_name)
+        self._verbatim = template
+
+    def render(self, **kwargs):
+        if self._verbatim is None:
+            return super().render(**kwargs)
+        return self._verbatim
+
+
+_RENDER_LOCK = threading.Lock()
+_TEMPLATES: dict[str, Template] = {}
+
+
+def _compiled_template(source, *args, **kwargs) -> Template:
+    """folium's ``Template(source)``, compiled once per source text: folium compiles some templates inside
+    ``render`` (e.g. every GeoJsonTooltip's CSS), a third of a large map's rendering time."""
+    if args or kwargs or not isinstance(source, str):
+        return Template(source, *args, **kwargs)
+    template = _TEMPLATES.get(source)
+    if template is None:
+        template = Template(source)
+        if len(_TEMPLATES) < 64:  # folium's own literals; a bound in case that changes
+            _TEMPLATES[source] = template
+    return template
+
+
+@contextmanager
+def _verbatim_rendering():
+    """While rendering, the name ``Element`` in branca's and folium's modules is :class:`_Verbatim`, and folium's
+    ``Template`` is :func:`_compiled_template` (a lock keeps two threads from interleaving the swap)."""
+    with _RENDER_LOCK:
+        modules = [m for name, m in list(sys.modules.items())
+                   if m is not None and name.split(".")[0] in ("branca", "folium")]
+        elements = [m for m in modules if getattr(m, "Element", None) is Element]
+        templates = [m for m in modules
+                     if getattr(m, "Template", None) is Template and m.__name__ != "folium.template"]
+        for module in elements:
+            module.Element = _Verbatim
+        for module in templates:
+            module.Template = _compiled_template
+        try:
+            yield
+        finally:
+            for module in elements:
+                module.Element = Element
+            for module in templates:
+                module.Template = Template
+
+
+def render_html(m: folium.Map) -> str:
+    """The page of ``m`` as one HTML string (what ``m.save`` writes), rendered once (see :class:`_Verbatim`)."""
+    with _verbatim_rendering():
+        return m.get_root().render()
+
+
+def save_html(m: folium.Map, path: str | Path) -> Path:
+    """Write :func:`render_html` of ``m`` to ``path`` atomically (UTF-8)."""
+    path = Path(path)
+    text = render_html(m)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------- the map
@@ -636,6 +1022,9 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
     cands = study.candidates
     chosen = np.isin(np.arange(len(cands)), selection.selected if selection is not None else [])
     radius = study.check.radius_m
+    geoms = np.asarray(cands.geometry.values)
+    pts = _wgs84(cands, analysis.crs)  # projected once; without the candidates that have no geometry
+    chosen_pts = chosen[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if radius and chosen.any():
         areas = None
         measure = getattr(analysis, "measure", None)
@@ -652,16 +1041,14 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
                                                      "fillOpacity": 0.15, "interactive": False},
                            control=False).add_to(group)
         else:
-            pts = _wgs84(cands.loc[chosen], analysis.crs)
-            folium.GeoJson(_geojson(pts.assign(r=float(radius)), ["r"]),
+            folium.GeoJson(_geojson(pts[chosen_pts].assign(r=float(radius)), ["r"]),
                            marker=folium.Circle(radius=float(radius), color="#1a9850", weight=1,
                                                 fill_color="#1a9850", fill_opacity=0.12),
                            style=JsCode("function (f) { return {interactive: false}; }"),
                            control=False).add_to(group)
-    pts = _wgs84(cands, analysis.crs)
     popup = (
         '<div class="gf-pop"><b>' + _esc_s(pts["candidate_id"]) + " " + _esc_s(pts["name"]) + "</b><br>"
-        + pd.Series(np.where(chosen, "✔ 选中 selected", "未选 not selected"), index=pts.index, dtype=object)
+        + pd.Series(np.where(chosen_pts, "✔ 选中 selected", "未选 not selected"), index=pts.index, dtype=object)
         + "<br>建筑面积 floor area: " + _num_s(pts["floor_area_m2"], "{:,.0f} m²")
         + "<br>面积规则 area rule: " + _esc_s(pts["area_note"])
         + "<br>新增覆盖 newly covered: " + _num_s(pts["newly_covered_population"]) + " 人"
@@ -670,7 +1057,7 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
                     index=pts.index, dtype=object)
         + "</div>"
     )
-    colour = np.where(chosen, "#1a9850", "#888888")
+    colour = np.where(chosen_pts, "#1a9850", "#888888")
     for flag, fill in ((True, "#1a9850"), (False, "#888888")):
         part = pts.assign(popup=popup, tip=_esc_s(pts["name"]))[colour == fill]
         if len(part):
@@ -703,24 +1090,25 @@ def build_map(analysis, sites=None) -> folium.Map:
     folium.TileLayer("OpenStreetMap", control=False).add_to(m)
     m.get_root().title = esc(f"{(analysis.settings or {}).get('study') or 'geofacility'} — 社区配套设施缺口")
 
+    table = _Table(communities)  # the community columns, read once for the layer and the panel
     if len(communities):
-        _communities_layer(communities, surveyed).add_to(m)
+        _communities_layer(communities, surveyed, table).add_to(m)
     if towns is not None and len(towns):
         _towns_layer(towns).add_to(m)
-    for i, category in enumerate(surveyed):
-        if _primary_radius(analysis.checks, category):
-            points = _wgs84(uncovered_demand(analysis, category), analysis.crs)
-            _uncovered_layer(points, category, show=i == 0).add_to(m)  # one at a time reads best
+    layers, cell_sizes = _uncovered_layers(analysis, surveyed)
+    for layer in layers:
+        layer.add_to(m)
     areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
+    facility_data = _facility_data(facilities)
     for category in surveyed:
-        _category_layer(category, facilities, analysis.checks, areas).add_to(m)
+        _category_layer(category, facility_data, analysis.checks, areas).add_to(m)
     if sites is not None:
         _sites_layer(analysis, *sites).add_to(m)
     folium.LayerControl(collapsed=len(surveyed) > 1 or sites is not None).add_to(m)  # a long list covers the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
-    _Overlay(_legend_html(analysis, surveyed, communities), "gf-legend").add_to(m)
-    _Overlay(_panel_html(communities, surveyed), "gf-panel", zoom=True).add_to(m)
+    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes), "gf-legend").add_to(m)
+    _Overlay(_panel_html(communities, surveyed, table), "gf-panel", zoom=True).add_to(m)
     if bounds:
         m.fit_bounds(bounds)
     stable_ids(m.get_root())
@@ -729,11 +1117,7 @@ def build_map(analysis, sites=None) -> folium.Map:
 
 def write_map(analysis, path: str | Path, sites=None) -> Path:
     """Build the map and save it as one self-contained HTML page at ``path``, atomically."""
-    path = Path(path)
-    m = build_map(analysis, sites)
-    with atomic_path(path) as tmp:
-        m.save(str(tmp))
-    return path
+    return save_html(build_map(analysis, sites), path)
 
 
 # ---------------------------------------------------------------------------------------------- batch overview
@@ -803,6 +1187,4 @@ def write_overview(communities: gpd.GeoDataFrame, summary: pd.DataFrame, *, by: 
     _Overlay(legend, "gf-legend", css=_CSS).add_to(m)
     m.fit_bounds(bounds)
     stable_ids(m.get_root())
-    with atomic_path(path) as tmp:
-        m.save(str(tmp))
-    return path
+    return save_html(m, path)

@@ -281,3 +281,113 @@ def test_scale_bar_is_metric_only(tmp_path, analysis):
 
     html = write_map(analysis, tmp_path / "m.html").read_text(encoding="utf-8")
     assert "L.control.scale({imperial: false, metric: true" in html
+
+
+# ---------------------------------------------------------------------------------------------- aggregation
+
+
+def _uncovered_data(m, category="education") -> dict:
+    """The GeoJSON of a category's "uncovered population" layer (and the layer)."""
+    name = maps.uncovered_layer_name(category)
+    group = next(c for c in m._children.values() if getattr(c, "layer_name", "") == name)
+    (layer,) = group._children.values()
+    return layer.data, group
+
+
+def test_uncovered_cells_by_hand():
+    """P1 (10, 10) weighs 1 and P2 (90, 10) 3, in one 100 m cell; P3 (150, 50) weighs 2, in the next 100 m cell
+    but the same 200 m one; P4 (450, 50) weighs 5, alone in every cell up to 250 m."""
+    xy = [(10, 10), (90, 10), (150, 50), (450, 50)]
+    points = gpd.GeoDataFrame({"weight": [1.0, 3.0, 2.0, 5.0]},
+                              geometry=[Point(X0 + x, Y0 + y) for x, y in xy], crs=32650)
+
+    cells, size = maps.uncovered_cells(points, max_cells=3)  # 100 m gives 3 cells
+    assert size == 100
+    assert cells["people"].tolist() == [5.0, 4.0, 2.0]  # most people first
+    assert cells["homes"].tolist() == [1, 2, 1]
+    assert [(p.x - X0, p.y - Y0) for p in cells.geometry] == [
+        (450, 50), (pytest.approx((10 * 1 + 90 * 3) / 4), 10), (150, 50)]  # P1-P2 weighted: x = 70
+
+    cells, size = maps.uncovered_cells(points, max_cells=2)  # 100 m: 3 cells; 200 m: 2
+    assert size == 200
+    assert cells["people"].tolist() == [6.0, 5.0] and cells["homes"].tolist() == [3, 1]
+    centre = cells.geometry.iloc[0]
+    assert centre.x - X0 == pytest.approx((10 * 1 + 90 * 3 + 150 * 2) / 6)
+    assert centre.y - Y0 == pytest.approx((10 * 1 + 10 * 3 + 50 * 2) / 6)
+    assert cells.crs == points.crs
+
+    cells, size = maps.uncovered_cells(points, max_cells=1)  # 250 m still 2 cells; 500 m one
+    assert size == 500 and cells["people"].tolist() == [11.0] and cells["homes"].tolist() == [4]
+
+
+@pytest.fixture
+def grid_analysis(analysis) -> Analysis:
+    """1,200 homes on a 25 m grid (12.5 m from the cell edges) over the three communities (x 0–1,500 m,
+    y 0–500 m), all 900 m from a school (radius 500 m): uncovered. A home weighs 1 in C1, 2 in C2, 3 in C3."""
+    xs = np.arange(12.5, 1500, 25.0)
+    ys = np.arange(12.5, 500, 25.0)
+    x, y = (a.ravel() for a in np.meshgrid(xs, ys))
+    community = np.array(["C1", "C2", "C3"])[(x // 500).astype(int)]
+    analysis.demand = gpd.GeoDataFrame(
+        {
+            "demand_id": [f"D{i}" for i in range(len(x))],
+            "community_id": community,
+            "weight": (x // 500 + 1).astype(float),
+            "dist_education_m": 900.0,
+        },
+        geometry=gpd.points_from_xy(X0 + x, Y0 + y),
+        crs=analysis.crs,
+    )
+    assert len(analysis.demand) == 1200
+    return analysis
+
+
+def test_large_uncovered_layer_is_drawn_as_grid_cells(grid_analysis, monkeypatch):
+    """At most 20 cells: 100 m cells give 15 × 5 = 75, 200 m 8 × 3 = 24, 250 m 6 × 2 = 12 of 100 homes each."""
+    monkeypatch.setattr(maps, "MANY_POINTS", 20)
+    m = maps.build_map(grid_analysis)
+    data, group = _uncovered_data(m)
+    assert group.show is False  # a heavy layer still starts off
+    features = data["features"]
+    assert len(features) == 12
+    tips = [f["properties"]["tip"] for f in features]
+    assert tips == (["未覆盖 300 人（100 处）/ 300 people not covered (100 homes), 250 m cell"] * 4
+                    + ["未覆盖 200 人（100 处）/ 200 people not covered (100 homes), 250 m cell"] * 4
+                    + ["未覆盖 100 人（100 处）/ 100 people not covered (100 homes), 250 m cell"] * 4)
+    # radius ∝ √people, the largest 12 px
+    assert [f["properties"]["r"] for f in features] == [12.0] * 4 + [9.8] * 4 + [6.9] * 4
+    # each dot at its cell's centre (homes weigh alike within a cell), in WGS84; most people first, then the
+    # cells west to east, south to north: C3's columns 4–5, C2's 2–3, C1's 0–1
+    centres = gpd.GeoSeries([Point(X0 + 125 + 250 * i, Y0 + 125 + 250 * j) for i in (4, 5, 2, 3, 0, 1) for j in (0, 1)],
+                            crs=grid_analysis.crs).to_crs(4326)
+    for feature, centre in zip(features, centres):
+        assert feature["geometry"]["coordinates"] == pytest.approx([centre.x, centre.y], abs=1e-6)
+
+    page = maps.render_html(m)
+    assert "未覆盖人口按 250 m 网格汇总" in page and "aggregated to 250 m grid cells" in page
+    assert "教育 education: 未覆盖人口按 250 m" in page
+    assert "最近 nearest" not in _unescape_js(page)  # no single-home tooltips
+    assert maps.render_html(maps.build_map(grid_analysis)) == page  # deterministic
+
+
+def test_uncovered_layer_at_the_threshold_is_not_aggregated(grid_analysis, monkeypatch):
+    monkeypatch.setattr(maps, "MANY_POINTS", 1200)  # 1,200 homes uncovered: at the threshold
+    m = maps.build_map(grid_analysis)
+    data, group = _uncovered_data(m)
+    assert len(data["features"]) == 1200 and group.show is True
+    assert data["features"][0]["properties"]["tip"] == "1 人 people · 最近 nearest 教育 900 m"
+    page = maps.render_html(m)
+    assert "网格汇总" not in page and "grid cells" not in page
+
+    monkeypatch.setattr(maps, "MANY_POINTS", 1199)  # one home more than that: 100 m cells, 75 of 16 homes
+    data, group = _uncovered_data(maps.build_map(grid_analysis))
+    assert len(data["features"]) == 75 and group.show is False
+    assert data["features"][0]["properties"]["tip"] == \
+        "未覆盖 48 人（16 处）/ 48 people not covered (16 homes), 100 m cell"
+
+
+def test_small_uncovered_layer_keeps_one_dot_per_home(analysis):
+    uncovered = maps.uncovered_demand(analysis, "education")
+    data, _ = _uncovered_data(maps.build_map(analysis))
+    assert len(data["features"]) == len(uncovered) > 0
+    assert all("最近 nearest 教育" in f["properties"]["tip"] for f in data["features"])
