@@ -23,16 +23,17 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .atomic import atomic_path
 from .errors import InputError
 from .pipeline import Study, evaluate, prepare
 from .standards import CATEGORIES
 
-__all__ = ["safe_name", "group_studies", "run_group", "batch", "BatchResult", "SUMMARY_COLUMNS"]
+__all__ = ["safe_name", "group_studies", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
 
-SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_short", "population",
-                   "population_not_covered", "floor_area_gap_m2", "error"]
+SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_surveyed",
+                   "communities_short", "population", "population_not_covered", "floor_area_gap_m2", "error"]
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -65,20 +66,74 @@ def group_studies(study: Study, by: str) -> list[tuple[str, Study]]:
     if by not in study.communities.columns:
         raise InputError(f"--by {by}: the communities have no such column; use town or one of "
                          f"{', '.join(c for c in study.communities.columns if c != 'geometry')}")
-    if study.walk is not None:
-        raise InputError("batch runs with straight-line distance for now; drop --network (walking-network batches "
-                         "are planned: each group needs the network clipped around it)")
     values = study.communities[by].astype(object).where(study.communities[by].notna(), "未知")
+    walk = study.walk
+    if walk is not None:
+        from .network import WalkingDistance, clip_network
+        from .pipeline import stranded_demand
+
+        stranded = study.stranded or stranded_demand(walk, study.facilities, study.checks)
     groups = []
+    # each demand point's group, through its community: one pass over the demand, not one per group
+    demand_group = study.demand["community_id"].map(pd.Series(values.to_numpy(),
+                                                              index=study.communities["community_id"]))
+    demand_rows = pd.Series(np.arange(len(study.demand))).groupby(demand_group.to_numpy(), sort=False).indices \
+        if len(study.demand) else {}
     for value in sorted(values.unique(), key=str):
         comm = study.communities.loc[values == value]
-        dem = study.demand.loc[study.demand["community_id"].isin(set(comm["community_id"]))]
-        towns = study.towns
-        if by == "town" and towns is not None:
-            towns = towns.loc[towns["town"] == value]
-        groups.append((str(value), replace(study, communities=comm.reset_index(drop=True),
-                                           demand=dem.reset_index(drop=True), towns=towns)))
+        in_group = np.zeros(len(study.demand), dtype=bool)
+        in_group[demand_rows.get(value, [])] = True
+        dem = study.demand.loc[in_group]
+        towns = study.towns  # the outlines of the group's towns only
+        if towns is not None:
+            towns = towns.loc[towns["town"].isin(set(comm["town"]))].reset_index(drop=True)
+        part = replace(study, communities=comm.reset_index(drop=True), demand=dem.reset_index(drop=True),
+                       towns=towns)
+        if walk is not None:
+            # on foot: the network around the group (distances up to the search limit are the whole network's,
+            # see clip_network), the facilities that can reach it, and who is stranded on the whole network
+            network = clip_network(walk.network, comm.geometry.values, _network_margin(study))
+            part = replace(part, facilities=study.facilities.iloc[facilities_within_reach(part)].reset_index(
+                drop=True), walk=WalkingDistance(network, part.demand.geometry.values, max_snap_m=walk.max_snap_m,
+                                                 reach_factor=walk.reach_factor),
+                           stranded={k: v[in_group] for k, v in stranded.items()})
+        groups.append((str(value), part))
     return groups
+
+
+#: demand points may lie this far outside their community (see :func:`geofacility.demand.assign_communities`)
+_DEMAND_OUTSIDE_M = 50.0
+
+
+def _reach_m(study: Study) -> float:
+    """How far from a community a facility can count for it: the largest service radius; on foot, the walking
+    search limit plus snapping at both ends."""
+    radius = max((c.radius_m for c in study.checks if c.radius_m), default=0.0)
+    if study.walk is None:
+        return radius
+    return study.walk.reach_factor * radius + 2 * study.walk.max_snap_m + _DEMAND_OUTSIDE_M
+
+
+def _network_margin(study: Study) -> float:
+    """The network kept around a group: every walk up to the search limit from any of its homes (which lie up to
+    50 m outside their community and snap up to max-snap away), and every segment a facility within reach snaps to."""
+    return _reach_m(study) + study.walk.max_snap_m + 10.0
+
+
+def facilities_within_reach(study: Study) -> np.ndarray:
+    """Positions (sorted) of the facilities that can count for ``study``'s communities: within the largest
+    service radius of any of them (on foot, within the walking search limit, twice the radius), or inside one of
+    their towns (town-scope standards count those)."""
+    fac = study.facilities
+    if not len(fac) or not len(study.communities):
+        return np.arange(0)
+    reach = _reach_m(study)
+    tree = shapely.STRtree(fac.geometry.values)
+    keep = [tree.query(study.communities.geometry.values, predicate="dwithin", distance=reach)[1]]
+    if study.towns is not None and len(study.towns):
+        towns = study.towns.loc[study.towns["town"].isin(set(study.communities["town"]))]
+        keep.append(tree.query(towns.geometry.values, predicate="intersects")[1])
+    return np.unique(np.concatenate(keep))
 
 
 def _hash(study: Study) -> str:
@@ -90,7 +145,13 @@ def _hash(study: Study) -> str:
                                             index=False).to_numpy().tobytes())
         h.update(b"".join(frame.geometry.to_wkb().to_numpy()) if len(frame) else b"")
     h.update(repr(study.checks).encode())
+    if study.walk is not None:  # the network around the group, not just its file name
+        net = study.walk.network
+        for array in (net.xy, net.u, net.v, net.snappable, net.component):
+            h.update(np.ascontiguousarray(array).tobytes())
     h.update(json.dumps(study.settings, sort_keys=True, default=str).encode())
+    for category in sorted(study.extents):  # the survey extents themselves, not just their file names
+        h.update(category.encode() + shapely.to_wkb(study.extents[category]))
     return h.hexdigest()
 
 
@@ -98,15 +159,18 @@ def _summary(analysis, group: str, folder: str) -> list[dict]:
     comm = analysis.communities
     rows = []
     for category in CATEGORIES:
-        surveyed = category in analysis.surveyed
+        in_extent = comm[f"{category}_status"] != "not_surveyed"
+        # a category is surveyed in a group when its facility data cover at least one of the group's communities
+        surveyed = category in analysis.surveyed and bool(in_extent.any())
+        comm_s = comm.loc[in_extent]
         rows.append({
             "group": group, "folder": folder, "status": "ok", "category": category,
-            "communities": len(comm),
-            "communities_short": int((comm[f"{category}_status"] == "gap").sum()) if surveyed else None,
+            "communities": len(comm), "communities_surveyed": int(in_extent.sum()),
+            "communities_short": int((comm_s[f"{category}_status"] == "gap").sum()) if surveyed else None,
             "population": float(comm["population"].sum()),
-            "population_not_covered": float(comm[f"{category}_uncovered_population"].fillna(0).sum())
+            "population_not_covered": float(comm_s[f"{category}_uncovered_population"].fillna(0).sum())
             if surveyed else None,
-            "floor_area_gap_m2": float(comm[f"{category}_gap_m2"].sum(min_count=1)) if surveyed else None,
+            "floor_area_gap_m2": float(comm_s[f"{category}_gap_m2"].sum(min_count=1)) if surveyed else None,
             "error": "",
         })
     return rows
@@ -123,13 +187,15 @@ def run_group(group: str, study: Study, folder: Path) -> list[dict]:
         study = replace(study, settings={**study.settings, "study": f"{study.settings.get('study', '')} {group}"
                                                                     .strip()})
         analysis = evaluate(study)
-        write_ledger(analysis, folder)
+        # the group's outputs show the facilities that can serve it, not the whole city's
+        analysis = replace(analysis, facilities=analysis.facilities.iloc[facilities_within_reach(study)])
+        write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
         write_map(analysis, folder / "map.html")
         return _summary(analysis, group, folder.name)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [{"group": group, "folder": folder.name, "status": "failed", "category": None, "communities":
-                 len(study.communities), "communities_short": None, "population": None,
+                 len(study.communities), "communities_surveyed": None, "communities_short": None, "population": None,
                  "population_not_covered": None, "floor_area_gap_m2": None, "error": f"{type(exc).__name__}: "
                                                                                      f"{message}"}]
 
@@ -210,7 +276,8 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
                                   na_position="first").reset_index(drop=True)
     for col in ("communities", "population", "population_not_covered", "floor_area_gap_m2"):
         summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("float64")
-    summary["communities_short"] = pd.to_numeric(summary["communities_short"], errors="coerce").astype("Int64")
+    for col in ("communities_surveyed", "communities_short"):
+        summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("Int64")
     summary["error"] = summary["error"].fillna("")
     failed = sorted(set(summary.loc[summary["status"] == "failed", "group"]))
     new_manifest = {"by": by, "groups": {}}
@@ -220,6 +287,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         new_manifest["groups"][group] = {"hash": hashes[group], "status": status, "folder": folders[group],
                                          "rows": _jsonable(group_rows)}
     paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
+    paths["gpkg"] = _write_batch_gpkg(study, by, folders, failed, out)
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -249,7 +317,7 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     ws = wb.active
     ws.title = "汇总 summary"
     header = ["组 group", "文件夹 folder", "状态 status", "类别 category", "社区数 communities",
-              "未达标社区 communities short", "人口 population", "未覆盖人口 population not covered",
+              "已调查社区 communities surveyed", "未达标社区 communities short", "人口 population", "未覆盖人口 population not covered",
               "面积缺口 m² floor-area gap", "错误 error"]
     ws.append(header)
     from .ledger import safe_cell_text
@@ -266,9 +334,33 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     return paths
 
 
+def _write_batch_gpkg(study: Study, by: str, folders: dict, failed: list[str], out: Path) -> Path:
+    """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (read back from its
+    ledger.csv, so skipped groups are included) with the group and the community boundary."""
+    from .ledger import _write_layer, read_ledger_csv
+
+    tables = []
+    for group, folder in folders.items():
+        if group in failed:
+            continue
+        table = read_ledger_csv(out / folder / "ledger.csv")
+        table.insert(0, "group", group)
+        tables.append(table)
+    columns = ["group", *(tables[0].columns[1:] if tables else [])]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))
+    frame = gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
+                             crs=study.crs)
+    path = out / "coverage.gpkg"
+    with atomic_path(path) as tmp:
+        _write_layer(frame, tmp, "communities", "MultiPolygon")
+    return path
+
+
 def group_short_share(summary: pd.DataFrame) -> pd.Series:
     """Per group, the largest share of its communities short of standard in any surveyed category."""
     ok = summary[(summary["status"] == "ok") & summary["communities_short"].notna()]
-    share = ok["communities_short"] / ok["communities"].where(ok["communities"] > 0)
+    surveyed = ok["communities_surveyed"].astype("float64")
+    share = ok["communities_short"].astype("float64") / surveyed.where(surveyed > 0)
     return share.groupby(ok["group"]).max()
 

@@ -105,6 +105,10 @@ MaxSnap = Annotated[float, typer.Option(
          "count as not covered on foot.")]
 Buffer = Annotated[float, typer.Option(help="Service areas on foot are the reachable streets buffered by this many "
                                             "metres.")]
+SurveyExtent = Annotated[Optional[list[str]], typer.Option(
+    help="The area a category's facility data cover, CATEGORY=POLYGON_FILE, repeatable: communities outside it "
+         "read 'not surveyed' for that category instead of 'short'. Example: --survey-extent "
+         "education=data/xicheng/streets.geojson")]
 Target = Annotated[float, typer.Option(
     help="Share of a community's people that must be within the radius for status ok (0–1).")]
 Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
@@ -113,7 +117,7 @@ Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
-                    service_area_buffer=50.0) -> dict:
+                    service_area_buffer=50.0, survey_extent=None) -> dict:
     """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
     sample when no --communities; extra --facilities are then added to it)."""
     from .pipeline import sample_inputs
@@ -142,7 +146,12 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
     for key in choices:
         if key not in CATEGORIES:
             raise InputError(f"--standard {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
-    return {**kwargs, "standards": standards, "standard_choices": choices or None, "radius": radius_m or None,
+    extents = {k: Path(v) for k, v in _pairs(survey_extent, option="--survey-extent", value_name="PATH").items()}
+    for key in extents:
+        if key not in CATEGORIES:
+            raise InputError(f"--survey-extent {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
+    return {**kwargs, "survey_extent": extents or None, "standards": standards,
+            "standard_choices": choices or None, "radius": radius_m or None,
             "coords": _coords_arg(coords), "crs": crs, "encoding": encoding, "aliases": aliases,
             "coverage_target": coverage_target, "network": network, "distance": distance, "max_snap_m": max_snap,
             "buffer_m": service_area_buffer}
@@ -174,6 +183,7 @@ def analyze(
     max_snap: MaxSnap = 150.0,
     service_area_buffer: Buffer = 50.0,
     coverage_target: Target = 1.0,
+    survey_extent: SurveyExtent = None,
     out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
     = Path("output"),
     study: Study = None,
@@ -216,22 +226,22 @@ def batch_command(
                                            "index.html, manifest.json.")] = Path("output/batch"),
     communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
     standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
-    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None,
-    coverage_target: Target = 1.0, study: Study = None, quiet: Quiet = False,
+    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
+    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
+    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
 ) -> None:
-    """The analysis per town/street (or any column): each group's ledger and map, a roll-up and an overview.
+    """The analysis per town/street (or any column): each group's ledger and map, a roll-up, an overview and one
+    coverage.gpkg.
 
-    Facilities of neighbouring groups and outside the study area count, so each group's rows equal a whole-area
-    run. Re-running skips unchanged groups. Example: geofacility batch --by town --workers 2
+    Facilities of neighbouring groups and outside the study area count (on foot, over the network around each
+    group), so each group's rows equal a whole-area run. Re-running skips unchanged groups.
+    Example: geofacility batch --by town --workers 2
     """
     from rich.progress import Progress
 
     from .batch import batch as run_batch
 
-    kwargs = _prepare_kwargs(communities=communities, facilities=facilities, demand=demand, towns=towns,
-                             standards=standards, standard=standard, radius=radius, coords=coords, crs=crs,
-                             encoding=encoding, aliases=aliases, coverage_target=coverage_target, study=study,
-                             quiet=quiet)
+    kwargs = _prepare_kwargs(**_options(locals()))
     with Progress(console=console, disable=quiet) as bar:
         task = bar.add_task("groups", total=None)
 
@@ -246,6 +256,43 @@ def batch_command(
                       f"{len(result.skipped)} unchanged (skipped), {len(result.failed)} failed"
                       + (f": {', '.join(result.failed)}" if result.failed else ""), highlight=False)
     for name, path in result.paths.items():
+        out_console.print(f"{name}: {path}")
+
+
+@app.command("synth")
+def synth_command(
+    out: Annotated[Path, typer.Option(help="Folder for communities.gpkg, demand.csv, facilities.csv and "
+                                           "streets.gpkg.")] = Path("output/synthetic"),
+    side: Annotated[int, typer.Option(help="Street intersections per side of the square street grid.")] = 100,
+    spacing: Annotated[float, typer.Option(help="Metres between neighbouring intersections.")] = 100.0,
+    demand: Annotated[int, typer.Option(help="Population points (homes).")] = 10_000,
+    facilities_per_category: Annotated[int, typer.Option(help="Facilities of each of the seven categories.")] = 30,
+    block_side: Annotated[int, typer.Option(help="Grid cells per side of a community; 4 × 4 communities form a "
+                                                 "town.")] = 5,
+    seed: Annotated[int, typer.Option(help="The same seed always gives the same city.")] = 0,
+) -> None:
+    """A synthetic city for trials, benchmarks and scale tests, deterministic by seed: communities in towns,
+    homes with population, facilities of all seven categories and a walking street grid.
+
+    Example: geofacility synth --side 200 --demand 100000 --out city && geofacility batch --communities
+    city/communities.gpkg --demand city/demand.csv --facilities city/facilities.csv --network city/streets.gpkg
+    """
+    from .synth import synthetic_city
+
+    for name, value in (("--side", side), ("--demand", demand), ("--block-side", block_side)):
+        if value < 2:
+            raise InputError(f"{name} {value}: give at least 2")
+    if spacing <= 0 or facilities_per_category < 0:
+        raise InputError("--spacing must be positive and --facilities-per-category at least 0")
+    with console.status("generating…", spinner="dots"):
+        city = synthetic_city(n_nodes_side=side, spacing_m=spacing, n_demand=demand,
+                              facilities_per_category=facilities_per_category, block_side=block_side, seed=seed)
+        paths = city.write(out)
+    console.print(f"{len(city.communities):,} communities in {city.communities['town'].nunique()} towns, "
+                  f"{len(city.demand):,} homes (population {city.demand['population'].sum():,.0f}), "
+                  f"{len(city.facilities):,} facilities, {city.network.n_segments:,} street segments",
+                  highlight=False)
+    for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 
 
@@ -315,7 +362,7 @@ def sites_evaluate(
     standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
     crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
     distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, study: Study = None, quiet: Quiet = False,
+    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
 ) -> None:
     """Rank candidate rooms by what each would fix for one category: area rule (e.g. ≥350 m² with a ≥50 m²
     station; rooms of a community combined), people newly within reach, communities served, gap closed.
@@ -367,7 +414,7 @@ def sites_select(
     standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
     crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
     distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, study: Study = None, quiet: Quiet = False,
+    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
 ) -> None:
     """Choose which candidate rooms to take, keeping existing facilities: MCLP, LSCP, p-median (exact, HiGHS)
     or greedy; writes the selection, the map, and the ledger as if the chosen rooms were built.
@@ -413,7 +460,7 @@ def sites_select(
 
 _STUDY_OPTIONS = ("communities", "facilities", "demand", "towns", "standards", "standard", "radius", "coords", "crs",
                   "encoding", "aliases", "network", "distance", "max_snap", "service_area_buffer",
-                  "coverage_target", "study", "quiet")
+                  "coverage_target", "survey_extent", "study", "quiet")
 
 
 def _options(values: dict) -> dict:

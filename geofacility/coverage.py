@@ -18,6 +18,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .distance import StraightLineDistance, within_pairs
 from .errors import InputError, WarningLog
@@ -223,8 +224,8 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
 
 
 def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                     checks: list[Check], *, coverage_target: float = 1.0, measure=None
-                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+                     checks: list[Check], *, coverage_target: float = 1.0, measure=None,
+                     survey_extent: dict | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Per community × category coverage and gaps; demand gains ``dist_<category>_m``.
 
     ``measure``: how distance is measured, :class:`~geofacility.distance.StraightLineDistance` over the demand
@@ -234,6 +235,10 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
     All inputs in one metric CRS. ``communities`` needs ``community_id``, ``town``, ``population``,
     ``households``; ``demand`` needs ``community_id`` and ``weight``; ``facilities`` needs ``category``,
     ``subcategory``, ``floor_area_m2``.
+
+    ``survey_extent``: per category, the area (a shapely geometry in the same CRS) its facility data cover;
+    communities whose inside point lies outside it are ``not_surveyed`` for that category rather than short of
+    everything (facility data often exist for one district of a city-wide run).
     """
     if not 0 < coverage_target <= 1:
         raise ValueError("coverage_target must be in (0, 1]")
@@ -271,6 +276,13 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
             column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
             demand[column] = dist
         combined = _combine(category, parts)
+        extent = (survey_extent or {}).get(category)
+        if extent is not None:
+            outside = ~shapely.within(communities.geometry.representative_point().to_numpy(), extent)
+            combined.loc[outside, [m for m in METRICS if m not in ("status", "standard", "problem")]] = np.nan
+            combined.loc[outside, "status"] = "not_surveyed"
+            combined.loc[outside, "standard"] = ""
+            combined.loc[outside, "problem"] = "未调查（在调查范围外）"
         for m in METRICS:
             communities[f"{category}_{m}"] = combined[m].to_numpy()
         n_short += (combined["status"] == "gap").to_numpy()

@@ -595,21 +595,24 @@ def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
 # --------------------------------------------------------------------------------------------- entry point
 
 
-def write_ledger(analysis, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``ledger.csv``, ``ledger.xlsx`` and ``coverage.gpkg`` into ``out_dir``; return their paths by kind
-    (``csv``, ``xlsx``, ``gpkg``).
+def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True) -> dict[str, Path]:
+    """Write ``ledger.csv``, ``ledger.xlsx`` and (unless ``gpkg=False``) ``coverage.gpkg`` into ``out_dir``;
+    return their paths by kind (``csv``, ``xlsx``, ``gpkg``).
 
-    All three are written to temporary files first and renamed only after the last one is complete.
+    All are written to temporary files first and renamed only after the last one is complete.
     """
     out_dir = Path(out_dir)
     paths = {"csv": out_dir / LEDGER_CSV, "xlsx": out_dir / LEDGER_XLSX, "gpkg": out_dir / COVERAGE_GPKG}
+    if not gpkg:
+        del paths["gpkg"]
     ordered = _sorted_communities(analysis.communities)
     table = _typed(ordered)
     with contextlib.ExitStack() as stack:
         tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
         _write_csv(table, tmp["csv"])
         _write_xlsx(analysis, table, tmp["xlsx"])
-        _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
+        if gpkg:
+            _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
     return paths
 
 

@@ -40,6 +40,7 @@ from .errors import InputError, WarningLog
 
 __all__ = [
     "Network",
+    "clip_network",
     "Snap",
     "read_network",
     "network_from_lines",
@@ -499,6 +500,23 @@ def nearest_facility_matrix(network: Network, demand: Snap, candidates: Snap, ma
     if not out_d:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     return np.concatenate(out_d), np.concatenate(out_c), np.concatenate(out_m)
+
+
+def clip_network(network: Network, geometries, distance_m: float) -> Network:
+    """The part of ``network`` within ``distance_m`` of ``geometries``: its segments (in their order, with their
+    ends) and nodes renumbered. Components and snappability are the whole network's, so a point snaps and a
+    piece counts as an island exactly as on the whole network; walking distances up to
+    ``distance_m`` − (how far the points are from the geometries) − snapping are those of the whole network."""
+    seg = np.unique(network.tree.query(np.asarray(geometries), predicate="dwithin", distance=distance_m)[1])
+    nodes, inverse = np.unique(np.concatenate([network.u[seg], network.v[seg]]), return_inverse=True)
+    part = Network(xy=network.xy[nodes], u=inverse[:len(seg)].astype(np.int64),
+                   v=inverse[len(seg):].astype(np.int64), length=network.length[seg], crs=network.crs,
+                   source=network.source)
+    part.__dict__["component"] = network.component[nodes]
+    snappable = np.zeros(network.n_segments, dtype=bool)
+    snappable[network.snappable] = True
+    part.__dict__["snappable"] = np.flatnonzero(snappable[seg])
+    return part
 
 
 class WalkingDistance:

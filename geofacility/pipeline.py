@@ -59,6 +59,11 @@ class Study:
     settings: dict
     log: WarningLog
     walk: WalkingDistance | None = None
+    #: on foot, per category, the demand points with no walking path to any of its facilities, when already known
+    #: (a batch group works on a clipped network and takes these from the whole one)
+    stranded: dict[str, np.ndarray] | None = None
+    #: per category, the area its facility data cover (metric CRS); communities outside are not surveyed for it
+    extents: dict = field(default_factory=dict)
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -114,6 +119,7 @@ def prepare(
     buffer_m: float = DEFAULT_BUFFER_M,
     cell_m: float = 100.0,
     snap_m: float = 50.0,
+    survey_extent: dict | None = None,
     study: str = "",
     attribution: str = "",
     progress=None,
@@ -124,7 +130,8 @@ def prepare(
     ``facilities``: paths, or ``(path, category)`` pairs (the category applies to rows without one, and marks
     the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
     inputs, or a dict by role (``communities``, ``facilities``, ``demand``, ``towns``, ``*``).
-    ``radius``: service-radius overrides by category, in metres.
+    ``radius``: service-radius overrides by category, in metres. ``survey_extent``: per category, a polygon
+    file of the area its facility data cover; communities outside it are ``not_surveyed`` for that category.
     ``network``: an OSM file or street centre lines; with it ``distance`` defaults to ``"network"`` (walking
     distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
     as the reachable streets buffered by ``buffer_m``.
@@ -191,7 +198,7 @@ def prepare(
         town_layer = town_layer.to_crs(metric)
         if comm["town"].isna().any():
             missing = comm["town"].isna()
-            pts = comm.loc[missing].geometry.point_on_surface()
+            pts = comm.loc[missing].geometry.representative_point()
             c_idx, t_idx = town_layer.sindex.query(pts.values, predicate="intersects")
             first = pd.Series(t_idx).groupby(c_idx).min()
             filled = pd.Series(None, index=pts.index, dtype=object)
@@ -225,6 +232,13 @@ def prepare(
         log.add(str(communities), None, f"no demand points given: each community's population spread over a "
                                         f"{cell_m:g} m grid inside it", severity="info")
 
+    extents = {}
+    for category, path in (survey_extent or {}).items():
+        if category not in CATEGORIES:
+            raise InputError(f"--survey-extent {category}=…: unknown category; use one of {', '.join(CATEGORIES)}")
+        step(f"reading the {category} survey extent")
+        area = io.read_extent(path, coords=_role_coords(coords, "towns"), encoding=encoding, log=log)
+        extents[category] = gpd.GeoSeries([area], crs=4326).to_crs(metric).iloc[0]
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
@@ -253,6 +267,7 @@ def prepare(
         "max_snap_m": max_snap_m if distance == "network" else None,
         "buffer_m": buffer_m if distance == "network" else None,
         "coverage_target": coverage_target,
+        "survey_extent": {k: str(v) for k, v in (survey_extent or {}).items()},
         "study": study,
         "attribution": attribution,
         "crs": metric.to_string(),
@@ -264,7 +279,7 @@ def prepare(
         },
     }
     return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
-                 crs=metric, settings=settings, log=log, walk=walk)
+                 crs=metric, settings=settings, log=log, walk=walk, extents=extents)
 
 
 def evaluate(study: Study, *, progress=None) -> Analysis:
@@ -275,10 +290,11 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     walk = study.walk
     step("computing coverage")
     comm, dem = compute_coverage(study.communities, study.demand, study.facilities, study.checks,
-                                 coverage_target=study.settings["coverage_target"], measure=walk)
+                                 coverage_target=study.settings["coverage_target"], measure=walk,
+                                 survey_extent=study.extents)
     areas = None
     if walk is not None:
-        _report_unreachable(walk, dem, study.facilities, study.checks, log)
+        _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log)
         step("drawing service areas")
         areas = _service_areas(walk.network, study.facilities, study.checks, max_snap_m=walk.max_snap_m,
                                buffer_m=study.settings["buffer_m"])
@@ -329,13 +345,17 @@ def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities
                            "reaches nobody on foot")
 
 
-def _report_unreachable(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                        checks: list[Check], log: WarningLog) -> None:
+def stranded_demand(walk: WalkingDistance, facilities: gpd.GeoDataFrame, checks: list[Check]) -> dict[str, np.ndarray]:
+    """Per category checked, the demand points with no walking path to any of its facilities."""
+    return {category: walk.stranded(facilities.loc[facilities["category"] == category].geometry.values)
+            for category in dict.fromkeys(c.category for c in checks)}
+
+
+def _report_unreachable(demand: gpd.GeoDataFrame, stranded_by_category: dict[str, np.ndarray],
+                        log: WarningLog) -> None:
     """Homes with no walking path to any facility of a category (too far from a street, or on a part of the
     network not connected to one)."""
-    for category in dict.fromkeys(c.category for c in checks):
-        fac = facilities.loc[facilities["category"] == category]
-        stranded = walk.stranded(fac.geometry.values)
+    for category, stranded in stranded_by_category.items():
         if stranded.any():
             log.add("network", None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
                                      f" people) have no walking path to any {category} facility (too far from a "

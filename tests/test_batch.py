@@ -97,3 +97,85 @@ def test_two_dask_workers_give_byte_identical_ledgers(tmp_path, grid_inputs):
         assert (tmp_path / "w1" / town / "map.html").read_bytes() == (tmp_path / "w2" / town / "map.html") \
             .read_bytes()
     assert (tmp_path / "w1" / "summary.csv").read_bytes() == (tmp_path / "w2" / "summary.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def synthetic_files(tmp_path_factory):
+    """A small synthetic city (9 towns of up to 16 communities, a street grid with dead ends and islands)."""
+    from geofacility.synth import synthetic_city
+
+    city = synthetic_city(n_nodes_side=34, n_demand=6_000, facilities_per_category=15, block_side=3, seed=3)
+    return city.write(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.mark.parametrize("on_foot", [False, True], ids=["straight", "walking"])
+def test_every_group_ledger_row_equals_the_whole_run(tmp_path, synthetic_files, on_foot):
+    """Every column of every group's ledger.csv equals the whole-area ledger, on a city where many facilities
+    serve homes across town boundaries — on foot too, where each group gets the network clipped around it."""
+    from geofacility.ledger import write_ledger
+
+    inputs = {"communities": synthetic_files["communities"], "facilities": [synthetic_files["facilities"]],
+              "demand": synthetic_files["demand"]}
+    if on_foot:
+        inputs["network"] = synthetic_files["network"]
+    whole = analyze(**inputs)
+    write_ledger(whole, tmp_path / "whole")
+    result = batch(by="town", out=tmp_path / "out", **inputs)
+    assert result.failed == [] and len(result.summary["group"].unique()) == whole.communities["town"].nunique() == 9
+    parts = pd.concat([pd.read_csv(tmp_path / "out" / f / "ledger.csv", encoding="utf-8-sig", dtype=str,
+                                   keep_default_na=False) for f in sorted(result.summary["folder"].unique())])
+    expected = pd.read_csv(tmp_path / "whole" / "ledger.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    parts = parts.sort_values("community_id").reset_index(drop=True)
+    expected = expected.sort_values("community_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(parts[expected.columns], expected)
+    shares = expected[[c for c in expected.columns if c.endswith("_covered_share")]].apply(pd.to_numeric)
+    assert ((shares > 0) & (shares < 1)).sum().sum() > 150  # the comparison is not of empty or trivial columns
+
+
+def test_batch_writes_one_geopackage_of_every_group(tmp_path, grid_inputs):
+    result = batch(by="town", out=tmp_path / "out", **grid_inputs)
+    layer = gpd.read_file(result.paths["gpkg"], layer="communities")
+    assert sorted(layer["community_id"]) == sorted(f"C{c}{r}" for c in (1, 2, 3) for r in (1, 2, 3))
+    assert (layer.loc[layer["town"] == "西街道", "group"] == "西街道").all()
+    assert layer.geometry.area.round(0).eq(500 * 500).all()
+    again = batch(by="town", out=tmp_path / "out", **grid_inputs)  # skipped groups are still in it
+    assert sorted(again.skipped) == ["东街道", "西街道"]
+    assert len(gpd.read_file(again.paths["gpkg"], layer="communities")) == 9
+
+
+def test_communities_outside_the_survey_extent_are_not_surveyed(tmp_path, grid_inputs):
+    """School data exist for 东街道 only (columns 1–2): 西街道 reads "not surveyed", not "short of schools"."""
+    from conftest import block
+
+    extent = tmp_path / "extent.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.union_all([block(c, r) for c in (1, 2) for r in (1, 2, 3)])],
+                     crs=CRS).to_file(extent)
+    inputs = {**grid_inputs, "survey_extent": {"education": extent}}
+    whole = analyze(**inputs).communities.set_index("community_id")
+    assert (whole.loc[["C31", "C32", "C33"], "education_status"] == "not_surveyed").all()
+    assert whole.loc["C32", "education_problem"] == "未调查（在调查范围外）"
+    assert whole.loc[["C31", "C32", "C33"], "education_covered_share"].isna().all()
+    plain = analyze(**grid_inputs).communities.set_index("community_id")
+    inside = [f"C{c}{r}" for c in (1, 2) for r in (1, 2, 3)]
+    pd.testing.assert_frame_equal(whole.loc[inside].filter(like="education_"),
+                                  plain.loc[inside].filter(like="education_"))
+    assert (whole["n_categories_short"] <= plain["n_categories_short"]).all()
+    result = batch(by="town", out=tmp_path / "out", **inputs)
+    roll = result.summary.set_index(["group", "category"])
+    assert roll.loc[("西街道", "education"), "communities_surveyed"] == 0
+    assert roll.loc[("西街道", "education"), "communities_short"] is pd.NA
+    assert roll.loc[("东街道", "education"), "communities_surveyed"] == 6
+
+
+def test_communities_without_a_town_take_it_from_the_towns_layer(tmp_path, grid_communities, grid_facilities):
+    """As in the Beijing example: units without a town column get the town whose polygon holds them."""
+    from conftest import block
+
+    comm, fac = write_grid_files(tmp_path, grid_communities.drop(columns="town"), grid_facilities)
+    towns = tmp_path / "towns.geojson"
+    gpd.GeoDataFrame({"name": ["东街道", "西街道"]},
+                     geometry=[shapely.union_all([block(c, r) for c in (1, 2) for r in (1, 2, 3)]),
+                               shapely.union_all([block(3, r) for r in (1, 2, 3)])], crs=CRS).to_file(towns)
+    result = analyze(communities=comm, facilities=[fac], towns=towns).communities.set_index("community_id")
+    assert (result.loc[["C11", "C22", "C23"], "town"] == "东街道").all()
+    assert (result.loc[["C31", "C32", "C33"], "town"] == "西街道").all()
