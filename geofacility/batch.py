@@ -30,7 +30,7 @@ from .errors import InputError
 from .pipeline import Study, evaluate, prepare
 from .standards import CATEGORIES
 
-__all__ = ["safe_name", "group_studies", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
+__all__ = ["safe_name", "group_studies", "iter_group_studies", "group_names", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
 
 SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_surveyed",
                    "communities_short", "population", "population_not_covered", "floor_area_gap_m2", "error"]
@@ -63,6 +63,28 @@ def _folders(values: list) -> dict:
 
 def group_studies(study: Study, by: str) -> list[tuple[str, Study]]:
     """One :class:`Study` per value of ``by``: its communities and their demand, with all the facilities."""
+    return list(iter_group_studies(study, by))
+
+
+def group_names(study: Study, by: str) -> list[str]:
+    """The groups :func:`iter_group_studies` yields, in its order."""
+    values = study.communities[by].astype(object).where(study.communities[by].notna(), "未知")
+    return [str(v) for v in sorted(values.unique(), key=str)]
+
+
+def iter_group_studies(study: Study, by: str):
+    """:func:`group_studies` one group at a time (a batch holds one group's copy of its data, not all of them).
+
+    On foot, a group gets the network within reach of its communities and the facilities that can reach them;
+    its homes are snapped when the group is evaluated (on the worker that runs it)."""
+    for name, part, _ in _iter_groups(study, by, hashed=False):
+        yield name, part
+
+
+def _iter_groups(study: Study, by: str, *, hashed: bool = True):
+    """(name, study, hash of everything its results depend on — or None) per group."""
+    if hashed:
+        comm_h, dem_h, fac_h = (_row_hashes(f) for f in (study.communities, study.demand, study.facilities))
     if by not in study.communities.columns:
         raise InputError(f"--by {by}: the communities have no such column; use town or one of "
                          f"{', '.join(c for c in study.communities.columns if c != 'geometry')}")
@@ -73,14 +95,14 @@ def group_studies(study: Study, by: str) -> list[tuple[str, Study]]:
         from .pipeline import stranded_demand
 
         stranded = study.stranded or stranded_demand(walk, study.facilities, study.checks)
-    groups = []
     # each demand point's group, through its community: one pass over the demand, not one per group
     demand_group = study.demand["community_id"].map(pd.Series(values.to_numpy(),
                                                               index=study.communities["community_id"]))
     demand_rows = pd.Series(np.arange(len(study.demand))).groupby(demand_group.to_numpy(), sort=False).indices \
         if len(study.demand) else {}
     for value in sorted(values.unique(), key=str):
-        comm = study.communities.loc[values == value]
+        in_comm = (values == value).to_numpy()
+        comm = study.communities.loc[in_comm]
         in_group = np.zeros(len(study.demand), dtype=bool)
         in_group[demand_rows.get(value, [])] = True
         dem = study.demand.loc[in_group]
@@ -89,16 +111,18 @@ def group_studies(study: Study, by: str) -> list[tuple[str, Study]]:
             towns = towns.loc[towns["town"].isin(set(comm["town"]))].reset_index(drop=True)
         part = replace(study, communities=comm.reset_index(drop=True), demand=dem.reset_index(drop=True),
                        towns=towns)
+        fac_rows = slice(None)
         if walk is not None:
             # on foot: the network around the group (distances up to the search limit are the whole network's,
             # see clip_network), the facilities that can reach it, and who is stranded on the whole network
             network = clip_network(walk.network, comm.geometry.values, _network_margin(study))
-            part = replace(part, facilities=study.facilities.iloc[facilities_within_reach(part)].reset_index(
-                drop=True), walk=WalkingDistance(network, part.demand.geometry.values, max_snap_m=walk.max_snap_m,
-                                                 reach_factor=walk.reach_factor),
+            fac_rows = facilities_within_reach(part)
+            part = replace(part, facilities=study.facilities.iloc[fac_rows].reset_index(drop=True),
+                           walk=WalkingDistance(network, part.demand.geometry.values, max_snap_m=walk.max_snap_m,
+                                                reach_factor=walk.reach_factor),
                            stranded={k: v[in_group] for k, v in stranded.items()})
-        groups.append((str(value), part))
-    return groups
+        key = _hash(part, (comm_h[in_comm], dem_h[in_group], fac_h[fac_rows])) if hashed else None
+        yield str(value), part, key
 
 
 #: demand points may lie this far outside their community (see :func:`geofacility.demand.assign_communities`)
@@ -136,14 +160,22 @@ def facilities_within_reach(study: Study) -> np.ndarray:
     return np.unique(np.concatenate(keep))
 
 
-def _hash(study: Study) -> str:
-    """Everything a group's results depend on: its communities and demand, all facilities, the standards
-    applied and the settings."""
+def _row_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """A 64-bit hash of every row: its values, their column names and types, and its geometry (WKB)."""
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    table.columns = [f"{c}:{t}" for c, t in table.dtypes.items()]
+    table["geometry"] = shapely.to_wkb(np.asarray(frame.geometry.values), hex=True)
+    return pd.util.hash_pandas_object(table, index=False, categorize=False).to_numpy()
+
+
+def _hash(study: Study, rows: tuple | None = None) -> str:
+    """Everything a group's results depend on: its communities and demand, the facilities, the standards
+    applied and the settings (and on foot its part of the network). ``rows``: the row hashes of the three
+    frames when already known (a batch hashes the whole city's rows once, then takes each group's)."""
     h = hashlib.sha256()
-    for frame in (study.communities, study.demand, study.facilities):
-        h.update(pd.util.hash_pandas_object(pd.DataFrame(frame.drop(columns="geometry")).astype(str),
-                                            index=False).to_numpy().tobytes())
-        h.update(b"".join(frame.geometry.to_wkb().to_numpy()) if len(frame) else b"")
+    for frame, hashes in zip((study.communities, study.demand, study.facilities), rows or (None, None, None)):
+        h.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.items()).encode())
+        h.update(np.ascontiguousarray(hashes if hashes is not None else _row_hashes(frame)).tobytes())
     h.update(repr(study.checks).encode())
     if study.walk is not None:  # the network around the group, not just its file name
         net = study.walk.network
@@ -176,11 +208,12 @@ def _summary(analysis, group: str, folder: str) -> list[dict]:
     return rows
 
 
-def run_group(group: str, study: Study, folder: Path) -> list[dict]:
-    """Evaluate one group and write its ledger and map into ``folder``; the roll-up rows it contributes.
+def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.DataFrame | None]:
+    """Evaluate one group and write its ledger and map into ``folder``; the roll-up rows it contributes and its
+    ledger table (what ledger.csv holds; a few kB, for the batch's coverage.gpkg).
 
-    Errors become a ``failed`` row (with the message) instead of stopping the batch."""
-    from .ledger import write_ledger
+    Errors become a ``failed`` row (with the message) and no table, instead of stopping the batch."""
+    from .ledger import ledger_table, write_ledger
     from .maps import write_map
 
     try:
@@ -191,13 +224,13 @@ def run_group(group: str, study: Study, folder: Path) -> list[dict]:
         analysis = replace(analysis, facilities=analysis.facilities.iloc[facilities_within_reach(study)])
         write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
         write_map(analysis, folder / "map.html")
-        return _summary(analysis, group, folder.name)
+        return _summary(analysis, group, folder.name), ledger_table(analysis.communities)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [{"group": group, "folder": folder.name, "status": "failed", "category": None, "communities":
                  len(study.communities), "communities_surveyed": None, "communities_short": None, "population": None,
                  "population_not_covered": None, "floor_area_gap_m2": None, "error": f"{type(exc).__name__}: "
-                                                                                     f"{message}"}]
+                                                                                     f"{message}"}], None
 
 
 @dataclass
@@ -226,50 +259,62 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     if workers < 1:
         raise InputError(f"--workers {workers}: give at least 1")
     study = prepare(**inputs)
-    groups = group_studies(study, by)
-    folders = _folders([g for g, _ in groups])
+    names = group_names(study, by)
+    folders = _folders(names)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
     previous = manifest.get("groups", {})
-    todo, rows, skipped = [], [], []
-    hashes = {}
-    for group, part in groups:
-        key = _hash(part)
-        hashes[group] = key
-        folder = out / folders[group]
-        done = previous.get(group, {})
-        if not force and done.get("hash") == key and done.get("status") == "ok" and \
-                (folder / "ledger.csv").exists() and (folder / "map.html").exists():
-            rows.extend(done["rows"])
-            skipped.append(group)
-        else:
-            todo.append((group, part, folder))
+    rows, skipped, tables, hashes = [], [], {}, {}
     step = progress or (lambda done, total, group: None)
-    results: dict[str, list[dict]] = {}
-    if todo and (workers > 1 or scheduler):
+    done_count = 0
+
+    def collect(group: str, result) -> None:
+        nonlocal done_count
+        group_rows, table = result
+        rows.extend(group_rows)
+        if table is not None:
+            tables[group] = table
+        done_count += 1
+        step(done_count, len(names), group)
+
+    client = cluster = None
+    if workers > 1 or scheduler:
         client, cluster = _client(workers, scheduler)
-        try:
-            facilities = client.scatter(study.facilities, broadcast=True)
-            futures = {}
-            for group, part, folder in todo:
-                futures[client.submit(_remote_group, group, replace(part, facilities=None), facilities,
-                                      str(folder), key=f"group-{hashes[group]}")] = group
+    try:
+        if client is not None:
             from dask.distributed import as_completed
 
-            for i, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                step(i, len(todo), futures[future])
-        finally:
+            facilities = client.scatter(study.facilities, broadcast=True)
+            # a few groups in flight per worker: memory stays bounded however many groups there are
+            window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
+            running, pending = as_completed(), {}
+        for group, part, key in _iter_groups(study, by):
+            hashes[group] = key
+            folder = out / folders[group]
+            done = previous.get(group, {})
+            if not force and done.get("hash") == key and done.get("status") == "ok" and \
+                    (folder / "ledger.csv").exists() and (folder / "map.html").exists():
+                skipped.append(group)
+                collect(group, (done["rows"], None))
+            elif client is None:
+                collect(group, run_group(group, part, folder))
+            else:
+                while len(pending) >= window:
+                    finished = next(running)
+                    collect(pending.pop(finished.key), finished.result())
+                future = client.submit(_remote_group, group, replace(part, facilities=None), facilities,
+                                       str(folder), key=f"group-{key}")
+                pending[future.key] = group
+                running.add(future)
+        if client is not None:
+            for finished in running:
+                collect(pending.pop(finished.key), finished.result())
+    finally:
+        if client is not None:
             client.close()
-            if cluster is not None:
-                cluster.close()
-    else:
-        for i, (group, part, folder) in enumerate(todo, start=1):
-            results[group] = run_group(group, part, folder)
-            step(i, len(todo), group)
-    for group, _, _ in todo:
-        rows.extend(results[group])
-    order = {g: i for i, (g, _) in enumerate(groups)}
+        if cluster is not None:
+            cluster.close()
+    order = {g: i for i, g in enumerate(names)}
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     summary = summary.sort_values(["group", "category"], key=lambda s: s.map(order) if s.name == "group" else
                                   s.map({c: i for i, c in enumerate(CATEGORIES)}), kind="stable",
@@ -281,13 +326,13 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     summary["error"] = summary["error"].fillna("")
     failed = sorted(set(summary.loc[summary["status"] == "failed", "group"]))
     new_manifest = {"by": by, "groups": {}}
-    for group, _ in groups:
+    for group in names:
         group_rows = [r for r in summary.to_dict("records") if r["group"] == group]
         status = "failed" if group in failed else "ok"
         new_manifest["groups"][group] = {"hash": hashes[group], "status": status, "folder": folders[group],
                                          "rows": _jsonable(group_rows)}
     paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
-    paths["gpkg"] = _write_batch_gpkg(study, by, folders, failed, out)
+    paths["gpkg"] = _write_batch_gpkg(study, folders, failed, tables, out)
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -334,18 +379,17 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     return paths
 
 
-def _write_batch_gpkg(study: Study, by: str, folders: dict, failed: list[str], out: Path) -> Path:
-    """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (read back from its
-    ledger.csv, so skipped groups are included) with the group and the community boundary."""
+def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path) -> Path:
+    """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (those just run as
+    returned, a skipped group's read back from its ledger.csv) with the group and the community boundary."""
     from .ledger import _write_layer, read_ledger_csv
 
     tables = []
     for group, folder in folders.items():
         if group in failed:
             continue
-        table = read_ledger_csv(out / folder / "ledger.csv")
-        table.insert(0, "group", group)
-        tables.append(table)
+        table = done[group] if group in done else read_ledger_csv(out / folder / "ledger.csv")
+        tables.append(table.assign(group=group)[["group", *table.columns]])
     columns = ["group", *(tables[0].columns[1:] if tables else [])]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))

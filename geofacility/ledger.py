@@ -142,17 +142,23 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """The ledger columns with their dtypes; floats rounded (shares 4 decimals, the rest 1) and −0.0 made 0.0."""
     columns = {}
     for col in ledger_columns():
-        values = pd.Series(frame[col].to_numpy(dtype=object))
+        raw = frame[col]
         if col in _TEXT_COLUMNS:
+            values = pd.Series(raw.to_numpy(dtype=object))
             columns[col] = values.where(values.notna(), "").astype(str)
         elif col == "approximate":
+            values = pd.Series(raw.to_numpy(dtype=object))
             columns[col] = values.where(values.notna(), False).astype(bool)
         elif col == "n_categories_short":
-            columns[col] = values.astype("int64")
-        elif col in _COUNT_COLUMNS:
-            columns[col] = pd.to_numeric(values, errors="raise").astype(float).round().astype("Int64")
+            columns[col] = pd.Series(raw.to_numpy(dtype="int64"))
         else:
-            columns[col] = pd.to_numeric(values, errors="raise").astype(float).round(_decimals(col)) + 0.0
+            # numbers stay numbers: no round trip through Python objects (a third of a small ledger's time)
+            numbers = raw.to_numpy(dtype="float64", na_value=np.nan) if pd.api.types.is_numeric_dtype(raw) else \
+                pd.to_numeric(pd.Series(raw.to_numpy(dtype=object)), errors="raise").to_numpy(dtype="float64")
+            if col in _COUNT_COLUMNS:
+                columns[col] = pd.array(np.round(numbers), dtype="Int64")
+            else:
+                columns[col] = pd.Series(np.round(numbers, _decimals(col)) + 0.0)
     return pd.DataFrame(columns)
 
 

@@ -535,7 +535,12 @@ class WalkingDistance:
         self.network = network
         self.max_snap_m = max_snap_m
         self.reach_factor = reach_factor
-        self.demand = snap_points(network, demand_points, max_snap_m)
+        self._points = np.asarray(demand_points)
+
+    @cached_property
+    def demand(self) -> Snap:
+        """Where the demand points attach, snapped on first use (a batch group: on the worker that runs it)."""
+        return snap_points(self.network, self._points, self.max_snap_m)
 
     def nearest(self, facility_points, radius_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         facilities = snap_points(self.network, facility_points, self.max_snap_m)

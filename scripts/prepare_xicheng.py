@@ -58,6 +58,9 @@ import pyogrio
 import shapely
 
 from geofacility.atomic import atomic_path
+
+import _sample_io  # noqa: E402  (scripts/, beside this file)
+from _sample_io import write_csv  # noqa: E402
 from geofacility.crs import gcj02_to_wgs84
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,34 +143,9 @@ def round_geoms(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _round_floats(obj):
-    if isinstance(obj, float):
-        return round(obj, DECIMALS)
-    if isinstance(obj, list):
-        return [_round_floats(v) for v in obj]
-    return obj
-
-
 def write_geojson(path: Path, name: str, props: pd.DataFrame, geoms_wgs84: np.ndarray) -> None:
     """GeoJSON (RFC 7946, WGS84), one feature per line, keys in column order, coordinates to 7 decimals."""
-    geoms = round_geoms(geoms_wgs84)
-    texts = shapely.to_geojson(geoms)
-    records = json.loads(props.to_json(orient="records", force_ascii=False))
-    lines = []
-    for rec, text in zip(records, texts, strict=True):
-        geom = json.loads(text)
-        geom = {"type": geom["type"], "coordinates": _round_floats(geom["coordinates"])}
-        feature = {"type": "Feature", "properties": rec, "geometry": geom}
-        lines.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
-    body = '{"type":"FeatureCollection","name":' + json.dumps(name) + ',"features":[\n'
-    body += ",\n".join(lines) + "\n]}\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(body, encoding="utf-8")
-
-
-def write_csv(path: Path, df: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    _sample_io.write_geojson(path, name, props, round_geoms(geoms_wgs84), DECIMALS)
 
 
 def fmt_int(v) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from conftest import CRS, X0, Y0, write_grid_files
+from conftest import CRS, write_grid_files
 from geofacility.batch import batch, safe_name
 from geofacility.pipeline import analyze
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from urllib.parse import quote
 
 import geopandas as gpd
 import openpyxl
@@ -141,8 +142,6 @@ def test_sites_select_on_the_xicheng_sample(tmp_path):
     """Beijing's 350 m² rule with no existing rooms recorded: every community short before; the selection takes
     the selectable rooms (singly ≥ 350 m², or a community's combinable set) and the ledger after shows as many
     communities fixed as units taken."""
-    import json
-
     d = sample_dir()
     result = run_cli("sites", "select", "--candidates", str(d / "candidate_rooms.csv"), "--category",
                      "community_service", "--facilities", f"community_service={d / 'community_rooms_existing.csv'}",
@@ -172,3 +171,55 @@ def test_sites_evaluate_ranks_and_flags(tmp_path):
     assert sites["newly_covered_population"].is_monotonic_decreasing or \
         sites["newly_covered_population"].iloc[0] == sites["newly_covered_population"].max()
     assert (sites.loc[sites["review_note"].notna(), "selectable"] == False).all()  # noqa: E712
+
+
+def test_batch_per_street_on_the_sample(tmp_path, xicheng_run):
+    """`geofacility batch --by town` on Xicheng: 15 street folders whose rows add up to the whole-area ledger."""
+    out = tmp_path / "batch"
+    result = run_cli("batch", "--by", "town", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    whole = pd.read_csv(xicheng_run[0] / "ledger.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    folders = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 15 == whole["town"].nunique()
+    parts = pd.concat([pd.read_csv(f / "ledger.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+                       for f in folders])
+    pd.testing.assert_frame_equal(parts.sort_values("community_id").reset_index(drop=True),
+                                  whole.sort_values("community_id").reset_index(drop=True))
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    assert len(summary) == 15 * 7 and (summary["status"] == "ok").all()
+    edu = summary[summary["category"] == "education"]
+    assert edu["communities_short"].sum() == 131  # as in the whole-area run
+    uncovered = pd.to_numeric(whole["education_uncovered_population"]).sum()
+    assert edu["population_not_covered"].sum() == pytest.approx(uncovered, abs=1.0)
+    assert len(gpd.read_file(out / "coverage.gpkg", layer="communities")) == 264
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert all(f"{quote(f.name)}/map.html" in index for f in folders)
+    again = run_cli("batch", "--by", "town", "--out", str(out))
+    assert "15 unchanged (skipped)" in again.stderr.replace("\n", " ")
+
+
+def test_synth_writes_a_city_the_batch_runs_on_foot(tmp_path):
+    city = tmp_path / "city"
+    result = run_cli("synth", "--side", "24", "--demand", "1500", "--facilities-per-category", "4", "--out", str(city))
+    assert result.returncode == 0, result.stderr
+    again = tmp_path / "again"
+    run_cli("synth", "--side", "24", "--demand", "1500", "--facilities-per-category", "4", "--out", str(again))
+    assert (city / "demand.csv").read_bytes() == (again / "demand.csv").read_bytes()  # the same seed, the same city
+    out = tmp_path / "out"
+    result = run_cli("batch", "--communities", str(city / "communities.gpkg"), "--demand", str(city / "demand.csv"),
+                     "--facilities", str(city / "facilities.csv"), "--network", str(city / "streets.gpkg"),
+                     "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    assert (summary["status"] == "ok").all() and summary["group"].nunique() >= 2
+    assert pd.read_csv(out / summary["folder"].iloc[0] / "ledger.csv", encoding="utf-8-sig")[
+        "distance_method"].eq("network").all()
+
+
+def test_survey_extent_option(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("analyze", "--survey-extent", "education=" + str(sample_dir() / "streets.geojson"),
+                     "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    bad = run_cli("analyze", "--survey-extent", "schools=x.geojson", "--out", str(out), "--quiet")
+    assert bad.returncode == 2 and "unknown category" in bad.stderr

@@ -17,7 +17,7 @@ import shapely
 from conftest import CRS, centre
 from geofacility.coverage import compute_coverage, select_checks
 from geofacility.demand import spread_population
-from geofacility.standards import CATEGORIES, find_check, load_standards
+from geofacility.standards import CATEGORIES, load_standards
 
 
 @pytest.fixture
