@@ -31,6 +31,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote_plus
 from typing import NamedTuple
 
 import folium
@@ -48,6 +49,8 @@ from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
 
 __all__ = [
     "build_map",
+    "category_view",
+    "BASEMAPS",
     "write_map",
     "esc",
     "fill_palette",
@@ -78,6 +81,7 @@ CATEGORY_COLOURS: dict[str, str] = {
 OK_COLOUR = "#1a9850"
 AMBER = "#f5a300"
 NO_POPULATION_COLOUR = "#bdbdbd"
+NOT_SURVEYED_COLOUR = "#f0f0f0"
 _RED_LIGHT, _RED_DARK, _RED_ONE = "#ef3b2c", "#67000d", "#d7301f"
 
 COMMUNITIES_LAYER = "社区 communities（按缺口类别数着色 / by categories short）"
@@ -226,6 +230,8 @@ def _short_a(table: _Table) -> np.ndarray:
 def _fill_a(table: _Table, n_surveyed: int) -> np.ndarray:
     palette = np.asarray(fill_palette(n_surveyed), dtype=object)
     colours = palette[_short_a(table).clip(0, len(palette) - 1)]
+    # a category map leaves the count empty where the category was not surveyed (outside its survey extent)
+    colours = _pick(np.isnan(table.num("n_categories_short", required=True)), NOT_SURVEYED_COLOUR, colours)
     return _pick(_has_people_a(table), colours, NO_POPULATION_COLOUR)
 
 
@@ -545,14 +551,19 @@ _CSS = """<style>
 
 
 def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
-                 cell_sizes: dict[str, float] | None = None) -> str:
+                 cell_sizes: dict[str, float] | None = None, basemap_note: str = "") -> str:
     settings = analysis.settings or {}
     study = esc(settings.get("study") or "")
     lines = [
         f'<details open><summary>{study}{" · " if study else ""}社区配套设施缺口 / community facility gaps</summary>',
-        '<div><b>社区填色 community fill</b>（已调查类别中缺口的类别数 / surveyed categories short）</div>',
+        '<div><b>社区填色 community fill</b>（已调查类别中缺口的类别数 / surveyed categories short）</div>'
+        if not settings.get("category_map") else
+        '<div><b>社区填色 community fill</b>（本类别是否达标 / this category: ok or gap）</div>',
     ]
-    for colour, label in _colour_key(len(surveyed)):
+    key = _colour_key(len(surveyed))
+    if "n_categories_short" in communities and communities["n_categories_short"].isna().any():
+        key.append((NOT_SURVEYED_COLOUR, "未调查 not surveyed（调查范围外 outside the survey extent）"))
+    for colour, label in key:
         hatch = " gf-nopop" if colour == NO_POPULATION_COLOUR else ""
         lines.append(f'<div><span class="gf-sw{hatch}" style="background-color:{colour}"></span>{label}</div>')
     lines.append("<div><b>标准与服务半径 standards &amp; service radius</b></div>")
@@ -564,8 +575,9 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
         )
     missing = [c for c in CATEGORIES if c not in surveyed]
     listed = "、".join(f"{CATEGORY_SHORT_ZH[c]} {c}" for c in missing) or "无 none"
-    lines.append(f"<div><b>未调查 not surveyed</b>（无设施数据，不计为缺口 / no facility data, not counted as gaps）: "
-                 f"{listed}</div>")
+    if not settings.get("category_map"):  # a category map is about its category only
+        lines.append(f"<div><b>未调查 not surveyed</b>（无设施数据，不计为缺口 / no facility data, not counted as "
+                     f"gaps）: {listed}</div>")
     lines.append(
         '<div><span class="gf-dot" style="background:#000;opacity:.5"></span>'
         "未覆盖人口 uncovered population（点大小 ∝ √人口 / dot size ∝ √people）</div>"
@@ -590,6 +602,8 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
     if isinstance(target, (int, float)) and not isinstance(target, bool) and not math.isnan(target):
         notes.append(f"覆盖率目标 coverage target {target * 100:g}%")
     lines.append(f'<div class="gf-small">{" · ".join(notes)}</div>')
+    if basemap_note:
+        lines.append(f'<div class="gf-small gf-basemap">{esc(basemap_note)}</div>')
     if settings.get("attribution"):
         lines.append(f'<div class="gf-small">数据 data: {esc(settings["attribution"])}</div>')
     return '<div id="gf-legend" class="gf-box">' + "".join(lines) + "</details></div>"
@@ -837,14 +851,14 @@ def _cell_size_text(size: float) -> str:
 def _uncovered_points_props(weight: np.ndarray, dist: np.ndarray, category: str) -> dict[str, np.ndarray]:
     """Dot radius (px, ∝ √people, 2–12) and tooltip of single uncovered demand points."""
     root = np.sqrt(weight)
-    px = np.round(2.0 + 10.0 * root / max(float(root.max()), 1e-9), 1)
+    px = np.round(2.0 + 10.0 * root / max(float(root.max(initial=0.0)), 1e-9), 1)
     far = _pick(np.isfinite(dist), _fmt(dist, "{:,.0f} m"), "无设施 no facility")
     return {"r": px, "tip": _fmt(weight) + " 人 people · 最近 nearest " + CATEGORY_SHORT_ZH[category] + " " + far}
 
 
 def _uncovered_cells_props(people: np.ndarray, homes: np.ndarray, cell_m: float) -> dict[str, np.ndarray]:
     """Dot radius (px, ∝ √people, clipped to 3–12) and tooltip of grid cells of uncovered demand."""
-    px = np.round(np.clip(12.0 * np.sqrt(people / max(float(people.max()), 1e-9)), 3.0, 12.0), 1)
+    px = np.round(np.clip(12.0 * np.sqrt(people / max(float(people.max(initial=0.0)), 1e-9)), 3.0, 12.0), 1)
     n_people, n_homes = _fmt(people), _fmt(homes)
     tip = ("未覆盖 " + n_people + " 人（" + n_homes + " 处）/ " + n_people + " people not covered (" + n_homes
            + _pick(homes == 1, " home), ", " homes), ") + f"{_cell_size_text(cell_m)} cell")
@@ -1072,11 +1086,126 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
     return group
 
 
-def build_map(analysis, sites=None) -> folium.Map:
+BASEMAPS = ("osm", "amap", "tianditu", "none")
+#: base maps whose tiles are in GCJ-02: the overlays are shifted to it to line up
+_GCJ_BASEMAPS = {"amap"}
+
+
+def category_view(analysis, category: str):
+    """The analysis as one category's special-plan map shows it: that category's standards, facilities, service
+    areas and uncovered people; each community ``gap`` or ``ok`` for it (the count of categories short is 1 or 0,
+    and empty where the category was not surveyed, outside its survey extent)."""
+    from dataclasses import replace as _replace
+
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
+    if category not in set(analysis.surveyed):
+        raise ValueError(f"{category} was not surveyed: no facility data of that category were given")
+    status = analysis.communities[f"{category}_status"]
+    short = np.where(status == "not_surveyed", np.nan, (status == "gap").astype(float))
+    areas = getattr(analysis, "service_areas", None)
+    study = (analysis.settings or {}).get("study") or ""
+    label = f"{CATEGORY_SHORT_ZH[category]} {category}"
+    return _replace(
+        analysis,
+        communities=analysis.communities.assign(n_categories_short=short),
+        facilities=analysis.facilities.loc[analysis.facilities["category"] == category],
+        checks=[c for c in analysis.checks if c.category == category],
+        surveyed=[category],
+        service_areas=None if areas is None else areas.loc[areas["category"] == category],
+        settings={**(analysis.settings or {}), "study": f"{study} · {label} 专项 category map".strip(" ·"),
+                  "category_map": category},
+    )
+
+
+def _shift_to_gcj02(analysis, sites):
+    """The analysis (and candidate sites) with every geometry moved to GCJ-02, so that overlays line up with a
+    GCJ-02 base map (Amap): to WGS84, shifted, back to the analysis' metric CRS (radii in metres unchanged)."""
+    from dataclasses import replace as _replace
+
+    from .crs import wgs84_to_gcj02
+
+    crs = analysis.crs
+
+    def shift(frame):
+        if frame is None or not len(frame):
+            return frame
+        geoms = np.asarray(frame.geometry.to_crs(4326).values)
+        moved = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+        return frame.set_geometry(gpd.GeoSeries(moved, index=frame.index, crs=4326).to_crs(frame.crs or crs))
+
+    shifted = _replace(analysis, communities=shift(analysis.communities), demand=shift(analysis.demand),
+                       facilities=shift(analysis.facilities), towns=shift(analysis.towns),
+                       service_areas=shift(getattr(analysis, "service_areas", None)))
+    if sites is not None:
+        study, selection = sites
+        sites = (_replace(study, candidates=shift(study.candidates)), selection)
+    return shifted, sites
+
+
+def _basemap(m: folium.Map, basemap: str, tianditu_key: str | None) -> str:
+    """Add the base map's tile layers; the legend's note on it."""
+    if basemap == "osm":
+        folium.TileLayer("OpenStreetMap", control=False).add_to(m)
+        return ""
+    if basemap == "amap":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+            attr="&copy; 高德地图 AutoNavi", subdomains="1234", max_zoom=18, control=False).add_to(m)
+        return ("底图：高德地图（GCJ-02）；所有图层已由 WGS84 偏移至 GCJ-02 以便对齐 / base map Amap (GCJ-02): "
+                "every overlay shifted from WGS84 to GCJ-02 to line up")
+    if basemap == "tianditu":
+        if not tianditu_key:
+            raise ValueError("the Tianditu base map needs a key: --tianditu-key KEY or the TIANDITU_KEY environment "
+                             "variable (free from https://console.tianditu.gov.cn)")
+        for layer in ("vec", "cva"):
+            folium.TileLayer(
+                f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                f"&TILECOL={{x}}&tk={quote_plus(tianditu_key)}",
+                attr="&copy; 天地图 Tianditu", subdomains="01234567", max_zoom=18, control=False).add_to(m)
+        return "底图：天地图（CGCS2000，与 WGS84 相差不足 1 m，未偏移）/ base map Tianditu (CGCS2000, no shift)"
+    if basemap == "none":
+        return "无底图 no base map"
+    raise ValueError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)}")
+
+
+def _leaflet_inline() -> tuple[str, str]:
+    """Leaflet's JavaScript and CSS (shipped in geofacility/assets/leaflet), the CSS images as data: URIs."""
+    import base64
+
+    folder = Path(__file__).resolve().parent / "assets" / "leaflet"
+    js = (folder / "leaflet.js").read_text(encoding="utf-8")
+    css = (folder / "leaflet.css").read_text(encoding="utf-8")
+    for name in ("layers-2x.png", "layers.png", "marker-icon.png"):
+        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{name})", f"url(data:image/png;base64,{data})")
+    return js.replace("</script", "<\\/script"), css
+
+
+def _make_offline(m: folium.Map) -> None:
+    """Inline Leaflet instead of the CDN links: the page then needs no network (bar tiles; use basemap none)."""
+    m.default_js, m.default_css = [], []  # folium's CDN links (Leaflet, jQuery, Bootstrap, Font Awesome)
+    js, css = _leaflet_inline()
+    header = m.get_root().header
+    header.add_child(_Verbatim(f"<style>{css}</style>"), name="gf_leaflet_css", index=0)
+    header.add_child(_Verbatim(f"<script>{js}</script>"), name="gf_leaflet_js", index=0)
+
+
+def build_map(analysis, sites=None, *, category: str | None = None, basemap: str = "osm", offline: bool = False,
+              tianditu_key: str | None = None) -> folium.Map:
     """The coverage-and-gaps map of an :class:`~geofacility.pipeline.Analysis` (see module docstring).
 
     ``sites``: ``(study, selection)`` from :mod:`geofacility.siting` adds a layer of candidate rooms, the selected
-    ones with their service radius (or walking catchment)."""
+    ones with their service radius (or walking catchment). ``category``: one category's special-plan map
+    (:func:`category_view`). ``basemap``: ``osm`` (default), ``amap`` (GCJ-02: overlays are shifted to match),
+    ``tianditu`` (needs ``tianditu_key``) or ``none``. ``offline``: Leaflet inlined, no CDN."""
+    if basemap not in BASEMAPS:
+        raise ValueError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)}")
+    if category is not None:
+        analysis = category_view(analysis, category)
+    if basemap in _GCJ_BASEMAPS:
+        analysis, sites = _shift_to_gcj02(analysis, sites)
     surveyed = _surveyed(analysis)
     communities = _wgs84(analysis.communities, analysis.crs)
     towns = _wgs84(analysis.towns, analysis.crs)
@@ -1087,7 +1216,9 @@ def build_map(analysis, sites=None) -> folium.Map:
     m = folium.Map(location=centre, zoom_start=14 if bounds else 4, tiles=None, control_scale=False,
                    zoom_snap=0.25)  # fractional zoom: fitBounds fills the window instead of half of it
     _MetricScale().add_to(m)
-    folium.TileLayer("OpenStreetMap", control=False).add_to(m)
+    basemap_note = _basemap(m, basemap, tianditu_key)
+    if offline:
+        _make_offline(m)
     m.get_root().title = esc(f"{(analysis.settings or {}).get('study') or 'geofacility'} — 社区配套设施缺口")
 
     table = _Table(communities)  # the community columns, read once for the layer and the panel
@@ -1107,7 +1238,7 @@ def build_map(analysis, sites=None) -> folium.Map:
     folium.LayerControl(collapsed=len(surveyed) > 1 or sites is not None).add_to(m)  # a long list covers the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
-    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes), "gf-legend").add_to(m)
+    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes, basemap_note), "gf-legend").add_to(m)
     _Overlay(_panel_html(communities, surveyed, table), "gf-panel", zoom=True).add_to(m)
     if bounds:
         m.fit_bounds(bounds)
@@ -1115,15 +1246,17 @@ def build_map(analysis, sites=None) -> folium.Map:
     return m
 
 
-def write_map(analysis, path: str | Path, sites=None) -> Path:
-    """Build the map and save it as one self-contained HTML page at ``path``, atomically."""
-    return save_html(build_map(analysis, sites), path)
+def write_map(analysis, path: str | Path, sites=None, **options) -> Path:
+    """Build the map (``options``: those of :func:`build_map`) and save it as one HTML page at ``path``,
+    atomically."""
+    return save_html(build_map(analysis, sites, **options), path)
 
 
 # ---------------------------------------------------------------------------------------------- batch overview
 
-OVERVIEW_KEY = [(0.0, "#1a9850", "无未达标社区 no community short"), (0.25, "#fdae61", "≤ 25 % 社区未达标 short"),
-                (0.5, "#e34a33", "25–50 %"), (1.01, "#b30000", "> 50 %")]
+#: the community maps' palette: green none short, amber few, reds more
+OVERVIEW_KEY = [(0.0, OK_COLOUR, "无未达标社区 no community short"), (0.25, AMBER, "≤ 25 % 社区未达标 short"),
+                (0.5, _RED_ONE, "25–50 %"), (1.01, _RED_DARK, "> 50 %")]
 
 
 def write_overview(communities: gpd.GeoDataFrame, summary: pd.DataFrame, *, by: str, folders: dict, path,

@@ -391,3 +391,101 @@ def test_small_uncovered_layer_keeps_one_dot_per_home(analysis):
     data, _ = _uncovered_data(maps.build_map(analysis))
     assert len(data["features"]) == len(uncovered) > 0
     assert all("最近 nearest 教育" in f["properties"]["tip"] for f in data["features"])
+
+
+# ---------------------------------------------------------------------------------------------- category maps
+
+
+def _with_second_category(analysis) -> Analysis:
+    """The fixture with health surveyed too: C2 short of health, a clinic F3."""
+    from dataclasses import replace
+
+    comm = analysis.communities.copy()
+    comm["health_status"] = ["ok", "gap", "ok"]
+    comm["health_uncovered_population"] = [0.0, 500.0, 0.0]
+    comm["n_categories_short"] = [1, 1, 1]
+    fac = pd.concat([analysis.facilities, gpd.GeoDataFrame(
+        {"facility_id": ["F3"], "name": ["社区卫生站"], "category": ["health"], "subcategory": [None],
+         "floor_area_m2": [300.0], "source_file": ["h.csv"], "source_row": [2]},
+        geometry=[Point(X0 + 100, Y0 + 100)], crs=analysis.crs)], ignore_index=True)
+    health = find_check(load_standards(), "health", load_standards().query("category == 'health'")
+                        ["subcategory"].iloc[0])
+    return replace(analysis, communities=comm, facilities=fac, checks=[*analysis.checks, health],
+                   surveyed=["education", "health"])
+
+
+def test_category_map_shows_one_category(analysis):
+    both = _with_second_category(analysis)
+    html = _unescape_js(maps.render_html(maps.build_map(both, category="education")))
+    assert maps.category_layer_name("education", both.checks) in html
+    assert maps.uncovered_layer_name("education") in html
+    assert "health" not in maps.category_layer_name("education", both.checks)
+    assert maps.uncovered_layer_name("health") not in html and "社区卫生站" not in html
+    assert "教育 education 专项 category map" in html and "本类别是否达标" in html
+    assert "小学 primary school" in html or "primary_school r=500 m" in html  # the standard and its radius
+    data = [json.loads(d) for d in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html)]
+    fills = {f["properties"].get("tip", "")[:40]: f["properties"]["fill"] for d in data for f in d["features"]
+             if "fill" in f["properties"]}
+    assert sorted(fills.values()) == sorted([maps._RED_ONE, maps.OK_COLOUR, maps._RED_ONE])  # C1, C3 gap; C2 ok
+    health = _unescape_js(maps.render_html(maps.build_map(both, category="health")))
+    assert "社区卫生站" in health and maps.uncovered_layer_name("education") not in health
+    with pytest.raises(ValueError, match="not surveyed"):
+        maps.build_map(analysis, category="sports")
+
+
+def test_category_map_greys_communities_outside_the_survey_extent(analysis):
+    from dataclasses import replace
+
+    comm = analysis.communities.copy()
+    comm.loc[2, "education_status"] = "not_surveyed"
+    html = maps.render_html(maps.build_map(replace(analysis, communities=comm), category="education"))
+    assert maps.NOT_SURVEYED_COLOUR in html and "outside the survey extent" in html
+
+
+def _facility_lonlat(html: str, name: str) -> tuple[float, float]:
+    for blob in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html):
+        for feature in json.loads(blob)["features"]:
+            if name in json.dumps(feature, ensure_ascii=False) and feature["geometry"]["type"] == "Point":
+                return tuple(feature["geometry"]["coordinates"])
+    raise AssertionError(f"{name} not on the map")
+
+
+def test_gcj02_base_map_shifts_overlays_and_says_so(analysis):
+    from pyproj import Transformer
+
+    from geofacility.crs import wgs84_to_gcj02
+
+    lon, lat = Transformer.from_crs(32650, 4326, always_xy=True).transform(X0 + 750, Y0 + 250)  # F1
+    glon, glat = (float(v[0]) for v in wgs84_to_gcj02(np.array([lon]), np.array([lat])))
+    to_m = Transformer.from_crs(4326, 32650, always_xy=True)
+    amap = maps.render_html(maps.build_map(analysis, basemap="amap"))
+    got = to_m.transform(*_facility_lonlat(amap, "安华里小学"))
+    assert math.dist(got, to_m.transform(glon, glat)) < 1.0  # where GCJ-02 puts it
+    assert math.dist(got, (X0 + 750, Y0 + 250)) > 100  # the shift is real (a few hundred metres in Beijing)
+    assert "autonavi" in amap and "GCJ-02" in _unescape_js(amap)
+    for basemap in ("osm", "none"):
+        plain = maps.render_html(maps.build_map(analysis, basemap=basemap))
+        assert math.dist(to_m.transform(*_facility_lonlat(plain, "安华里小学")), (X0 + 750, Y0 + 250)) < 1.0
+    tianditu = maps.render_html(maps.build_map(analysis, basemap="tianditu", tianditu_key="k&x"))
+    assert "tianditu.gov.cn" in tianditu and "tk=k%26x" in tianditu
+    with pytest.raises(ValueError, match="needs a key"):
+        maps.build_map(analysis, basemap="tianditu")
+    with pytest.raises(ValueError, match="unknown base map"):
+        maps.build_map(analysis, basemap="google")
+
+
+def test_offline_page_has_no_external_assets(analysis):
+    html = maps.render_html(maps.build_map(analysis, category="education", basemap="none", offline=True))
+    assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', html)
+    assert not re.search(r"url\(\s*[\"']?https?:|@import", html)  # no CSS fetches either
+    assert "L.map(" in html and "leaflet-control-layers" in html  # Leaflet inlined, with its CSS
+    assert "data:image/png;base64," in html  # the layer-control icon
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in _unescape_js(html)
+    online = maps.render_html(maps.build_map(analysis, category="education"))
+    assert 'src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"' in online
+
+
+def test_batch_overview_uses_the_community_palette():
+    colours = [c for _, c, _ in maps.OVERVIEW_KEY]
+    assert colours[0] == maps.OK_COLOUR and colours[1] == maps.AMBER
+    assert set(colours[2:]) <= {maps._RED_ONE, maps._RED_DARK, *maps.fill_palette(7)}
