@@ -212,6 +212,67 @@ def analyze(
         out_console.print(f"{name}: {path}")
 
 
+@app.command("map")
+def map_command(
+    category: Annotated[Optional[list[str]], typer.Option(
+        help="The category of the special-plan map (专项规划), repeatable; default: every surveyed category.")] = None,
+    basemap: Annotated[str, typer.Option(
+        help="Base map: osm (OpenStreetMap), amap (高德, GCJ-02: the overlays are shifted to match), tianditu "
+             "(天地图, needs --tianditu-key or TIANDITU_KEY) or none.")] = "osm",
+    tianditu_key: Annotated[Optional[str], typer.Option(envvar="TIANDITU_KEY",
+                                                        help="Tianditu API key (tk).")] = None,
+    offline: Annotated[bool, typer.Option(
+        help="Also write CATEGORY_map_offline.html: Leaflet inlined, no base map, works with no network.")] = True,
+    figures: Annotated[bool, typer.Option(
+        help="Also write the printable figures: CATEGORY_map.png/.pdf and town_uncovered.png/.pdf.")] = True,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("output/maps"),
+    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
+    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
+    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
+    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
+    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
+) -> None:
+    """Per-category maps for special plans: communities by that category's status, its facilities and service
+    areas, the people left out, the standard applied; HTML (online and offline) and PNG/PDF figures.
+
+    Example: geofacility map --category education --basemap amap --out 专项图
+    """
+    from .maps import BASEMAPS, write_map
+
+    if basemap not in BASEMAPS:
+        raise InputError(f"--basemap {basemap}: use one of {', '.join(BASEMAPS)}")
+    if basemap == "tianditu" and not tianditu_key:
+        raise InputError("--basemap tianditu needs a key: --tianditu-key KEY or the TIANDITU_KEY environment variable "
+                         "(free from https://console.tianditu.gov.cn)")
+    for c in category or []:
+        if c not in CATEGORIES:
+            raise InputError(f"--category {c}: use one of {', '.join(CATEGORIES)}")
+    options = _options(locals())
+    with console.status("analysing…", spinner="dots") as status:
+        analysis = _study(**options, status=status)
+        chosen = category or list(analysis.surveyed)
+        unsurveyed = [c for c in chosen if c not in analysis.surveyed]
+        if unsurveyed:
+            raise InputError(f"--category {', '.join(unsurveyed)}: no facility data of that category were given; "
+                             "add them with --facilities CATEGORY=PATH")
+        paths = {}
+        for c in chosen:
+            status.update(f"drawing the {c} map…")
+            paths[f"{c}_map"] = write_map(analysis, out / f"{c}_map.html", category=c, basemap=basemap,
+                                          tianditu_key=tianditu_key)
+            if offline:
+                paths[f"{c}_map_offline"] = write_map(analysis, out / f"{c}_map_offline.html", category=c,
+                                                      basemap="none", offline=True)
+        if figures:
+            from .figures import write_figures
+
+            for c in chosen:
+                status.update(f"drawing the {c} figures…")
+                paths.update(write_figures(analysis, out, category=c))  # keyed by file name
+    for name, path in paths.items():
+        out_console.print(f"{name}: {path}")
+
+
 @app.command("batch")
 def batch_command(
     by: Annotated[str, typer.Option(help="Group communities by this column: town (街道/镇), or e.g. district.")]
