@@ -223,3 +223,23 @@ def test_survey_extent_option(tmp_path):
     assert result.returncode == 0, result.stderr
     bad = run_cli("analyze", "--survey-extent", "schools=x.geojson", "--out", str(out), "--quiet")
     assert bad.returncode == 2 and "unknown category" in bad.stderr
+
+
+def test_map_command_writes_online_offline_and_printable_maps(tmp_path):
+    import re
+
+    out = tmp_path / "maps"
+    result = run_cli("map", "--category", "education", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    for name in ("education_map.html", "education_map_offline.html", "education_map.png", "education_map.pdf",
+                 "town_uncovered.png", "town_uncovered.pdf"):
+        assert (out / name).stat().st_size > 10_000, name
+    offline = (out / "education_map_offline.html").read_text(encoding="utf-8")
+    assert not re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?:', offline)
+    online = (out / "education_map.html").read_text(encoding="utf-8")
+    assert "tile.openstreetmap.org" in online and "教育 education 专项" in online
+    assert (out / "education_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run_cli("map", "--category", "health", "--out", str(out))
+    assert bad.returncode == 2 and "no facility data" in bad.stderr
+    bad = run_cli("map", "--basemap", "google", "--out", str(out))
+    assert bad.returncode == 2 and "--basemap" in bad.stderr
