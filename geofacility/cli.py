@@ -225,6 +225,10 @@ def map_command(
         help="Also write CATEGORY_map_offline.html: Leaflet inlined, no base map, works with no network.")] = True,
     figures: Annotated[bool, typer.Option(
         help="Also write the printable figures: CATEGORY_map.png/.pdf and town_uncovered.png/.pdf.")] = True,
+    candidates: Annotated[Optional[Path], typer.Option(
+        help="Candidate rooms (房源) to show on the map of the (single) --category, the best --k selected "
+             "(exact MCLP) with their service radius.")] = None,
+    k: Annotated[int, typer.Option(help="With --candidates: how many sites to select.")] = 10,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("output/maps"),
     communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
     standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
@@ -247,9 +251,19 @@ def map_command(
     for c in category or []:
         if c not in CATEGORIES:
             raise InputError(f"--category {c}: use one of {', '.join(CATEGORIES)}")
+    if candidates is not None and len(category or []) != 1:
+        raise InputError("--candidates needs exactly one --category: the category the rooms would host")
     options = _options(locals())
     with console.status("analysing…", spinner="dots") as status:
-        analysis = _study(**options, status=status)
+        sites = None
+        if candidates is not None:
+            from .siting import select_sites
+
+            analysis, site_study = _site_study(options, candidates, category[0], False, None, status)
+            status.update("selecting sites…")
+            sites = (site_study, select_sites(site_study, method="mclp", k=k))
+        else:
+            analysis = _study(**options, status=status)
         chosen = category or list(analysis.surveyed)
         unsurveyed = [c for c in chosen if c not in analysis.surveyed]
         if unsurveyed:
@@ -258,17 +272,17 @@ def map_command(
         paths = {}
         for c in chosen:
             status.update(f"drawing the {c} map…")
-            paths[f"{c}_map"] = write_map(analysis, out / f"{c}_map.html", category=c, basemap=basemap,
+            paths[f"{c}_map"] = write_map(analysis, out / f"{c}_map.html", sites, category=c, basemap=basemap,
                                           tianditu_key=tianditu_key)
             if offline:
-                paths[f"{c}_map_offline"] = write_map(analysis, out / f"{c}_map_offline.html", category=c,
+                paths[f"{c}_map_offline"] = write_map(analysis, out / f"{c}_map_offline.html", sites, category=c,
                                                       basemap="none", offline=True)
         if figures:
             from .figures import write_figures
 
             for c in chosen:
                 status.update(f"drawing the {c} figures…")
-                paths.update(write_figures(analysis, out, category=c))  # keyed by file name
+                paths.update(write_figures(analysis, out, category=c, sites=sites))  # keyed by file name
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 

@@ -243,3 +243,20 @@ def test_map_command_writes_online_offline_and_printable_maps(tmp_path):
     assert bad.returncode == 2 and "no facility data" in bad.stderr
     bad = run_cli("map", "--basemap", "google", "--out", str(out))
     assert bad.returncode == 2 and "--basemap" in bad.stderr
+
+
+def test_map_with_candidate_sites(tmp_path):
+    d = sample_dir()
+    out = tmp_path / "maps"
+    result = run_cli("map", "--category", "community_service", "--facilities",
+                     f"community_service={d / 'community_rooms_existing.csv'}", "--standard",
+                     "community_service=community_rooms_beijing", "--candidates", str(d / "candidate_rooms.csv"),
+                     "--k", "5", "--no-offline", "--no-figures", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    import re
+
+    html = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)),
+                  (out / "community_service_map.html").read_text(encoding="utf-8"))  # JSON's \uXXXX escapes
+    assert "房源 candidate sites" in html and html.count("✔ 选中 selected") == 5
+    bad = run_cli("map", "--candidates", str(d / "candidate_rooms.csv"), "--out", str(out))
+    assert bad.returncode == 2 and "exactly one --category" in bad.stderr
