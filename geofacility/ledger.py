@@ -12,6 +12,10 @@ ledger (or nothing) behind, never a half-written file or a mixed set.
 * one row per community from row 4, sorted by town, then community_id;
 * sheets 警告 warnings, 采用标准 standards (which standard every number came from) and 明细 data (``ledger.csv``).
 
+Written into a folder with an earlier ``ledger.xlsx``, the planner's entries in it (整治方案, 备注, added columns)
+are carried over by community id (:func:`read_planner_entries`); those of communities no longer present go to the
+已移除 removed sheet, and the earlier workbook is kept as ``ledger.previous.xlsx``.
+
 Text that comes from input files (names, ids, messages, standards) goes through :func:`safe_cell_text`, so a
 community called ``=HYPERLINK(...)`` is shown, never evaluated, in Excel — in the workbook and in ``ledger.csv``
 (which is UTF-8 with BOM precisely so that Excel opens it). :func:`read_ledger_csv` undoes that escaping.
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -553,11 +559,14 @@ def _standards_rows(checks: list[Check]) -> list[list]:
     ]
 
 
-def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict) -> Workbook:
+def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict,
+                    entries: PlannerEntries | None = None) -> Workbook:
     wb = Workbook()
     ledger = wb.active
     ledger.title = "台账 ledger"
     _fill_ledger_sheet(ledger, table, checks, settings)
+    if entries is not None and len(entries.values):
+        _restore_planner_entries(wb, ledger, table, entries)
     _fill_table_sheet(
         wb.create_sheet("警告 warnings"),
         ["文件 file", "行 row", "级别 severity", "说明 message"],
@@ -576,8 +585,124 @@ def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataF
     return wb
 
 
-def _write_xlsx(analysis, table: pd.DataFrame, path: Path) -> None:
-    _build_workbook(table, list(analysis.checks), analysis.warnings, dict(analysis.settings or {})).save(path)
+def _write_xlsx(analysis, table: pd.DataFrame, path: Path, entries: PlannerEntries | None = None) -> None:
+    _build_workbook(table, list(analysis.checks), analysis.warnings, dict(analysis.settings or {}),
+                    entries).save(path)
+
+
+# --------------------------------------------------------------------------------------------- planner entries
+
+#: the sub-headings (row 3) or headings (row 2) of the columns the planner fills in (Attachment 3's 整治方案, 备注)
+PLANNER_FIELDS = ("牵头单位", "责任单位", "完成时限", "备注（需区领导小组解决问题）")
+PREVIOUS_XLSX = "ledger.previous.xlsx"
+REMOVED_SHEET = "已移除 removed"
+
+
+@dataclass
+class PlannerEntries:
+    """What a planner typed into an earlier ledger.xlsx: per community id, the 整治方案/备注 cells and the cells of
+    any column they added right of the ledger (``columns`` in sheet order; ``values`` indexed by community id),
+    and the rows of communities the earlier ledger had kept as removed."""
+
+    columns: list[str]
+    values: pd.DataFrame
+    names: pd.DataFrame  # community_id → 镇办, 社区 as the earlier ledger showed them
+
+
+def read_planner_entries(path: str | Path) -> PlannerEntries:
+    """The planner's entries in an earlier ``ledger.xlsx`` (see :class:`PlannerEntries`).
+
+    Rows are matched to communities through 序号 and the 明细 data sheet, which lists the communities in the same
+    order (so re-sorting the ledger sheet in Excel is harmless). Text is read back as typed."""
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    try:
+        wb = load_workbook(path)  # formulas come back as their text ("=…"), kept as text
+    except Exception as exc:  # openpyxl raises many types for unreadable files
+        raise InputError(f"{path}: an earlier ledger that cannot be read ({exc}); the planner's entries in it "
+                         "would be lost — move it away or repair it, then run again") from None
+    if "明细 data" not in wb.sheetnames:
+        raise InputError(f"{path}: not a geofacility ledger (no 明细 data sheet); move it away, then run again")
+    ws, data = wb.worksheets[0], wb["明细 data"]
+    header = [c.value for c in next(data.iter_rows(min_row=1, max_row=1))]
+    if "community_id" not in header:
+        raise InputError(f"{path}: the 明细 data sheet has no community_id column; move the file away, then run again")
+    id_col = header.index("community_id")
+    ids = [unescape_cell_text(str(r[id_col])) if r[id_col] is not None else None
+           for r in data.iter_rows(min_row=2, values_only=True)]
+    n_layout = len(_ledger_layout())
+    width = max(ws.max_column, n_layout)
+    heads = []
+    for col in range(1, width + 1):
+        top, sub = ws.cell(row=2, column=col).value, ws.cell(row=3, column=col).value
+        heads.append(str(sub if sub not in (None, "") else top if top not in (None, "") else f"列{col}"))
+    planner_cols = [i for i in range(n_layout) if heads[i] in PLANNER_FIELDS] + list(range(n_layout, width))
+    columns = [heads[i] for i in planner_cols]
+    records, names = {}, {}
+    for row in ws.iter_rows(min_row=_FIRST_DATA_ROW, max_col=width, values_only=True):
+        number = row[0]
+        if not isinstance(number, (int, float)) or not 1 <= int(number) <= len(ids) or ids[int(number) - 1] is None:
+            continue
+        cid = ids[int(number) - 1]
+        values = [row[i] for i in planner_cols]
+        values = [unescape_cell_text(v) if isinstance(v, str) else v for v in values]
+        if any(v not in (None, "") for v in values):
+            records[cid] = values
+            names[cid] = (row[1], row[2])
+    if REMOVED_SHEET in wb.sheetnames:  # kept from runs before: still the planner's
+        removed = wb[REMOVED_SHEET]
+        rhead = [c.value for c in next(removed.iter_rows(min_row=1, max_row=1))]
+        for row in removed.iter_rows(min_row=2, values_only=True):
+            cid = unescape_cell_text(str(row[0])) if row[0] is not None else None
+            if cid is None or cid in records:
+                continue
+            by_name = dict(zip(rhead[3:], row[3:]))
+            for extra in rhead[3:]:
+                if extra not in columns:
+                    columns.append(extra)
+            records[cid] = [by_name.get(c) for c in columns]
+            names[cid] = (row[1], row[2])
+    records = {k: v + [None] * (len(columns) - len(v)) for k, v in records.items()}
+    values = pd.DataFrame.from_dict(records, orient="index", columns=columns)
+    return PlannerEntries(columns=columns, values=values,
+                          names=pd.DataFrame.from_dict(names, orient="index", columns=["镇办", "社区"]))
+
+
+def _planner_value(value):
+    return safe_cell_text(value) if isinstance(value, str) else value
+
+
+def _restore_planner_entries(wb, ws, table: pd.DataFrame, entries: PlannerEntries) -> None:
+    """Put the planner's entries back on the rows of the same communities; added columns after the ledger's;
+    entries of communities no longer in the ledger on the 已移除 removed sheet (never dropped)."""
+    layout = _ledger_layout()
+    n_layout = len(layout)
+    position = {head: i + 1 for i, (top, sub, _) in enumerate(layout) for head in (sub or top,)
+                if (sub or top) in PLANNER_FIELDS}
+    extra = [c for c in entries.columns if c not in position]
+    for j, name in enumerate(extra):
+        cell = ws.cell(row=2, column=n_layout + 1 + j, value=_planner_value(name))
+        cell.font, cell.border = Font(bold=True), _BORDER
+        ws.column_dimensions[get_column_letter(n_layout + 1 + j)].width = 16
+    row_of = {cid: _FIRST_DATA_ROW + i for i, cid in enumerate(table["community_id"])}
+    for cid, values in entries.values.iterrows():
+        r = row_of.get(cid)
+        if r is None:
+            continue
+        for name, value in values.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            col = position.get(name, n_layout + 1 + extra.index(name) if name in extra else None)
+            ws.cell(row=r, column=col, value=_planner_value(value))
+    gone = [cid for cid in entries.values.index if cid not in row_of]
+    if gone:
+        removed = wb.create_sheet(REMOVED_SHEET)
+        removed.append(["社区编号 community_id", "镇办", "社区", *map(_planner_value, entries.columns)])
+        for cid in gone:
+            town, name = entries.names.loc[cid] if cid in entries.names.index else (None, None)
+            row = [cid, town, name, *entries.values.loc[cid].tolist()]
+            removed.append([None if isinstance(v, float) and math.isnan(v) else _planner_value(v) for v in row])
 
 
 # --------------------------------------------------------------------------------------------- GeoPackage
@@ -613,10 +738,15 @@ def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True) -> dict[st
         del paths["gpkg"]
     ordered = _sorted_communities(analysis.communities)
     table = _typed(ordered)
+    entries = None
+    if paths["xlsx"].exists():  # an earlier ledger: what the planner typed into it is carried over, never lost
+        entries = read_planner_entries(paths["xlsx"])
+        with atomic_path(out_dir / PREVIOUS_XLSX) as tmp:
+            shutil.copyfile(paths["xlsx"], tmp)
     with contextlib.ExitStack() as stack:
         tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
         _write_csv(table, tmp["csv"])
-        _write_xlsx(analysis, table, tmp["xlsx"])
+        _write_xlsx(analysis, table, tmp["xlsx"], entries)
         if gpkg:
             _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
     return paths

@@ -467,7 +467,7 @@ def test_interrupted_write_leaves_nothing(analysis, tmp_path, monkeypatch):
 
 
 def test_interrupted_xlsx_leaves_nothing(analysis, tmp_path, monkeypatch):
-    def half_written(analysis, table, path):
+    def half_written(analysis, table, path, *entries):
         path.write_bytes(b"PK\x03\x04 half")
         raise OSError("killed")
 
@@ -483,5 +483,7 @@ def test_interrupted_rerun_keeps_the_previous_ledger(analysis, tmp_path, monkeyp
     _failing_second_layer(monkeypatch)
     with pytest.raises(RuntimeError):
         write_ledger(analysis, tmp_path)
-    assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.xlsx"]
+    # the earlier ledger is untouched, and its copy (kept before every rewrite) is byte-identical
+    assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.previous.xlsx", "ledger.xlsx"]
     assert {kind: path.read_bytes() for kind, path in first.items()} == before
+    assert (tmp_path / "ledger.previous.xlsx").read_bytes() == before["xlsx"]
