@@ -371,6 +371,42 @@ def synth_command(
         out_console.print(f"{name}: {path}")
 
 
+ledger_app = typer.Typer(help="Track the ledger over time (问题销号).", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("diff")
+def ledger_diff_command(
+    old: Annotated[Path, typer.Argument(help="The earlier ledger.xlsx (or its folder).")],
+    new: Annotated[Path, typer.Argument(help="The later ledger.xlsx (or its folder).")],
+    out: Annotated[Path, typer.Option(help="Folder for changes.csv, progress.xlsx and progress.md.")]
+    = Path("output/progress"),
+    today: Annotated[Optional[str], typer.Option(help="The report date, YYYY-MM-DD (default: today), for "
+                                                      "overdue deadlines.")] = None,
+) -> None:
+    """Gaps closed (销号), opened and changed between two ledgers, overdue items, and progress per town.
+
+    Example: geofacility ledger diff 十月/ledger.xlsx 十一月/ledger.xlsx --out 进展
+    """
+    import datetime as dt
+
+    import pandas as pd
+
+    from .tracking import write_progress
+
+    try:
+        date = dt.date.fromisoformat(today) if today else None
+    except ValueError:
+        raise InputError(f"--today {today}: write the date as YYYY-MM-DD") from None
+    paths = write_progress(old, new, out, today=date)
+    changes = pd.read_csv(paths["changes"], encoding="utf-8-sig")
+    counts = changes["change"].value_counts()
+    console.print(f"销号 closed {counts.get('closed', 0)}, 新增 opened {counts.get('opened', 0)}, 变化 changed "
+                  f"{counts.get('changed', 0)}", highlight=False)
+    for name, path in paths.items():
+        out_console.print(f"{name}: {path}")
+
+
 sites_app = typer.Typer(help="Candidate rooms (房源): what each would fix, and which k to take.",
                         no_args_is_help=True)
 app.add_typer(sites_app, name="sites")

@@ -1,0 +1,67 @@
+"""ledger diff: gaps closed (销号), opened and changed between two ledgers; overdue items; progress per town."""
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pandas as pd
+
+from conftest import write_grid_files
+from geofacility.ledger import write_ledger
+from geofacility.pipeline import analyze
+from geofacility.tracking import ledger_diff, write_progress
+
+
+def _ledger(folder, communities, facilities):
+    folder.mkdir(parents=True, exist_ok=True)
+    comm, fac = write_grid_files(folder, communities, facilities)
+    analysis = analyze(communities=comm, facilities=[fac], radius={"education": 520})
+    write_ledger(analysis, folder / "ledger")
+    return analysis, folder / "ledger"
+
+
+def test_closed_opened_and_overdue(tmp_path, grid_communities, grid_facilities):
+    old_a, old = _ledger(tmp_path / "old", grid_communities, grid_facilities.iloc[:1])  # only school A
+    new_a, new = _ledger(tmp_path / "new", grid_communities, grid_facilities)  # school B opens in C33
+    before = old_a.communities.set_index("community_id")["education_status"]
+    after = new_a.communities.set_index("community_id")["education_status"]
+    closed = sorted(before.index[(before == "gap") & (after == "ok")])
+    assert closed  # B fixes some gaps
+    # the planner set a deadline on a community still short in the new ledger
+    still = sorted(after.index[after == "gap"])[0]
+    wb = openpyxl.load_workbook(new / "ledger.xlsx")
+    ws = wb.worksheets[0]
+    due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=3, column=c).value == "完成时限")
+    data = pd.read_excel(new / "ledger.xlsx", sheet_name="明细 data", dtype=str)
+    row = 4 + list(data["community_id"]).index(still)
+    ws.cell(row=row, column=due_col, value=dt.datetime(2026, 10, 31))
+    wb.save(new / "ledger.xlsx")
+
+    changes, overdue = ledger_diff(old, new, today=dt.date(2026, 11, 26))
+    assert sorted(changes.loc[changes["change"] == "closed", "community_id"]) == closed
+    assert (changes.loc[changes["change"] == "closed", "category"] == "education").all()
+    assert not (changes["change"] == "opened").any()
+    assert list(overdue["community_id"]) == [still] and overdue["days_overdue"].iloc[0] == 26
+    reverse, _ = ledger_diff(new, old, today=dt.date(2026, 11, 26))
+    assert sorted(reverse.loc[reverse["change"] == "opened", "community_id"]) == closed
+
+    paths = write_progress(old, new, tmp_path / "report", today=dt.date(2026, 11, 26))
+    towns = pd.read_excel(paths["xlsx"], sheet_name="进展 by town")
+    assert towns["closed"].sum() == len(closed)
+    assert towns.set_index("town")["open_gaps"].sum() == int((after == "gap").sum())
+    assert f"销号 closed: {len(closed)}" in paths["md"].read_text(encoding="utf-8")
+
+
+def test_ledger_diff_command(tmp_path, grid_communities, grid_facilities):
+    import subprocess
+    import sys
+
+    _, old = _ledger(tmp_path / "old", grid_communities, grid_facilities.iloc[:1])
+    _, new = _ledger(tmp_path / "new", grid_communities, grid_facilities)
+    result = subprocess.run([sys.executable, "-m", "geofacility.cli", "ledger", "diff", str(old), str(new), "--out",
+                             str(tmp_path / "report"), "--today", "2026-11-26"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "销号 closed" in result.stderr and (tmp_path / "report" / "progress.xlsx").exists()
+    bad = subprocess.run([sys.executable, "-m", "geofacility.cli", "ledger", "diff", str(old), str(tmp_path / "x.xlsx")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "not found" in bad.stderr
