@@ -43,6 +43,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib import patheffects
 
 from .atomic import atomic_path
+from .maps import _facility_radius  # the radius each facility is drawn with, as on screen
 from .maps import (CATEGORY_COLOURS, MANY_POINTS, NO_POPULATION_COLOUR, NOT_SURVEYED_COLOUR, fill_palette,
                    uncovered_cells, uncovered_demand)
 from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
@@ -346,15 +347,6 @@ def _standard_text(t: _Text, check: Check) -> str:
     name = t.bi(t.data(check.name_zh), _human(check.subcategory))
     radius = f"{check.radius_m:,.0f} m" if check.radius_m else t.bi("无服务半径", "no service radius")
     return f"{name}, {radius}"
-
-
-def _facility_radius(subcategory: np.ndarray, checks: list[Check]) -> np.ndarray:
-    """The radius of the check whose subcategory the facility has, else that of the category's default check,
-    else its first radius (as the on-screen map draws them)."""
-    by_sub = {c.subcategory: c.radius_m for c in checks if c.radius_m}
-    primary = next((c.radius_m for c in sorted(checks, key=lambda c: not c.is_default) if c.radius_m), np.nan)
-    radius = np.array([by_sub.get(v, np.nan) for v in subcategory.tolist()], dtype=float)
-    return np.where(np.isnan(radius), primary, radius)
 
 
 def _check_category(analysis, category: str) -> None:
