@@ -2,6 +2,8 @@
 :mod:`geofacility.maps`. User mistakes print one line and exit with code 2; never a traceback."""
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -63,7 +65,7 @@ def _coords_arg(values: list[str] | None):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the study options, shared by `analyze` and `sites`
+# the study options, shared by every command that runs a study (declared once: see study_options)
 
 Communities = Annotated[Optional[Path], typer.Option(
     help="Community (社区) boundaries: GeoJSON/GPKG/Shapefile with name, town, population, households. "
@@ -157,6 +159,36 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
             "buffer_m": service_area_buffer}
 
 
+#: the options of every command that runs a study (what _prepare_kwargs turns into prepare() arguments)
+_STUDY_PARAMETERS = (
+    ("communities", Communities, None), ("facilities", Facilities, None), ("demand", Demand, None),
+    ("towns", Towns, None), ("standards", Standards, None), ("standard", Standard, None), ("radius", Radius, None),
+    ("coords", Coords, None), ("crs", Crs, None), ("encoding", Encoding, None), ("aliases", Aliases, None),
+    ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
+    ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
+    ("study", Study, None), ("quiet", Quiet, False),
+)
+_STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
+
+
+def study_options(command):
+    """Give a command the study options, declared once here: typer sees them after the command's own options,
+    and the command receives them as ``**options``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, annotation, default in _STUDY_PARAMETERS]
+
+    @functools.wraps(command)
+    def run(**values):
+        options = {name: values.pop(name) for name in _STUDY_OPTIONS}
+        return command(**values, **options)
+
+    run.__signature__ = signature.replace(parameters=[*own, *shared])
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    return run
+
+
 def _study(*, status=None, **options):
     """Run the analysis the study options describe."""
     from .pipeline import analyze as run_analysis
@@ -166,28 +198,11 @@ def _study(*, status=None, **options):
 
 
 @app.command()
+@study_options
 def analyze(
-    communities: Communities = None,
-    facilities: Facilities = None,
-    demand: Demand = None,
-    towns: Towns = None,
-    standards: Standards = None,
-    standard: Standard = None,
-    radius: Radius = None,
-    coords: Coords = None,
-    crs: Crs = None,
-    encoding: Encoding = None,
-    aliases: Aliases = None,
-    network: Network = None,
-    distance: Distance = None,
-    max_snap: MaxSnap = 150.0,
-    service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0,
-    survey_extent: SurveyExtent = None,
     out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
     = Path("output"),
-    study: Study = None,
-    quiet: Quiet = False,
+    **options,
 ) -> None:
     """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
 
@@ -199,20 +214,20 @@ def analyze(
     from .maps import write_map
 
     started = time.perf_counter()
-    options = _options(locals())
     with console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         status.update("writing the ledger…")
         paths = write_ledger(analysis, out)
         status.update("drawing the map…")
         paths["map"] = write_map(analysis, out / "map.html")
-    if not quiet:
+    if not options["quiet"]:
         _summary(analysis, time.perf_counter() - started)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 
 
 @app.command("map")
+@study_options
 def map_command(
     category: Annotated[Optional[list[str]], typer.Option(
         help="The category of the special-plan map (专项规划), repeatable; default: every surveyed category.")] = None,
@@ -230,11 +245,7 @@ def map_command(
              "(exact MCLP) with their service radius.")] = None,
     k: Annotated[int, typer.Option(help="With --candidates: how many sites to select.")] = 10,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("output/maps"),
-    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
-    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
-    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
-    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
+    **options,
 ) -> None:
     """Per-category maps for special plans: communities by that category's status, its facilities and service
     areas, the people left out, the standard applied; HTML (online and offline) and PNG/PDF figures.
@@ -253,7 +264,6 @@ def map_command(
             raise InputError(f"--category {c}: use one of {', '.join(CATEGORIES)}")
     if candidates is not None and len(category or []) != 1:
         raise InputError("--candidates needs exactly one --category: the category the rooms would host")
-    options = _options(locals())
     with console.status("analysing…", spinner="dots") as status:
         sites = None
         if candidates is not None:
@@ -288,6 +298,7 @@ def map_command(
 
 
 @app.command("batch")
+@study_options
 def batch_command(
     by: Annotated[str, typer.Option(help="Group communities by this column: town (街道/镇), or e.g. district.")]
     = "town",
@@ -299,11 +310,7 @@ def batch_command(
     = False,
     out: Annotated[Path, typer.Option(help="Output folder: one sub-folder per group, summary.csv/.xlsx, "
                                            "index.html, manifest.json.")] = Path("output/batch"),
-    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
-    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
-    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
-    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
+    **options,
 ) -> None:
     """The analysis per town/street (or any column): each group's ledger and map, a roll-up, an overview and one
     coverage.gpkg.
@@ -316,8 +323,8 @@ def batch_command(
 
     from .batch import batch as run_batch
 
-    kwargs = _prepare_kwargs(**_options(locals()))
-    with Progress(console=console, disable=quiet) as bar:
+    kwargs = _prepare_kwargs(**options)
+    with Progress(console=console, disable=options["quiet"]) as bar:
         task = bar.add_task("groups", total=None)
 
         def step(done, total, group):
@@ -325,7 +332,7 @@ def batch_command(
 
         result = run_batch(by=by, out=out, workers=workers, scheduler=scheduler, force=force, progress=step,
                            **kwargs)
-    if not quiet:
+    if not options["quiet"]:
         groups = result.summary["group"].nunique()
         console.print(f"{groups} groups by {by}: {groups - len(result.skipped) - len(result.failed)} run, "
                       f"{len(result.skipped)} unchanged (skipped), {len(result.failed)} failed"
@@ -464,16 +471,13 @@ def _cost_pairs(analysis, rooms, cost: dict):
 
 
 @sites_app.command("evaluate")
+@study_options
 def sites_evaluate(
     candidates: Candidates,
     category: Category,
     include_unreviewed: Unreviewed = False,
     out: SitesOut = Path("output/sites"),
-    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
-    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
-    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
-    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
+    **options,
 ) -> None:
     """Rank candidate rooms by what each would fix for one category: area rule (e.g. ≥350 m² with a ≥50 m²
     station; rooms of a community combined), people newly within reach, communities served, gap closed.
@@ -484,12 +488,11 @@ def sites_evaluate(
     from .ledger import write_sites
     from .maps import write_map
 
-    options = _options(locals())
     with console.status("evaluating candidates…", spinner="dots") as status:
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, None, status)
         paths = write_sites(site_study, None, out)
         paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
-    if not quiet:
+    if not options["quiet"]:
         top = site_study.candidates.sort_values("rank").head(10)
         console.print(f"[bold]{len(site_study.candidates)} candidates[/], {len(site_study.eligible)} selectable "
                       f"for {category} ({site_study.check.label}); best ten:")
@@ -502,6 +505,7 @@ def sites_evaluate(
 
 
 @sites_app.command("select")
+@study_options
 def sites_select(
     candidates: Candidates,
     category: Category,
@@ -521,11 +525,7 @@ def sites_select(
     cost_value: Annotated[str, typer.Option(help="Cost column.")] = "cost",
     include_unreviewed: Unreviewed = False,
     out: SitesOut = Path("output/sites"),
-    communities: Communities = None, facilities: Facilities = None, demand: Demand = None, towns: Towns = None,
-    standards: Standards = None, standard: Standard = None, radius: Radius = None, coords: Coords = None,
-    crs: Crs = None, encoding: Encoding = None, aliases: Aliases = None, network: Network = None,
-    distance: Distance = None, max_snap: MaxSnap = 150.0, service_area_buffer: Buffer = 50.0,
-    coverage_target: Target = 1.0, survey_extent: SurveyExtent = None, study: Study = None, quiet: Quiet = False,
+    **options,
 ) -> None:
     """Choose which candidate rooms to take, keeping existing facilities: MCLP, LSCP, p-median (exact, HiGHS)
     or greedy; writes the selection, the map, and the ledger as if the chosen rooms were built.
@@ -544,7 +544,6 @@ def sites_select(
         raise InputError("--method pmedian needs --k")
     if k is not None and k < 1:
         raise InputError(f"--k {k}: give at least 1")
-    options = _options(locals())
     cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
     with console.status("selecting sites…", spinner="dots") as status:
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
@@ -557,7 +556,7 @@ def sites_select(
         after_paths = write_ledger(after, out / "ledger_after")
         paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
         paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection))
-    if not quiet:
+    if not options["quiet"]:
         ids = site_study.candidates["candidate_id"].to_numpy()[selection.selected]
         before_short = int((analysis.communities[f"{category}_status"] == "gap").sum())
         after_short = int((after.communities[f"{category}_status"] == "gap").sum())
@@ -569,13 +568,6 @@ def sites_select(
         out_console.print(f"{name}: {path}")
 
 
-_STUDY_OPTIONS = ("communities", "facilities", "demand", "towns", "standards", "standard", "radius", "coords", "crs",
-                  "encoding", "aliases", "network", "distance", "max_snap", "service_area_buffer",
-                  "coverage_target", "survey_extent", "study", "quiet")
-
-
-def _options(values: dict) -> dict:
-    return {k: values[k] for k in _STUDY_OPTIONS}
 
 
 def _float(text: str, where: str) -> float:

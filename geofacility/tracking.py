@@ -47,6 +47,8 @@ def ledger_diff(old, new, *, today: dt.date | None = None) -> tuple[pd.DataFrame
     communities of ``new`` still short of standard whose 完成时限 is before ``today``."""
     before, after = _read(old), _read(new)
     ids = sorted(set(before.index) | set(after.index))
+    # names as the later ledger has them, the earlier one's for communities it no longer lists
+    names = after[["town", "community"]].combine_first(before[["town", "community"]])
     rows = []
     for category in CATEGORIES:
         s_old = before.get(f"{category}_status", pd.Series(dtype=str)).reindex(ids).fillna("absent")
@@ -62,13 +64,14 @@ def ledger_diff(old, new, *, today: dt.date | None = None) -> tuple[pd.DataFrame
         change[both & (s_old == "gap") & (s_new == "gap") & (p_old != p_new)] = "changed"
         change[present & (on_old != on_new)] = "survey"  # surveyed in one ledger only: neither closed nor opened
         change[(s_old == "absent") & (s_new == "gap")] = "opened"  # a community new to the ledger, with a gap
-        picked = change[change != ""]
-        for cid, what in picked.items():
-            src = after if cid in after.index else before
-            rows.append({"town": src.loc[cid, "town"], "community_id": cid, "community": src.loc[cid, "community"],
-                         "category": category, "change": what, "old_status": s_old[cid], "new_status": s_new[cid],
-                         "old_problem": p_old[cid], "new_problem": p_new[cid]})
-    changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS).sort_values(
+        picked = change.index[change != ""]
+        rows.append(pd.DataFrame({
+            "town": names.loc[picked, "town"].to_numpy(), "community_id": picked,
+            "community": names.loc[picked, "community"].to_numpy(), "category": category,
+            "change": change[picked].to_numpy(), "old_status": s_old[picked].to_numpy(),
+            "new_status": s_new[picked].to_numpy(), "old_problem": p_old[picked].to_numpy(),
+            "new_problem": p_new[picked].to_numpy()}))
+    changes = pd.concat(rows, ignore_index=True)[CHANGE_COLUMNS].sort_values(
         ["town", "community_id", "category"], key=lambda s: s.map({c: i for i, c in enumerate(CATEGORIES)})
         if s.name == "category" else s, kind="stable").reset_index(drop=True)
     today = today or dt.date.today()
