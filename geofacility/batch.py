@@ -121,6 +121,12 @@ def _iter_groups(study: Study, by: str, *, hashed: bool = True):
                            walk=WalkingDistance(network, part.demand.geometry.values, max_snap_m=walk.max_snap_m,
                                                 reach_factor=walk.reach_factor),
                            stranded={k: v[in_group] for k, v in stranded.items()})
+        if study.capacity is not None:  # the whole study's allocation: this group's communities and facilities
+            from .capacity import group_capacity
+
+            reach = fac_rows if walk is not None else facilities_within_reach(part)
+            part = replace(part, capacity=group_capacity(study.capacity, comm["community_id"],
+                                                         study.facilities["facility_id"].iloc[reach]))
         key = _hash(part, (comm_h[in_comm], dem_h[in_group], fac_h[fac_rows])) if hashed else None
         yield str(value), part, key
 
@@ -184,6 +190,10 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
     h.update(json.dumps(study.settings, sort_keys=True, default=str).encode())
     for category in sorted(study.extents):  # the survey extents themselves, not just their file names
         h.update(category.encode() + shapely.to_wkb(study.extents[category]))
+    for category in sorted(study.capacity or {}):  # shared facilities: neighbours' demand changes a group's split
+        result = study.capacity[category]
+        for frame in (result.communities, result.facilities):
+            h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
 
@@ -259,6 +269,11 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     if workers < 1:
         raise InputError(f"--workers {workers}: give at least 1")
     study = prepare(**inputs)
+    if study.settings.get("capacity_method", "none") != "none":
+        from .capacity import study_capacity
+
+        # facilities near a border serve both towns: the allocation sees the whole study, groups take their part
+        study = replace(study, capacity=study_capacity(study, method=study.settings["capacity_method"], log=study.log))
     names = group_names(study, by)
     folders = _folders(names)
     manifest_path = out / "manifest.json"

@@ -51,7 +51,7 @@ def _facility_args(values: list[str]) -> list:
 def _coords_arg(values: list[str] | None):
     if not values:
         return None
-    roles = {"communities", "facilities", "demand", "towns", "network", "candidates"}
+    roles = {"communities", "facilities", "demand", "towns", "network", "candidates", "project"}
     result: dict[str, str] = {}
     for text in values:
         key, sep, value = text.partition("=")
@@ -113,13 +113,18 @@ SurveyExtent = Annotated[Optional[list[str]], typer.Option(
          "education=data/xicheng/streets.geojson")]
 Target = Annotated[float, typer.Option(
     help="Share of a community's people that must be within the radius for status ok (0–1).")]
+CapacityMethod = Annotated[str, typer.Option(
+    help="How demand is shared among facilities with limited capacity (容量): allocate (the most people seated "
+         "within capacity and radius, nearest first; exact), 2sfca (two-step floating catchment index) or none. "
+         "Capacity: the facilities' capacity column (residents), else floor area ÷ the standard's m² per resident, "
+         "else the population one facility serves by the standard.")]
 Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
 
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
-                    service_area_buffer=50.0, survey_extent=None) -> dict:
+                    service_area_buffer=50.0, survey_extent=None, capacity_method="allocate") -> dict:
     """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
     sample when no --communities; extra --facilities are then added to it)."""
     from .pipeline import sample_inputs
@@ -156,7 +161,7 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
             "standard_choices": choices or None, "radius": radius_m or None,
             "coords": _coords_arg(coords), "crs": crs, "encoding": encoding, "aliases": aliases,
             "coverage_target": coverage_target, "network": network, "distance": distance, "max_snap_m": max_snap,
-            "buffer_m": service_area_buffer}
+            "buffer_m": service_area_buffer, "capacity_method": capacity_method}
 
 
 #: the options of every command that runs a study (what _prepare_kwargs turns into prepare() arguments)
@@ -166,7 +171,7 @@ _STUDY_PARAMETERS = (
     ("coords", Coords, None), ("crs", Crs, None), ("encoding", Encoding, None), ("aliases", Aliases, None),
     ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
     ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
-    ("study", Study, None), ("quiet", Quiet, False),
+    ("capacity_method", CapacityMethod, "allocate"), ("study", Study, None), ("quiet", Quiet, False),
 )
 _STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
 
@@ -578,6 +583,8 @@ def _float(text: str, where: str) -> float:
 
 
 def _summary(analysis, seconds: float) -> None:
+    import pandas as pd
+
     comm = analysis.communities
     population = comm["population"].sum()
     console.print(f"\n[bold]{analysis.settings.get('study') or 'study area'}[/]: {len(comm)} communities in "
@@ -585,19 +592,21 @@ def _summary(analysis, seconds: float) -> None:
                   f"distance: {analysis.settings['distance']}, CRS {analysis.settings['crs']}; "
                   f"{seconds:.1f} s")
     table = Table(title="Per category", show_lines=False)
-    for col in ("category", "standard", "population covered", "communities short"):
+    for col in ("category", "standard", "population covered", "served within capacity", "communities short"):
         table.add_column(col)
     for category in CATEGORIES:
         label = f"{category} {CATEGORY_LABELS_ZH[category]}"
         if category not in analysis.surveyed:
-            table.add_row(label, "—", "not surveyed", "—")
+            table.add_row(label, "—", "not surveyed", "—", "—")
             continue
+        served = comm[f"{category}_served_population"].sum(min_count=1)
+        within = f"{served:,.0f} ({served / population:.1%})" if population and pd.notna(served) else "—"
         covered = comm[f"{category}_covered_population"].sum()
         short = int((comm[f"{category}_status"] == "gap").sum())
         checks = [c for c in analysis.checks if c.category == category]
         radius = "; ".join(f"{c.name_zh} r={c.radius_m:g} m" if c.radius_m else c.name_zh for c in checks)
         cover = f"{covered:,.0f} ({covered / population:.1%})" if population else "—"
-        table.add_row(label, radius, cover, f"{short} of {len(comm)}")
+        table.add_row(label, radius, cover, within, f"{short} of {len(comm)}")
     console.print(table)
     if analysis.surveyed:
         worst = comm.assign(_unc=sum(comm[f"{c}_uncovered_population"].fillna(0) for c in analysis.surveyed))
@@ -611,6 +620,83 @@ def _summary(analysis, seconds: float) -> None:
                           f"{row['population']:,.0f}; {problems or 'no gap'}", markup=False, highlight=False)
     if len(analysis.warnings):
         console.print(f"{len(analysis.warnings)} input warnings: see the 警告 warnings sheet of ledger.xlsx")
+
+
+@app.command("review")
+@study_options
+def review_command(
+    project: Annotated[Path, typer.Option(
+        help="The residential project: its site polygon (or a point), GeoJSON/GPKG/Shapefile/CSV with lon/lat; "
+             "attributes 户数 (households) and/or 人口 (population) unless given below.")],
+    households: Annotated[Optional[float], typer.Option(help="Households (户数) of the project.")] = None,
+    population: Annotated[Optional[float], typer.Option(help="Population (人口) of the project.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Project name, used in the texts.")] = None,
+    planned: Annotated[Optional[Path], typer.Option(
+        help="The facilities the project plans: a table with 类别 (category), optional 子类 (subcategory), 建筑面积 "
+             "(floor_area_m2), 名称 (name).")] = None,
+    as_built: Annotated[Optional[Path], typer.Option(
+        "--as-built", help="Completion acceptance (竣工验收): the facilities the completed project has built, same "
+                           "columns as --planned; checked against what the standards require.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("output/review"),
+    **options,
+) -> None:
+    """Development review (配建审查): the facilities a new residential project must build per category — the
+    standards' requirement minus the spare capacity of existing facilities within reach — checked against what it
+    plans (pass/fail with reasons), and the planning conditions (规划条件) text; --as-built checks a completed
+    project (竣工验收).
+
+    Example: geofacility review --project 地块.geojson --households 2000 --planned 配建清单.csv --out 审查
+    """
+    import pandas as pd
+
+    from .review import read_planned, read_project, review_checks, review_project, write_review
+    from .standards import load_standards
+
+    if planned is not None and as_built is not None:
+        raise InputError("give --planned (a proposal) or --as-built (a completed project), not both")
+    with console.status("analysing the existing facilities…", spinner="dots") as status:
+        analysis = _study(**options, status=status)
+        comm = analysis.communities
+        hh = comm["households"].sum(min_count=1)
+        pph = float(comm["population"].sum() / hh) if pd.notna(hh) and hh > 0 else None
+        coords = _coords_arg(options.get("coords"))
+        project_coords = coords.get("project", coords.get("*")) if isinstance(coords, dict) else coords
+        site = read_project(project, analysis.crs, population=population, households=households, name=name,
+                            people_per_household=pph, coords=project_coords, encoding=options.get("encoding"))
+        listed = read_planned(as_built or planned, encoding=options.get("encoding"),
+                              label_what="built" if as_built else "planned") if (as_built or planned) else None
+        choices = {}
+        for text in options.get("standard") or []:
+            key, _, value = text.partition("=")
+            choices.setdefault(key, []).append(value)
+        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks)
+        radius = {k: _float(v, f"--radius {k}={v}") for k, v in
+                  _pairs(options.get("radius"), option="--radius", value_name="METRES").items()}
+        if radius:
+            from dataclasses import replace
+
+            checks = [replace(c, radius_m=radius[c.category]) if c.category in radius else c for c in checks]
+        status.update("reviewing the project…")
+        result = review_project(site, checks, analysis=analysis, planned=listed, as_built=as_built is not None)
+        paths = write_review(result, out)
+    if not options["quiet"]:
+        title = "竣工验收核查 completion check" if as_built else "配建审查 development review"
+        table = Table(title=f"{site.name}: {title} — {site.households:,.0f} households, {site.population:,.0f} people")
+        for col in ("category", "standard", "required", "provided", "result"):
+            table.add_column(col)
+        from .review import RESULT_ZH
+
+        for rec in result.table.to_dict("records"):
+            need = f"{rec['required_count']:.0f}" + ("" if pd.isna(rec["required_m2"]) else
+                                                      f" / {rec['required_m2']:,.0f} m²")
+            table.add_row(rec["category_zh"], rec["subcategory"], need,
+                          f"{rec['provided_count']} / {rec['provided_m2']:,.0f} m²", RESULT_ZH[rec["result"]])
+        console.print(table)
+        from .review import conditions_text
+
+        console.print(conditions_text(result), markup=False, highlight=False)
+    for kind, path in paths.items():
+        out_console.print(f"{kind}: {path}")
 
 
 @app.command("standards")

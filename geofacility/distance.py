@@ -11,7 +11,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-__all__ = ["nearest_distance", "within_pairs", "StraightLineDistance"]
+__all__ = ["nearest_distance", "within_pairs", "pairs_within", "StraightLineDistance"]
 
 
 def nearest_distance(points, facilities) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +78,19 @@ def within_pairs(geoms, facilities, radius_m: float) -> tuple[np.ndarray, np.nda
     tree = shapely.STRtree(facilities)
     geom_idx, fac_idx = tree.query(geoms, predicate="dwithin", distance=radius_m)
     return geom_idx, fac_idx
+
+
+def pairs_within(points, facilities, max_distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point index, facility index, metres) for every pair no farther apart than ``max_distance`` (one STRtree
+    query)."""
+    points = np.asarray(points)
+    facilities = np.asarray(facilities)
+    if len(points) == 0 or len(facilities) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    tree = shapely.STRtree(facilities)
+    p_idx, f_idx = tree.query(points, predicate="dwithin", distance=max_distance)
+    dist = shapely.distance(points[p_idx], facilities[f_idx])
+    return p_idx.astype(np.int64), f_idx.astype(np.int64), dist
 
 
 class StraightLineDistance:

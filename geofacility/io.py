@@ -58,6 +58,7 @@ ALIASES: dict[str, list[str]] = {
     "subcategory": ["subcategory", "子类", "小类", "细类", "设施小类", "sub_category"],
     "floor_area_m2": ["floor_area_m2", "面积", "建筑面积", "使用面积", "房屋面积", "floor_area", "area_m2",
                       "building_area_m2", "建筑面积m2", "建筑面积（m2）", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积（㎡）"],
+    "capacity": ["capacity", "容量", "服务人口", "服务能力", "可服务人口", "capacity_people", "served_population"],
     "facility_id": ["facility_id", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
     "name": ["name", "名称", "设施名称", "school", "站点名称", "小区名称", "小区"],
     "demand_id": ["demand_id", "compound_id", "building_id", "小区编号", "楼栋编号", "point_id", "cell_id"],
@@ -663,10 +664,11 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
             log.add(label, None, f"no {category} facilities in the file: the category is surveyed and none exist",
                     severity="info")
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
-                                     "floor_area_m2": [], "source_file": [], "source_row": []},
+                                     "floor_area_m2": [], "capacity": [], "source_file": [], "source_row": []},
                                     geometry=[], crs=4326)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
-    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2"], aliases)
+    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity"],
+                          aliases)
     if "facility_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
     gdf = _drop_unusable(gdf)
@@ -728,6 +730,9 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     gdf["name"] = _string(gdf["name"]) if "name" in gdf.columns else gdf["facility_id"]
     gdf["floor_area_m2"] = (_numeric(gdf, "floor_area_m2", label=label, log=log, required=False)
                             if "floor_area_m2" in gdf.columns else np.nan)
+    # residents the facility can serve (geofacility.capacity); unknown: from floor area or the standard
+    gdf["capacity"] = (_numeric(gdf, "capacity", label=label, log=log, required=False)
+                       if "capacity" in gdf.columns else np.nan)
     return gdf
 
 

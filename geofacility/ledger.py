@@ -80,11 +80,16 @@ CATEGORY_FIELDS: tuple[str, ...] = (
     "required_m2",
     "current_m2",
     "gap_m2",
+    "served_population",
+    "over_capacity_population",
+    "out_of_reach_population",
     "problem",
 )
 
 #: Short Chinese names used in the 存在问题 column (``教育：覆盖率 62%，缺 1 处``); the same ones coverage uses.
 
+#: fields added after the first ledgers were filed (0.1: the capacity split); older ledgers read with them empty
+_ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population")
 _TEXT_FIELDS = ("status", "standard", "problem")
 _SHARE_FIELDS = ("covered_share",)
 _SHARE_DECIMALS = 4
@@ -252,7 +257,8 @@ def standard_text(row: dict, category: str, checks: list[Check], *, coverage_tar
 
 
 def current_text(row: dict, category: str) -> str:
-    """The 现状 cell: ``覆盖 62%（3,100/5,000 人）；现有 1 处；面积 120 m²``; ``未调查`` when not surveyed."""
+    """The 现状 cell: ``覆盖 62%（3,100/5,000 人）；容量内 2,900 人、超容量 200 人；现有 1 处；面积 120 m²``;
+    ``未调查`` when not surveyed."""
     if row.get(f"{category}_status") == "not_surveyed":
         return "未调查"
     get = lambda field: row.get(f"{category}_{field}")  # noqa: E731
@@ -263,6 +269,11 @@ def current_text(row: dict, category: str) -> str:
             parts.append(f"覆盖 {share_text(get('covered_share'))}")
         else:
             parts.append(f"覆盖 {share_text(get('covered_share'))}（{_people(covered)}/{_people(covered + uncovered)} 人）")
+    if not _isnan(get("served_population")):  # the capacity split (geofacility.capacity)
+        split = f"容量内 {_people(get('served_population'))} 人"
+        if get("over_capacity_population") >= 0.5:
+            split += f"、超容量 {_people(get('over_capacity_population'))} 人"
+        parts.append(split)
     if not _isnan(get("current_count")):
         parts.append(f"现有 {_num(get('current_count'))} 处")
     if not _isnan(get("current_m2")):
@@ -303,7 +314,34 @@ def _note(settings: dict, checks: list[Check]) -> str:
     if distance:
         parts.append(f"距离：{_DISTANCE_ZH.get(str(distance), safe_cell_text(distance))}")
     parts.append(f"覆盖目标：{share_text(_coverage_target(settings))}")
+    method = settings.get("capacity_method")
+    if method and method != "none":
+        parts.append(f"容量：{_CAPACITY_ZH.get(str(method), safe_cell_text(method))}（详见“设施负荷 facility load”表）")
     return "；".join(parts)
+
+
+_CAPACITY_ZH = {"allocate": "按容量就近分配", "2sfca": "两步移动搜索法 2SFCA"}
+_SOURCE_ZH = {"data": "数据", "floor area": "按面积折算", "standard": "按标准服务人口", "unknown": "未知"}
+_LOAD_HEADER = ["设施编号 facility_id", "名称 name", "类别 category", "子类 subcategory", "所在社区 community_id",
+                "容量（人） capacity", "容量来源 capacity source", "半径内需求（人） demand in reach",
+                "已分配（人） allocated", "负荷 load", "状态 state"]
+
+
+def _load_rows(load: pd.DataFrame | None) -> list[list]:
+    """The facility load sheet: one row per facility whose category's capacity split was computed."""
+    if load is None or not len(load):
+        return [["", "未计算容量 no capacity split", "", "", "", None, "", None, None, None, ""]]
+    rows = []
+    for rec in load.to_dict("records"):
+        value = rec["load"]
+        state = "" if value is None or _isnan(value) else ("超负荷 over capacity" if value > 1 + 1e-9 else
+                                                           "满 full" if value >= 1 - 1e-9 else "有余量 spare")
+        rows.append([safe_cell_text(rec["facility_id"]), safe_cell_text(rec["name"]), rec["category"],
+                     rec["subcategory"], safe_cell_text(rec["community_id"] or ""), _excel_value(rec["capacity"]),
+                     _SOURCE_ZH.get(rec["capacity_source"], rec["capacity_source"]),
+                     _excel_value(rec["demand_in_reach"]), _excel_value(rec["allocated"]),
+                     _excel_value(None if _isnan(value) else round(float(value), 4)), state])
+    return rows
 
 
 # --------------------------------------------------------------------------------------------- CSV
@@ -339,6 +377,9 @@ def read_ledger_csv(path: str | Path) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
+    for col in (f"{c}_{f}" for c in CATEGORIES for f in _ADDED_FIELDS):
+        if col not in raw.columns:  # a ledger written before these columns existed: empty, not unreadable
+            raw[col] = ""
     missing = [col for col in ledger_columns() if col not in raw.columns]
     if missing:
         raise InputError(f"{path}: not a geofacility ledger.csv; missing column(s) {', '.join(missing)}")
@@ -560,7 +601,7 @@ def _standards_rows(checks: list[Check]) -> list[list]:
 
 
 def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict,
-                    entries: PlannerEntries | None = None) -> Workbook:
+                    entries: PlannerEntries | None = None, facility_load: pd.DataFrame | None = None) -> Workbook:
     wb = Workbook()
     ledger = wb.active
     ledger.title = "台账 ledger"
@@ -579,6 +620,9 @@ def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataF
         _standards_rows(checks),
         widths=[18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60],
     )
+    if settings.get("capacity_method") not in (None, "none"):
+        _fill_table_sheet(wb.create_sheet("设施负荷 facility load"), _LOAD_HEADER, _load_rows(facility_load),
+                          widths=[14, 28, 12, 18, 16, 12, 16, 16, 14, 10, 16])
     data = wb.create_sheet("明细 data")
     _fill_table_sheet(data, list(table.columns), table.itertuples(index=False))
     data.auto_filter.ref = data.dimensions
@@ -587,7 +631,7 @@ def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataF
 
 def _write_xlsx(analysis, table: pd.DataFrame, path: Path, entries: PlannerEntries | None = None) -> None:
     _build_workbook(table, list(analysis.checks), analysis.warnings, dict(analysis.settings or {}),
-                    entries).save(path)
+                    entries, getattr(analysis, "facility_load", None)).save(path)
 
 
 # --------------------------------------------------------------------------------------------- planner entries
@@ -717,7 +761,13 @@ def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
     communities = gpd.GeoDataFrame(table, geometry=geometry, crs=analysis.crs)
     _write_layer(communities, path, "communities")
     _write_layer(analysis.demand, path, "demand", "Point")
-    _write_layer(analysis.facilities, path, "facilities", "Point")
+    facilities = analysis.facilities
+    load = getattr(analysis, "facility_load", None)
+    if load is not None and len(load):  # each facility's capacity (residents), where it came from, and its load
+        extra = load[["facility_id", "capacity", "capacity_source", "demand_in_reach", "allocated", "load"]]
+        facilities = facilities.merge(extra.rename(columns={"capacity": "capacity_residents"}), on="facility_id",
+                                      how="left")
+    _write_layer(facilities, path, "facilities", "Point")
     areas = getattr(analysis, "service_areas", None)
     if areas is not None:
         _write_layer(areas, path, "service_areas", "MultiPolygon")

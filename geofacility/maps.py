@@ -550,8 +550,16 @@ _CSS = """<style>
 </style>"""
 
 
+def _with_load(facilities: gpd.GeoDataFrame, load: pd.DataFrame | None) -> gpd.GeoDataFrame:
+    """The facilities with their capacity (``capacity_residents``), its source, demand in reach and load."""
+    if load is None or not len(load):
+        return facilities
+    extra = load[["facility_id", "capacity", "capacity_source", "demand_in_reach", "load"]]
+    return facilities.merge(extra.rename(columns={"capacity": "capacity_residents"}), on="facility_id", how="left")
+
+
 def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
-                 cell_sizes: dict[str, float] | None = None, basemap_note: str = "") -> str:
+                 cell_sizes: dict[str, float] | None = None, basemap_note: str = "", capacity: bool = False) -> str:
     settings = analysis.settings or {}
     study = esc(settings.get("study") or "")
     lines = [
@@ -580,8 +588,16 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
                      f"gaps）: {listed}</div>")
     lines.append(
         '<div><span class="gf-dot" style="background:#000;opacity:.5"></span>'
-        "未覆盖人口 uncovered population（点大小 ∝ √人口 / dot size ∝ √people）</div>"
+        "未覆盖人口（服务半径外）uncovered population, out of reach（点大小 ∝ √人口 / dot size ∝ √people）</div>"
     )
+    if capacity:
+        lines.append(
+            f'<div><span class="gf-dot" style="background:{OVER_CAPACITY_COLOUR}"></span>可达但超容量 within reach, '
+            "but the facilities in reach are full（容量内可服务 = 其余人口 / served = the rest）</div>"
+            f'<div><span class="gf-dot" style="background:#fff;border:2px solid {OVER_CAPACITY_RING}"></span>'
+            "需求超过容量的设施 facility with more people in reach than its capacity（点击查看容量与负荷 / click for "
+            "capacity and load）</div>"
+        )
     for size in sorted(set((cell_sizes or {}).values())):
         names = "、".join(f"{CATEGORY_SHORT_ZH[c]} {c}" for c in surveyed if (cell_sizes or {}).get(c) == size)
         text = _cell_size_text(size)
@@ -697,6 +713,8 @@ class _Facilities(NamedTuple):
     geometries: list
     tip: np.ndarray
     popup: np.ndarray
+    #: marker outline: white, or red for a facility over its capacity (capacity split computed)
+    ring: np.ndarray | None = None
 
 
 def _facility_data(facilities: gpd.GeoDataFrame) -> _Facilities:
@@ -707,16 +725,47 @@ def _facility_data(facilities: gpd.GeoDataFrame) -> _Facilities:
     popup = (
         '<div class="gf-pop"><b>' + name + "</b><br>类型 subcategory: " + _pick(sub != "", sub, "—")
         + "<br>建筑面积 floor area: " + _fmt(_col_f(facilities, "floor_area_m2"), "{:,.0f} m²")
+        + _capacity_html(facilities)
         + _pick(source != "", '<br><span class="gf-small">来源 source: ' + source + " " + row + "</span>", "")
         + "</div>"
     )
+    full = _oversubscribed(facilities)
     return _Facilities(
         category=_col_a(facilities, "category"),
         subcategory=_col_a(facilities, "subcategory"),
         geometries=_geometries(facilities.geometry.values),
-        tip=_pick(name != "", name, "—"),
+        tip=_pick(name != "", name, "—") + _pick(full, " · 需求超过容量 over capacity", ""),
         popup=popup,
+        ring=_pick(full, OVER_CAPACITY_RING, "#ffffff"),
     )
+
+
+def _oversubscribed(facilities: pd.DataFrame) -> np.ndarray:
+    """Facilities with more people within their radius than their capacity (whatever the allocation method)."""
+    if "load" not in facilities.columns:
+        return np.zeros(len(facilities), dtype=bool)
+    return _col_f(facilities, "demand_in_reach") > _col_f(facilities, "capacity_residents") * (1 + 1e-9)
+
+
+#: the outline of a facility over its capacity, and the colour of people within reach of full facilities only
+OVER_CAPACITY_RING = "#b2182b"
+OVER_CAPACITY_COLOUR = "#e66101"
+_SOURCE_ZH = {"data": "数据 data", "floor area": "按面积 from floor area", "standard": "按标准 from the standard"}
+
+
+def _capacity_html(facilities: pd.DataFrame) -> np.ndarray:
+    """Popup lines of a facility's capacity and load, where the capacity split was computed."""
+    if "load" not in facilities.columns:
+        return np.full(len(facilities), "", dtype=object)
+    capacity = _col_f(facilities, "capacity_residents")
+    load = _col_f(facilities, "load")
+    source = np.array([_SOURCE_ZH.get(v, "") for v in _col_a(facilities, "capacity_source").tolist()], dtype=object)
+    text = ("<br>容量 capacity: " + _fmt(capacity) + " 人 residents（" + source + "）"
+            + "<br>半径内需求 demand in reach: " + _fmt(_col_f(facilities, "demand_in_reach")) + " 人"
+            + "<br>负荷 load: " + _fmt(load, "{:.0%}")
+            + _pick(_oversubscribed(facilities), ' <b style="color:' + OVER_CAPACITY_RING + '">需求超过容量 over '
+                                                 'capacity</b>', ""))
+    return _pick(np.isfinite(load), text, "")
 
 
 def _facility_radius(subcategory: np.ndarray, checks: list[Check]) -> np.ndarray:
@@ -761,8 +810,12 @@ def _category_layer(category: str, facilities: _Facilities, checks: list[Check],
             control=False,
         ).add_to(group)
     folium.GeoJson(
-        _features([geometries[i] for i in mine], {"tip": facilities.tip[mine], "popup": facilities.popup[mine]}),
+        _features([geometries[i] for i in mine], {"tip": facilities.tip[mine], "popup": facilities.popup[mine],
+                                                  **({} if facilities.ring is None else
+                                                     {"ring": facilities.ring[mine]})}),
         marker=folium.CircleMarker(radius=6, color="#ffffff", weight=1.5, fill_color=colour, fill_opacity=0.95),
+        **({} if facilities.ring is None or not (facilities.ring[mine] != "#ffffff").any() else {"style": JsCode(
+            "function (f) { return f.properties.ring === '#ffffff' ? {} : {color: f.properties.ring, weight: 3}; }")}),
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=360),
         control=False,
@@ -868,12 +921,22 @@ def _uncovered_cells_props(people: np.ndarray, homes: np.ndarray, cell_m: float)
 def _uncovered_layer(category: str, lon: np.ndarray, lat: np.ndarray, props: dict[str, np.ndarray],
                      show: bool = True) -> folium.FeatureGroup:
     """Uncovered demand of one category: a dot per demand point or grid cell at ``lon``/``lat``."""
-    group = folium.FeatureGroup(name=uncovered_layer_name(category), show=show)
+    return _dots_layer(uncovered_layer_name(category), lon, lat, props, show)
+
+
+def over_capacity_layer_name(category: str) -> str:
+    return esc(f"可达但超容量 Within reach, over capacity — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
+
+
+def _dots_layer(name: str, lon: np.ndarray, lat: np.ndarray, props: dict[str, np.ndarray], show: bool = True,
+                colour: str = "#000000", opacity: float = 0.45) -> folium.FeatureGroup:
+    """A layer of dots sized by ``props["r"]`` with tooltip ``props["tip"]``, one per point or grid cell."""
+    group = folium.FeatureGroup(name=name, show=show)
     if not len(lon):
         return group
     folium.GeoJson(
         _features(_point_geometries(lon, lat), props),
-        marker=folium.CircleMarker(radius=3, stroke=False, fill_color="#000000", fill_opacity=0.45),
+        marker=folium.CircleMarker(radius=3, stroke=False, fill_color=colour, fill_opacity=opacity),
         style=JsCode("function (f) { return {radius: f.properties.r}; }"),
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         control=False,
@@ -915,6 +978,34 @@ def _uncovered_layers(analysis, surveyed: list[str]) -> tuple[list[folium.Featur
             layers.append(_uncovered_layer(category, *_lonlat(cx, cy, crs),
                                            _uncovered_cells_props(people, homes, size), show))
     return layers, cell_sizes
+
+
+def _over_capacity_layers(analysis, surveyed: list[str], show: bool) -> list[folium.FeatureGroup]:
+    """Per category with a capacity split, the people within reach of its facilities whom their capacity cannot
+    serve (``over_capacity_<category>`` of the demand): a dot per home, or per grid cell when there are many."""
+    demand = analysis.demand
+    crs = demand.crs if demand.crs is not None else analysis.crs
+    layers = []
+    for category in surveyed:
+        column = f"over_capacity_{category}"
+        if column not in demand.columns:
+            continue
+        people = np.nan_to_num(_floats(demand[column]))
+        geoms = np.asarray(demand.geometry.values)
+        x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+        these = (people >= 0.5) & np.isfinite(x) & np.isfinite(y)
+        if not these.any():
+            continue
+        cx, cy, total, homes, size = _cells(x[these], y[these], people[these], MANY_POINTS) \
+            if these.sum() > MANY_POINTS else (x[these], y[these], people[these], np.ones(int(these.sum())), 0.0)
+        root = np.sqrt(total)
+        props = {"r": np.round(np.clip(2.0 + 10.0 * root / max(float(root.max()), 1e-9), 3.0, 12.0), 1),
+                 "tip": "可达但超容量 " + _fmt(total) + " 人 / " + _fmt(total) + " people within reach of "
+                        + CATEGORY_SHORT_ZH[category] + " facilities that are full"
+                        + (f"（{_cell_size_text(size)} 网格 cell）" if size else "")}
+        layers.append(_dots_layer(over_capacity_layer_name(category), *_lonlat(cx, cy, crs), props,
+                                  show=show and category == surveyed[0], colour=OVER_CAPACITY_COLOUR, opacity=0.7))
+    return layers
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -1227,10 +1318,11 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
     if towns is not None and len(towns):
         _towns_layer(towns).add_to(m)
     layers, cell_sizes = _uncovered_layers(analysis, surveyed)
-    for layer in layers:
+    over = _over_capacity_layers(analysis, surveyed, show=bool((analysis.settings or {}).get("category_map")))
+    for layer in [*layers, *over]:
         layer.add_to(m)
     areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
-    facility_data = _facility_data(facilities)
+    facility_data = _facility_data(_with_load(facilities, getattr(analysis, "facility_load", None)))
     for category in surveyed:
         _category_layer(category, facility_data, analysis.checks, areas).add_to(m)
     if sites is not None:
@@ -1238,7 +1330,8 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
     folium.LayerControl(collapsed=len(surveyed) > 1 or sites is not None).add_to(m)  # a long list covers the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
-    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes, basemap_note), "gf-legend").add_to(m)
+    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes, basemap_note, capacity=bool(over)),
+             "gf-legend").add_to(m)
     _Overlay(_panel_html(communities, surveyed, table), "gf-panel", zoom=True).add_to(m)
     if bounds:
         m.fit_bounds(bounds)

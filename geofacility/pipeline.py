@@ -11,6 +11,7 @@ import shapely
 from pyproj import CRS
 
 from . import io
+from .capacity import METHODS as CAPACITY_METHODS, apply_capacity
 from .coverage import compute_coverage, select_checks
 from .crs import choose_metric_crs
 from .coverage import facility_checks
@@ -42,6 +43,9 @@ class Analysis:
     service_areas: gpd.GeoDataFrame | None = None
     #: the distance measure used (StraightLineDistance or WalkingDistance), for siting on the same terms
     measure: object | None = field(default=None, repr=False)
+    #: one row per facility whose category's capacity split was computed (geofacility.capacity): capacity, where
+    #: it came from, demand within reach, load
+    facility_load: pd.DataFrame | None = None
 
 
 @dataclass
@@ -64,6 +68,8 @@ class Study:
     stranded: dict[str, np.ndarray] | None = None
     #: per category, the area its facility data cover (metric CRS); communities outside are not surveyed for it
     extents: dict = field(default_factory=dict)
+    #: per category, the capacity split computed on the whole study (a batch group takes its part of it)
+    capacity: dict | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -120,6 +126,7 @@ def prepare(
     cell_m: float = 100.0,
     snap_m: float = 50.0,
     survey_extent: dict | None = None,
+    capacity_method: str = "allocate",
     study: str = "",
     attribution: str = "",
     progress=None,
@@ -154,6 +161,8 @@ def prepare(
                          "street centre lines)")
     if not max_snap_m > 0:
         raise InputError(f"--max-snap {max_snap_m}: give a distance > 0 metres")
+    if capacity_method not in (*CAPACITY_METHODS, "none"):
+        raise InputError(f"--capacity-method {capacity_method}: use one of {', '.join(CAPACITY_METHODS)} or none")
     table = load_standards(standards)
 
     step("reading communities")
@@ -180,8 +189,8 @@ def prepare(
 
     metric = choose_metric_crs(comm.geometry, crs)
     comm = comm.to_crs(metric)
-    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "source_file", "source_row",
-                "geometry"]
+    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "source_file",
+                "source_row", "geometry"]
     if fac_frames:
         fac = gpd.GeoDataFrame(pd.concat([f[fac_cols].to_crs(metric) for f in fac_frames], ignore_index=True),
                                crs=metric)
@@ -267,6 +276,7 @@ def prepare(
         "max_snap_m": max_snap_m if distance == "network" else None,
         "buffer_m": buffer_m if distance == "network" else None,
         "coverage_target": coverage_target,
+        "capacity_method": capacity_method,
         "survey_extent": {k: str(v) for k, v in (survey_extent or {}).items()},
         "study": study,
         "attribution": attribution,
@@ -301,7 +311,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
     dem = dem[dem_cols + ["geometry"]]
-    return Analysis(
+    analysis = Analysis(
         communities=comm,
         demand=dem,
         facilities=study.facilities,
@@ -314,6 +324,11 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         service_areas=areas,
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
     )
+    method = study.settings.get("capacity_method", "allocate")
+    if method != "none":
+        analysis = apply_capacity(analysis, method=method, log=log, progress=step, precomputed=study.capacity)
+        analysis.warnings = log.to_frame()
+    return analysis
 
 
 def analyze(*, progress=None, **kwargs) -> Analysis:

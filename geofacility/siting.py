@@ -330,16 +330,9 @@ def greedy_mclp(coverage, weights, *, k: int | None = None, budget: float | None
 
 def straight_line_pairs(demand_points, candidate_points, max_distance: float):
     """(demand index, candidate index, metres) for every pair within ``max_distance`` (one STRtree query)."""
-    import shapely
+    from .distance import pairs_within
 
-    demand_points = np.asarray(demand_points)
-    candidate_points = np.asarray(candidate_points)
-    if len(demand_points) == 0 or len(candidate_points) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    tree = shapely.STRtree(candidate_points)
-    d_idx, c_idx = tree.query(demand_points, predicate="dwithin", distance=max_distance)
-    dist = shapely.distance(demand_points[d_idx], candidate_points[c_idx])
-    return d_idx.astype(np.int64), c_idx.astype(np.int64), dist
+    return pairs_within(demand_points, candidate_points, max_distance)
 
 
 def walking_pairs(network, demand_snap, candidate_snap, max_distance: float, *, chunk: int = 64):

@@ -40,6 +40,16 @@ edu.sort_values("education_uncovered_population", ascending=False).head(8)"""),
     not_covered=("education_uncovered_population", "sum"),
 ).sort_values("not_covered", ascending=False)
 by_street.round(0).head(15)"""),
+    ("md", """### Capacity: served, over capacity, out of reach
+
+A school within 500 m that is full does not serve a family. Each school's capacity here is the population one
+primary school serves by the standard (25,000 residents, GB 50180) — give a `capacity` column for real figures —
+and residents are allocated to the schools within reach, nearest first, as many as capacities allow:"""),
+    ("code", """split = comm[["education_served_population", "education_over_capacity_population",
+              "education_out_of_reach_population"]].sum()
+print(split.round(0))
+analysis.facility_load.sort_values("demand_in_reach", ascending=False)[
+    ["name", "capacity", "capacity_source", "demand_in_reach", "allocated", "load"]].head(8)"""),
     ("md", "## 2. The ledger (台账) a district office files"),
     ("code", """import tempfile
 from geofacility.ledger import write_ledger

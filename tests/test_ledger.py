@@ -71,6 +71,9 @@ def _category(status="not_surveyed", **values):
         "required_m2": NAN,
         "current_m2": NAN,
         "gap_m2": NAN,
+        "served_population": NAN,
+        "over_capacity_population": NAN,
+        "out_of_reach_population": NAN,
         "problem": "未调查" if status == "not_surveyed" else "",
     }
     row.update(values)
@@ -175,14 +178,15 @@ def test_ledger_columns_follow_the_data_model():
         "community_id", "community", "town", "population", "households", "approximate", "distance_method",
         "n_categories_short",
     ]
-    assert columns[8:21] == [
+    assert columns[8:24] == [
         "education_status", "education_standard", "education_radius_m", "education_covered_share",
         "education_covered_population", "education_uncovered_population", "education_required_count",
         "education_current_count", "education_count_gap", "education_required_m2", "education_current_m2",
-        "education_gap_m2", "education_problem",
+        "education_gap_m2", "education_served_population", "education_over_capacity_population",
+        "education_out_of_reach_population", "education_problem",
     ]
-    assert len(columns) == 8 + 13 * 7
-    assert columns[-13] == "canteen_status"
+    assert len(columns) == 8 + 16 * 7
+    assert columns[-16] == "canteen_status"
     assert "geometry" not in columns
 
 
@@ -397,7 +401,7 @@ def test_csv_columns_rows_and_bom(written):
     assert lines[0].split(",") == ledger_columns()
     assert lines[-1] == "" and len(lines) == 5  # header + 3 rows + final newline
     assert lines[2].startswith("c1,华光社区,车站街道,5000.0,1720.0,False,euclidean,1,gap,")
-    assert ",500.0,0.6200,3100.0,1900.0,1,0,1,,,,覆盖率 62%，缺 1 处," in lines[2]
+    assert ",500.0,0.6200,3100.0,1900.0,1,0,1,,,,,,,覆盖率 62%，缺 1 处," in lines[2]
     assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851.0,,False,euclidean,0,ok,")
 
 
@@ -423,6 +427,18 @@ def test_read_ledger_csv_names_a_bad_column(written, tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(InputError, match="not a geofacility ledger.csv"):
         read_ledger_csv(tmp_path / "other.csv")
+
+
+def test_a_ledger_from_before_the_capacity_columns_still_reads(written, tmp_path):
+    """October's ledger, filed before the capacity split existed, must still diff against November's."""
+    old = pd.read_csv(written["csv"], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    old = old.drop(columns=[c for c in old.columns if c.endswith(("_served_population", "_over_capacity_population",
+                                                                   "_out_of_reach_population"))])
+    old.to_csv(tmp_path / "old.csv", index=False, encoding="utf-8-sig")
+    table = read_ledger_csv(tmp_path / "old.csv")
+    assert list(table.columns) == ledger_columns()
+    assert table["education_served_population"].isna().all()
+    assert table["education_status"].tolist() == read_ledger_csv(written["csv"])["education_status"].tolist()
 
 
 # ------------------------------------------------------------------------------------------------- GeoPackage

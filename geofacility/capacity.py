@@ -1,0 +1,374 @@
+"""Capacity-aware provision: who is served within a facility's capacity, who is within reach of one that is full,
+and who is out of reach.
+
+Coverage (:mod:`geofacility.coverage`) asks only whether a facility is near. Here each facility also has a
+**capacity**, counted in residents it can serve, taken in this order:
+
+1. the facility's own ``capacity`` column (容量/服务人口), residents served;
+2. its floor area ÷ the standard's floor area per resident (``per_1000_building_m2`` / 1000, or
+   ``per_100hh_building_m2`` / 100 per household with the study's people per household);
+3. the upper bound of the population the standard says one such facility serves (``serves_population``,
+   e.g. 25,000 residents for a primary school, GB 50180);
+4. otherwise unknown: the category's capacity split is not computed and a warning says so.
+
+Demand is allocated to the facilities within the service radius (straight line or on foot, the study's measure)
+by one of two documented methods:
+
+``allocate`` (default) — a transport problem solved exactly with HiGHS: the most people that can be served within
+   every facility's capacity and radius (max flow), then, among those allocations, the one with the least total
+   distance (each facility fills with its nearest residents first). The people it reports over capacity are
+   people no assignment can seat.
+
+``2sfca`` — the two-step floating catchment area method (Luo & Wang 2003): each facility's supply ratio
+   Rⱼ = Sⱼ / Σ Dᵢ over the demand within its radius, and each home's access Aᵢ = Σ Rⱼ over the facilities within
+   its radius. A home with Aᵢ ≥ 1 is served in full; with Aᵢ < 1 the share Aᵢ of its people is served and the
+   rest is *within reach but over capacity*. The people served never exceed the capacity in total
+   (Σ Dᵢ·min(1, Aᵢ) ≤ Σ Dᵢ·Aᵢ = Σ Sⱼ). The Aᵢ equal PySAL ``access``'s ``two_stage_fca`` (a test checks 1e-9).
+   2SFCA is an index of relative access: a facility that is full spreads its shortfall over every home in its
+   catchment, even homes that a second facility nearby could seat, so it reports more people over capacity
+   than ``allocate`` (Xicheng primary schools: 89,752 against 38,931) — use it to compare with studies that used
+   2SFCA, not to count unseated people.
+
+Per community (summed over its demand points and scaled to its population, like coverage): ``served``,
+``over_capacity`` (within reach of a facility of the category, but the facilities in reach are full) and
+``out_of_reach``. Per facility: capacity, where it came from, the demand within its radius and its load
+(demand ÷ capacity for 2SFCA; allocated ÷ capacity for ``allocate``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .distance import pairs_within
+from .errors import InputError, WarningLog
+from .standards import Check
+
+__all__ = [
+    "METHODS",
+    "CAPACITY_METRICS",
+    "CapacityResult",
+    "facility_capacity",
+    "two_step_fca",
+    "allocate",
+    "capacity_split",
+    "capacity_columns",
+    "apply_capacity",
+    "study_capacity",
+    "group_capacity",
+    "FACILITY_LOAD_COLUMNS",
+]
+
+METHODS = ("2sfca", "allocate")
+#: columns per category added to the communities (``<category>_<metric>``)
+CAPACITY_METRICS = ("served_population", "over_capacity_population", "out_of_reach_population")
+STATE_ZH = {"served": "容量内可服务", "over_capacity": "可达但超容量", "out_of_reach": "服务半径外"}
+
+
+def capacity_columns(category: str) -> list[str]:
+    return [f"{category}_{m}" for m in CAPACITY_METRICS]
+
+
+def facility_capacity(facilities: pd.DataFrame, check: Check, *, people_per_household: float | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity of each facility in residents served, and where each figure came from (``data``, ``floor area``,
+    ``standard``, or ``unknown`` with NaN)."""
+    n = len(facilities)
+    cap = np.full(n, np.nan)
+    source = np.full(n, "unknown", dtype=object)
+    if "capacity" in facilities.columns:
+        given = pd.to_numeric(facilities["capacity"], errors="coerce").to_numpy(dtype="float64")
+        ok = np.isfinite(given) & (given >= 0)
+        cap[ok], source[ok] = given[ok], "data"
+    area = (pd.to_numeric(facilities["floor_area_m2"], errors="coerce").to_numpy(dtype="float64")
+            if "floor_area_m2" in facilities.columns else np.full(n, np.nan))
+    per_person = None
+    if check.per_1000_building_m2:
+        per_person = check.per_1000_building_m2 / 1000.0
+    elif check.per_100hh_building_m2 and people_per_household:
+        per_person = check.per_100hh_building_m2 / 100.0 / people_per_household
+    if per_person:
+        todo = np.isnan(cap) & np.isfinite(area) & (area > 0)
+        cap[todo], source[todo] = area[todo] / per_person, "floor area"
+    if check.serves_population:
+        todo = np.isnan(cap)
+        cap[todo], source[todo] = check.serves_population, "standard"
+    return cap, source
+
+
+def two_step_fca(d_idx: np.ndarray, f_idx: np.ndarray, demand: np.ndarray, supply: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two-step floating catchment area method on (demand, facility) pairs within reach.
+
+    Returns ``access`` (Aᵢ per demand point, 0 where no facility is in reach), ``ratio`` (Rⱼ per facility, NaN
+    where nobody is in reach) and ``catchment`` (the demand within each facility's reach).
+    """
+    demand = np.asarray(demand, dtype="float64")
+    supply = np.asarray(supply, dtype="float64")
+    catchment = np.bincount(f_idx, weights=demand[d_idx], minlength=len(supply))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(catchment > 0, supply / catchment, np.nan)
+    access = np.bincount(d_idx, weights=np.nan_to_num(ratio[f_idx]), minlength=len(demand))
+    return access, ratio, catchment
+
+
+def allocate(d_idx: np.ndarray, f_idx: np.ndarray, dist: np.ndarray, demand: np.ndarray, supply: np.ndarray,
+             *, time_limit: float | None = None) -> np.ndarray:
+    """The flow on each pair: the most demand served within the facilities' capacities (max flow), then the least
+    total distance among such allocations. Solved exactly by HiGHS (two LPs; transport problems have integral
+    optima for integral data)."""
+    from .siting import _highs, _solve
+
+    demand = np.asarray(demand, dtype="float64")
+    supply = np.asarray(supply, dtype="float64")
+    n_pairs = len(d_idx)
+    if n_pairs == 0:
+        return np.zeros(0)
+    # rows: one per demand point (Σⱼ x ≤ Dᵢ), one per facility (Σᵢ x ≤ Sⱼ); columns: the pairs
+    n_d, n_f = len(demand), len(supply)
+    rows = np.concatenate([d_idx, n_d + f_idx])
+    cols = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
+    a = sp.csc_matrix((np.ones(2 * n_pairs), (rows, cols)), shape=(n_d + n_f, n_pairs))
+    upper_rows = np.concatenate([demand, supply])
+
+    def solve(cost, at_least=None):
+        h, highspy = _highs()
+        matrix, row_lower, row_upper = a, np.zeros(a.shape[0]), upper_rows
+        if at_least is not None:  # Σ x ≥ the most that can be served
+            matrix = sp.vstack([a, sp.csc_matrix(np.ones((1, n_pairs)))]).tocsc()
+            row_lower, row_upper = np.r_[row_lower, at_least], np.r_[row_upper, highspy.kHighsInf]
+        status, _, values, _, _ = _solve(h, highspy, cost=cost, lower=np.zeros(n_pairs),
+                                         upper=np.full(n_pairs, highspy.kHighsInf), integer=None, a_csc=matrix,
+                                         row_lower=row_lower, row_upper=row_upper, maximise=False,
+                                         time_limit=time_limit)
+        if status != "Optimal":
+            raise InputError(f"capacity allocation: the solver stopped ({status}); use --capacity-method 2sfca")
+        return values
+
+    most = solve(-np.ones(n_pairs))
+    # nearest first among the allocations that serve that many (HiGHS' feasibility tolerance absorbs the round-off
+    # of the first solve; a hair of slack only if it does not)
+    try:
+        flow = solve(np.asarray(dist, dtype="float64"), at_least=float(most.sum()))
+    except InputError:
+        flow = solve(np.asarray(dist, dtype="float64"), at_least=float(most.sum()) * (1 - 1e-9) - 1e-6)
+    return np.clip(flow, 0.0, None)
+
+
+@dataclass
+class CapacityResult:
+    """One category's capacity split."""
+
+    category: str
+    check: Check
+    method: str
+    communities: pd.DataFrame  # community_id, served/over_capacity/out_of_reach population, capacity in community
+    facilities: pd.DataFrame  # facility_id, name, capacity, capacity_source, demand_in_reach, allocated, load
+    demand_state: pd.DataFrame  # per demand point: served, over_capacity, out_of_reach people (demand weights)
+
+
+def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float):
+    from .network import WalkingDistance, nearest_facility_matrix, snap_points
+
+    measure = analysis.measure
+    if isinstance(measure, WalkingDistance):
+        snap = snap_points(measure.network, fac.geometry.values, measure.max_snap_m)
+        n_demand = max(1, len(analysis.demand))
+        chunk = int(max(1, min(64, 20_000_000 // n_demand)))  # the dense chunk × demand block stays ≤ 160 MB
+        return nearest_facility_matrix(measure.network, measure.demand, snap, radius, chunk=chunk)
+    return pairs_within(analysis.demand.geometry.values, fac.geometry.values, radius)
+
+
+def capacity_split(analysis, category: str, *, method: str = "allocate", log: WarningLog | None = None,
+                   time_limit: float | None = None, check: Check | None = None) -> CapacityResult | None:
+    """The served / over-capacity / out-of-reach split of one category in an analysis (None when the category has
+    no service radius, or capacities are unknown: then ``log`` says why).
+
+    ``check``: which of the category's standards in ``analysis.checks`` (default its first); its facilities are
+    those :func:`geofacility.coverage.facility_checks` gives it among them."""
+    from .coverage import facility_checks
+
+    if method not in METHODS:
+        raise InputError(f"--capacity-method {method}: use one of {', '.join(METHODS)}")
+    log = log if log is not None else WarningLog()
+    checks = [c for c in analysis.checks if c.category == category]
+    if not checks:
+        return None
+    check = check if check is not None else checks[0]
+    if not check.radius_m:  # floor-area rules of the community itself: nothing to share (columns stay empty)
+        return None
+    fac = analysis.facilities.loc[facility_checks(analysis.facilities, analysis.checks)[check]].reset_index(drop=True)
+    comm = analysis.communities
+    pop, hh = comm["population"].sum(), comm["households"].sum(min_count=1)
+    people_per_household = float(pop / hh) if hh and hh > 0 else None
+    cap, source = facility_capacity(fac, check, people_per_household=people_per_household)
+    if np.isnan(cap).any():
+        unknown = fac.loc[np.isnan(cap)]
+        for file, row in zip(unknown["source_file"], unknown["source_row"]):
+            log.add(file, row, f"{category}: no capacity for this facility (no capacity column, no floor area with a "
+                               f"per-resident standard, and {check.subcategory} names no population served); the "
+                               "capacity split of the category is not computed — add a capacity (容量, residents) "
+                               "column")
+        return None
+    demand = analysis.demand
+    weight = demand["weight"].to_numpy(dtype="float64")
+    d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m)
+    access, ratio, catchment = two_step_fca(d_idx, f_idx, weight, cap)
+    reached = np.zeros(len(demand), dtype=bool)
+    reached[d_idx] = True
+    if method == "2sfca":
+        served = weight * np.minimum(1.0, access)
+        allocated = np.full(len(fac), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            load = np.where(cap > 0, catchment / cap, np.where(catchment > 0, np.inf, 0.0))
+    else:
+        flow = allocate(d_idx, f_idx, dist, weight, cap, time_limit=time_limit)
+        served = np.minimum(weight, np.bincount(d_idx, weights=flow, minlength=len(demand)))
+        allocated = np.bincount(f_idx, weights=flow, minlength=len(fac))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            load = np.where(cap > 0, allocated / cap, 0.0)
+    served = np.where(reached, served, 0.0)
+    over = np.where(reached, weight - served, 0.0)
+    out = np.where(reached, 0.0, weight)
+    state = pd.DataFrame({"demand_id": demand["demand_id"].to_numpy(), "served": served, "over_capacity": over,
+                          "out_of_reach": out, "access": access})
+
+    # per community: shares of its demand, scaled to its population (as coverage does)
+    ids = comm["community_id"].to_numpy()
+    code_of = pd.Series(np.arange(len(ids)), index=ids)
+    codes = demand["community_id"].map(code_of).fillna(-1).to_numpy(dtype=np.int64)
+    ok = codes >= 0
+    total = np.bincount(codes[ok], weights=weight[ok], minlength=len(ids))
+    population = comm["population"].fillna(0).to_numpy(dtype="float64")
+
+    def scaled(values):
+        summed = np.bincount(codes[ok], weights=values[ok], minlength=len(ids))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, summed / total * population, np.nan)
+
+    fac_comm = np.full(len(fac), -1, dtype=np.int64)
+    if len(fac):
+        f_i, c_i = comm.sindex.query(fac.geometry.values, predicate="intersects")
+        first = pd.Series(c_i).groupby(f_i).min()
+        fac_comm[first.index.to_numpy()] = first.to_numpy()
+    inside = fac_comm >= 0
+    cap_in = np.bincount(fac_comm[inside], weights=cap[inside], minlength=len(ids))
+    communities = pd.DataFrame({
+        "community_id": ids,
+        "served_population": scaled(served),
+        "over_capacity_population": scaled(over),
+        "out_of_reach_population": scaled(out),
+        "capacity": cap_in,
+    })
+    facilities = pd.DataFrame({
+        "facility_id": fac["facility_id"].to_numpy(),
+        "name": fac["name"].to_numpy(),
+        "category": category,
+        "subcategory": check.subcategory,
+        "capacity": cap,
+        "capacity_source": source,
+        "demand_in_reach": catchment,
+        "supply_ratio": ratio,
+        "allocated": allocated,
+        "load": load,
+        "community_id": np.where(inside, ids[np.clip(fac_comm, 0, None)], None),
+    })
+    return CapacityResult(category=category, check=check, method=method, communities=communities,
+                          facilities=facilities, demand_state=state)
+
+
+def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = None, progress=None
+                   ) -> dict[str, CapacityResult]:
+    """The capacity split of every surveyed category of a whole :class:`~geofacility.pipeline.Study`, before a
+    batch splits it by town: facilities near a town's border are shared with the next town's residents, so the
+    allocation must see all of them. Each group then takes its communities' figures (:func:`apply_capacity`
+    with ``precomputed``)."""
+    from types import SimpleNamespace
+
+    from .distance import StraightLineDistance
+
+    step = progress or (lambda message: None)
+    measure = study.walk if study.walk is not None else StraightLineDistance(study.demand.geometry.values)
+    view = SimpleNamespace(checks=study.checks, facilities=study.facilities, communities=study.communities,
+                           demand=study.demand, measure=measure)
+    results = {}
+    for category in study.surveyed:
+        step(f"allocating {category} demand to capacity (whole study)")
+        result = capacity_split(view, category, method=method, log=log)
+        if result is not None:
+            results[category] = result
+    return results
+
+
+def group_capacity(results: dict[str, CapacityResult], community_ids, facility_ids) -> dict[str, CapacityResult]:
+    """The part of :func:`study_capacity`'s results a group needs: its communities and the facilities that can
+    serve it (demand states are not carried: a group's map shows its own homes from the communities' figures)."""
+    from dataclasses import replace
+
+    ids, fids = set(community_ids), set(facility_ids)
+    return {k: replace(r, communities=r.communities.loc[r.communities["community_id"].isin(ids)].reset_index(drop=True),
+                       facilities=r.facilities.loc[r.facilities["facility_id"].isin(fids)].reset_index(drop=True),
+                       demand_state=r.demand_state.iloc[0:0])
+            for k, r in results.items()}
+
+
+def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None = None, progress=None,
+                   precomputed: dict[str, CapacityResult] | None = None):
+    """The analysis with the capacity split of every surveyed category that has a service radius and known
+    capacities: ``<category>_served_population``, ``_over_capacity_population``, ``_out_of_reach_population``
+    per community (empty elsewhere, and outside a category's survey extent); the demand gains
+    ``over_capacity_<category>`` (people within reach whose facilities are full); ``facility_load`` one row per
+    facility. A community whose people served within capacity fall short of the coverage target is a ``gap``
+    for the category, and 存在问题 says how many people are over capacity.
+
+    ``precomputed``: the whole study's results (a batch group, :func:`study_capacity`) instead of computing them
+    on this analysis alone.
+    """
+    from dataclasses import replace
+
+    step = progress or (lambda message: None)
+    log = log if log is not None else WarningLog()
+    comm = analysis.communities.copy()
+    demand = analysis.demand.copy()
+    target = float((analysis.settings or {}).get("coverage_target", 1.0))
+    loads = []
+    for category in analysis.surveyed:
+        if precomputed is not None:
+            result = precomputed.get(category)
+        else:
+            step(f"allocating {category} demand to capacity")
+            result = capacity_split(analysis, category, method=method, log=log)
+        if result is None:
+            continue
+        metrics = result.communities.set_index("community_id")
+        surveyed = (comm[f"{category}_status"] != "not_surveyed").to_numpy()
+        for m in ("served_population", "over_capacity_population", "out_of_reach_population"):
+            values = comm["community_id"].map(metrics[m]).to_numpy(dtype="float64")
+            comm[f"{category}_{m}"] = np.where(surveyed, values, np.nan)
+        population = comm["population"].fillna(0).to_numpy(dtype="float64")
+        served = comm[f"{category}_served_population"].to_numpy(dtype="float64")
+        over = comm[f"{category}_over_capacity_population"].to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            short = surveyed & (population > 0) & (served / population < target - 1e-12) & (over >= 0.5)
+        status = comm[f"{category}_status"].to_numpy(dtype=object)
+        newly = short & (status == "ok")
+        comm[f"{category}_status"] = np.where(short, "gap", status)
+        comm.loc[newly, "n_categories_short"] = comm.loc[newly, "n_categories_short"] + 1
+        problem = comm[f"{category}_problem"].fillna("").astype(str).to_numpy(dtype=object)
+        note = np.where(surveyed & (over >= 0.5), [f"可达但超容量 {v:,.0f} 人" if v >= 0.5 else "" for v in
+                                                   np.nan_to_num(over)], "")
+        comm[f"{category}_problem"] = [p + ("，" if p and n else "") + n for p, n in zip(problem, note)]
+        state = result.demand_state.set_index("demand_id")["over_capacity"]
+        demand[f"over_capacity_{category}"] = demand["demand_id"].map(state).to_numpy(dtype="float64")
+        loads.append(result.facilities)
+    facility_load = pd.concat(loads, ignore_index=True) if loads else pd.DataFrame(columns=FACILITY_LOAD_COLUMNS)
+    settings = {**(analysis.settings or {}), "capacity_method": method}
+    return replace(analysis, communities=comm, demand=demand, facility_load=facility_load[FACILITY_LOAD_COLUMNS],
+                   settings=settings)
+
+
+FACILITY_LOAD_COLUMNS = ["facility_id", "name", "category", "subcategory", "community_id", "capacity",
+                         "capacity_source", "demand_in_reach", "supply_ratio", "allocated", "load"]

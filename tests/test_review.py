@@ -1,0 +1,157 @@
+"""Development review (配建审查) on a hand fixture, and `geofacility review` on the bundled sample."""
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from conftest import CRS, centre
+from geofacility.errors import InputError
+from geofacility.pipeline import analyze
+from geofacility.review import read_planned, read_project, review_checks, review_project, write_review
+from geofacility.standards import load_standards
+
+
+@pytest.fixture
+def kindergarten_study(tmp_path, grid_communities):
+    """The 3×3 grid (C22 has 5,000 people, at its centre); one kindergarten K at C22's centre with capacity 6,000
+    residents. Within its 300 m radius only C22's 5,000 people live (the other centres are ≥ 500 m away), so the
+    allocation gives K 5,000 and leaves a spare capacity of 1,000."""
+    comm_path = tmp_path / "communities.geojson"
+    grid_communities.to_crs(4326).to_file(comm_path)
+    demand = gpd.GeoDataFrame({"demand_id": grid_communities["community_id"],
+                               "population": grid_communities["population"]},
+                              geometry=[shapely.Point(centre(int(c[1]), int(c[2])))
+                                        for c in grid_communities["community_id"]], crs=CRS)
+    dem_path = tmp_path / "demand.geojson"
+    demand.to_crs(4326).to_file(dem_path)
+    fac = gpd.GeoDataFrame({"facility_id": ["K"], "name": ["甲幼儿园"], "category": ["education"],
+                            "subcategory": ["kindergarten"], "capacity": [6000]},
+                           geometry=[shapely.Point(centre(2, 2))], crs=CRS)
+    fac_path = tmp_path / "kindergartens.geojson"
+    fac.to_crs(4326).to_file(fac_path)
+    analysis = analyze(communities=comm_path, demand=dem_path, facilities=[fac_path])
+    x, y = centre(2, 2)
+    project = gpd.GeoDataFrame({"name": ["新建小区"], "户数": [2000], "人口": [5000]},
+                               geometry=[shapely.Point(x + 100, y)], crs=CRS)  # 100 m from K
+    project_path = tmp_path / "project.geojson"
+    project.to_crs(4326).to_file(project_path)
+    return analysis, project_path
+
+
+def _planned(tmp_path, rows) -> pd.DataFrame:
+    path = tmp_path / "planned.csv"
+    pd.DataFrame(rows, columns=["名称", "类别", "子类", "建筑面积"]).to_csv(path, index=False)
+    return read_planned(path)
+
+
+def test_spare_capacity_of_an_existing_kindergarten_reduces_what_must_be_built(kindergarten_study, tmp_path):
+    analysis, project_path = kindergarten_study
+    project = read_project(project_path, analysis.crs)
+    assert (project.households, project.population) == (2000, 5000)
+    checks = review_checks(load_standards(), None, analysis.checks)
+    planned = _planned(tmp_path, [["幼儿园", "教育", "幼儿园", 3200]])
+    review = review_project(project, checks, analysis=analysis, planned=planned)
+    row = review.table.set_index("subcategory").loc["kindergarten"]
+    assert row["spare_capacity"] == pytest.approx(1000)  # 6,000 − 5,000 already allocated
+    assert row["absorbed_population"] == pytest.approx(1000)
+    assert row["remainder_population"] == pytest.approx(4000)  # exact: 5,000 − 1,000
+    assert row["required_count_full"] == 1 and row["required_m2_full"] == 3150
+    assert row["required_count"] == 1  # ⌈4,000 / 12,000⌉
+    assert row["required_m2"] == 3150  # the minimum size of one kindergarten
+    assert row["result"] == "pass"
+    assert "甲幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 m）" in row["spare_from"]
+
+
+def test_too_small_a_kindergarten_fails_with_reasons(kindergarten_study, tmp_path):
+    analysis, project_path = kindergarten_study
+    project = read_project(project_path, analysis.crs)
+    planned = _planned(tmp_path, [["幼儿园", "教育", "幼儿园", 3000]])
+    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis,
+                            planned=planned)
+    row = review.table.set_index("subcategory").loc["kindergarten"]
+    assert row["result"] == "fail"
+    assert "拟建 0 处，少于需配建 1 处" in row["reasons"]
+    assert "拟建面积 3,000 m²，少于需配建 3,150 m²" in row["reasons"]
+    assert "1 处小于单处最小面积 3150 m²" in row["reasons"]
+
+
+def test_enough_spare_capacity_means_nothing_to_build(kindergarten_study, tmp_path):
+    analysis, project_path = kindergarten_study
+    project = read_project(project_path, analysis.crs, population=800)  # the argument wins over the attribute
+    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis)
+    row = review.table.set_index("subcategory").loc["kindergarten"]
+    assert row["remainder_population"] == 0 and row["required_count"] == 0 and row["result"] == "not required"
+
+
+def test_build_in_project_rules_take_the_whole_demand(kindergarten_study):
+    """Rooms per 100 households are required of the project itself: 30 m² × 20 = 600 m²; elderly rooms for new
+    areas 20 m² × 20 = 400 m² (≥ 350)."""
+    analysis, project_path = kindergarten_study
+    project = read_project(project_path, analysis.crs)
+    table = review_project(project, review_checks(load_standards(), None, analysis.checks),
+                           analysis=analysis).table.set_index("subcategory")
+    assert table.loc["community_rooms_national", "required_m2"] == 600
+    assert table.loc["community_elderly_rooms_new", "required_m2"] == 400
+    assert table.loc["community_rooms_national", "result"] == "fail"  # nothing planned
+
+
+def test_households_derived_when_only_population_is_known(tmp_path):
+    path = tmp_path / "p.geojson"
+    gpd.GeoDataFrame({"人口": [5000]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
+    project = read_project(path, "EPSG:32650", people_per_household=2.5)
+    assert project.households == 2000 and "households = 5,000 people ÷ 2.50" in project.notes[0]
+    gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
+    with pytest.raises(InputError, match="户数"):
+        read_project(path, "EPSG:32650")
+
+
+def test_planned_list_with_an_unknown_category_names_the_row(tmp_path):
+    path = tmp_path / "planned.csv"
+    path.write_text("名称,类别,建筑面积\n养老用房,养老,400\n停车场,停车,900\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"planned.csv, row 3: unknown category '停车'"):
+        read_planned(path)
+
+
+def test_written_review_and_conditions(kindergarten_study, tmp_path):
+    analysis, project_path = kindergarten_study
+    project = read_project(project_path, analysis.crs)
+    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis)
+    paths = write_review(review, tmp_path / "out")
+    assert sorted(p.name for p in paths.values()) == ["review.csv", "review.md", "review.xlsx"]
+    text = paths["md"].read_text(encoding="utf-8")
+    assert "新建小区（规划居住 2,000 户、约 5,000 人）社区配套设施规划条件" in text
+    assert "与住宅同步规划、同步建设、同步验收、同步交付" in text
+    assert "社区教育设施（kindergarten）：1 处，建筑面积合计不少于 3,150 m²" in text
+    table = pd.read_csv(paths["csv"], encoding="utf-8-sig")
+    assert len(table) == len(review.table) and set(table["result"]) <= {"pass", "fail", "not required"}
+
+
+def test_review_cli_on_the_sample_as_planned_and_as_built(tmp_path):
+    from test_cli import run_cli
+
+    project = tmp_path / "project.geojson"
+    project.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": "示例地块", "户数": 2000},
+        "geometry": {"type": "Polygon", "coordinates": [[[116.352, 39.905], [116.357, 39.905], [116.357, 39.909],
+                                                         [116.352, 39.909], [116.352, 39.905]]]}}]}),
+        encoding="utf-8")
+    planned = tmp_path / "planned.csv"
+    planned.write_text("名称,类别,子类,建筑面积\n社区养老服务用房,养老,,420\n社区服务用房,社区用房,,300\n", encoding="utf-8")
+    result = run_cli("review", "--project", str(project), "--planned", str(planned), "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    assert "规划条件" in result.stdout + result.stderr
+    table = pd.read_csv(tmp_path / "r" / "review.csv", encoding="utf-8-sig").set_index("subcategory")
+    # Xicheng's primary schools within 500 m have spare capacity for the whole project
+    assert table.loc["primary_school", "result"] == "not required"
+    assert table.loc["primary_school", "spare_capacity"] >= table.loc["primary_school", "population"]
+    assert table.loc["community_elderly_rooms_new", "result"] == "pass"
+    assert table.loc["community_rooms_national", "result"] == "fail"  # 300 m² < 30 m² × 20
+    built = run_cli("review", "--project", str(project), "--as-built", str(planned), "--out", str(tmp_path / "a"),
+                    "--quiet")
+    assert built.returncode == 0, built.stderr
+    opinion = (tmp_path / "a" / "acceptance.md").read_text(encoding="utf-8")
+    assert "竣工验收意见" in opinion and "暂不通过验收" in opinion and "不得通过验收" in opinion
