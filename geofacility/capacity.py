@@ -16,8 +16,10 @@ by one of two documented methods:
 
 ``allocate`` (default) — a transport problem solved exactly with HiGHS: the most people that can be served within
    every facility's capacity and radius (max flow), then, among those allocations, the one with the least total
-   distance (each facility fills with its nearest residents first). The people it reports over capacity are
-   people no assignment can seat.
+   distance (each facility fills with its nearest residents first). Homes that reach exactly the same facilities
+   are one group in it (their people summed, their distances people-weighted means): the problem shrinks from
+   millions of pairs to thousands with the same most people served; a group's seats then go to its homes nearest
+   to the facilities it was allocated. The people it reports over capacity are people no assignment can seat.
 
 ``2sfca`` — the two-step floating catchment area method (Luo & Wang 2003): each facility's supply ratio
    Rⱼ = Sⱼ / Σ Dᵢ over the demand within its radius, and each home's access Aᵢ = Σ Rⱼ over the facilities within
@@ -136,6 +138,9 @@ def allocate(d_idx: np.ndarray, f_idx: np.ndarray, dist: np.ndarray, demand: np.
 
     def solve(cost, at_least=None):
         h, highspy = _highs()
+        # interior point with crossover: a vertex (integral for integral data) of these transport problems in a
+        # fraction of the dual simplex's time (degenerate pivots), e.g. 1.1 s against 6.9 s on 42,000 pairs
+        h.setOptionValue("solver", "ipm")
         matrix, row_lower, row_upper = a, np.zeros(a.shape[0]), upper_rows
         if at_least is not None:  # Σ x ≥ the most that can be served
             matrix = sp.vstack([a, sp.csc_matrix(np.ones((1, n_pairs)))]).tocsc()
@@ -156,6 +161,49 @@ def allocate(d_idx: np.ndarray, f_idx: np.ndarray, dist: np.ndarray, demand: np.
     except InputError:
         flow = solve(np.asarray(dist, dtype="float64"), at_least=float(most.sum()) * (1 - 1e-9) - 1e-6)
     return np.clip(flow, 0.0, None)
+
+
+def _homes_alike(d_idx, f_idx, dist, weight, n_fac):
+    """Homes that reach exactly the same facilities are one group for the allocation (the transport problem
+    shrinks from millions of (home, facility) pairs to thousands, same optimum): its people summed, its distance
+    to each facility their people-weighted mean. Returns the group pairs (group, facility, metres), the groups'
+    people and each home's group (−1: reaches none)."""
+    from .siting import collapse_demand
+
+    n = len(weight)
+    coverage = sp.csr_matrix((np.ones(len(d_idx), dtype=bool), (d_idx, f_idx)), shape=(n, n_fac))
+    _, g_weight, group = collapse_demand(coverage, weight)
+    g = group[d_idx]
+    w = weight[d_idx]
+    key = g * n_fac + f_idx
+    keys, inverse = np.unique(key, return_inverse=True)
+    w_sum = np.bincount(inverse, weights=w)
+    counts = np.bincount(inverse)
+    # people-weighted mean distance (the plain mean where a group weighs nothing)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(w_sum > 0, np.bincount(inverse, weights=w * dist) / w_sum,
+                        np.bincount(inverse, weights=dist) / counts)
+    return keys // n_fac, keys % n_fac, mean, g_weight, group, inverse
+
+
+def _seat_nearest_first(d_idx, dist, weight, group, pair_of, g_idx, flow, n_groups) -> np.ndarray:
+    """People served at each home: a group's seats go to its homes nearest to the facilities it was allocated
+    (distance weighted by the group's flow to each), nearest first — as the transport problem on the homes
+    themselves would; ties by input order."""
+    g_served = np.bincount(g_idx, weights=flow, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(g_served[g_idx] > 0, flow / g_served[g_idx], 0.0)  # per group pair
+    score = np.bincount(d_idx, weights=frac[pair_of] * dist, minlength=len(weight))
+    homes = np.flatnonzero(group >= 0)
+    order = homes[np.lexsort((homes, score[homes], group[homes]))]
+    g = group[order]
+    w = weight[order]
+    cum = np.cumsum(w)
+    start = np.r_[True, g[1:] != g[:-1]]
+    before = cum - w - np.maximum.accumulate(np.where(start, cum - w, 0.0))  # seated earlier in the same group
+    served = np.zeros(len(weight))
+    served[order] = np.clip(g_served[g] - before, 0.0, w)
+    return served
 
 
 @dataclass
@@ -225,9 +273,10 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, catchment / cap, np.where(catchment > 0, np.inf, 0.0))
     else:
-        flow = allocate(d_idx, f_idx, dist, weight, cap, time_limit=time_limit)
-        served = np.minimum(weight, np.bincount(d_idx, weights=flow, minlength=len(demand)))
-        allocated = np.bincount(f_idx, weights=flow, minlength=len(fac))
+        g_idx, gf_idx, g_dist, g_weight, group, pair_of = _homes_alike(d_idx, f_idx, dist, weight, len(fac))
+        flow = allocate(g_idx, gf_idx, g_dist, g_weight, cap, time_limit=time_limit)
+        served = _seat_nearest_first(d_idx, dist, weight, group, pair_of, g_idx, flow, len(g_weight))
+        allocated = np.bincount(gf_idx, weights=flow, minlength=len(fac))
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, allocated / cap, 0.0)
     served = np.where(reached, served, 0.0)

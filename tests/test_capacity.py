@@ -170,3 +170,48 @@ def test_served_never_exceeds_capacity_and_states_add_up():
     assert (people * np.minimum(1, access)).sum() <= capacity.sum() + 1e-6
     # the allocation serves at least as many as 2SFCA says are served (it is the maximum)
     assert flow.sum() >= (people * np.minimum(1, access)).sum() - 1e-6
+
+
+def _view(homes, people, sites, capacity, radius):
+    """A minimal study for capacity_split: one community around everything, straight-line distances."""
+    from types import SimpleNamespace
+
+    from geofacility.distance import StraightLineDistance
+    from geofacility.standards import Check
+
+    check = Check(category="education", subcategory="kindergarten", name_zh="幼儿园", level="5min",
+                  scope="community", radius_m=radius, per_1000_building_m2=None, per_100hh_building_m2=None,
+                  min_building_m2=None, serves_population=None, source="test", status="test", note="")
+    homes = shapely.points(homes)
+    demand = gpd.GeoDataFrame({"demand_id": [f"h{i}" for i in range(len(homes))], "community_id": "C",
+                               "weight": np.asarray(people, dtype=float)}, geometry=homes, crs=CRS)
+    fac = gpd.GeoDataFrame({"facility_id": [f"f{i}" for i in range(len(sites))], "name": "园",
+                            "category": "education", "subcategory": "kindergarten", "floor_area_m2": np.nan,
+                            "capacity": np.asarray(capacity, dtype=float)}, geometry=shapely.points(sites), crs=CRS)
+    comm = gpd.GeoDataFrame({"community_id": ["C"], "population": [float(np.sum(people))], "households": [np.nan]},
+                            geometry=[shapely.box(-1e5, -1e5, 1e5, 1e5)], crs=CRS)
+    return SimpleNamespace(checks=[check], facilities=fac, communities=comm, demand=demand,
+                           measure=StraightLineDistance(demand.geometry.values))
+
+
+def test_homes_reaching_the_same_facilities_are_seated_nearest_first():
+    """Both homes reach only the one kindergarten (capacity 600): the home 100 m away is seated in full, the one
+    900 m away gets the 100 seats left — as the transport problem on the homes themselves gives."""
+    view = _view([(900, 0), (100, 0)], [500, 500], [(0, 0)], [600], 1000)
+    state = capacity_split(view, "education").demand_state
+    assert state["served"].round(6).tolist() == [100, 500]
+    assert state["over_capacity"].round(6).tolist() == [400, 0]
+
+
+def test_grouped_allocation_serves_as_many_as_the_pair_level_one():
+    rng = np.random.default_rng(11)
+    homes = rng.uniform(0, 4000, (500, 2))
+    people = rng.integers(10, 400, 500).astype(float)
+    sites = rng.uniform(0, 4000, (15, 2))
+    capacity = rng.integers(1000, 8000, 15).astype(float)
+    result = capacity_split(_view(homes, people, sites, capacity, 600.0), "education")
+    d_idx, f_idx, dist = pairs_within(shapely.points(homes), shapely.points(sites), 600.0)
+    pair_level = allocate(d_idx, f_idx, dist, people, capacity)
+    assert result.demand_state["served"].sum() == pytest.approx(pair_level.sum(), abs=1e-4)
+    assert (result.facilities["allocated"] <= capacity + 1e-6).all()
+    assert (result.demand_state["served"] <= people + 1e-9).all()
