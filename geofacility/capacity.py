@@ -47,6 +47,7 @@ import scipy.sparse as sp
 
 from .distance import pairs_within
 from .errors import InputError, WarningLog
+from .io import available_memory
 from .standards import Check
 
 __all__ = [
@@ -218,6 +219,20 @@ class CapacityResult:
     demand_state: pd.DataFrame  # per demand point: served, over_capacity, out_of_reach people (demand weights)
 
 
+#: bytes per (home, facility) pair within reach while the split is computed (indexes, distances, sparse matrix)
+BYTES_PER_PAIR = 120
+
+
+def _expected_pairs(demand: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, radius: float) -> float:
+    """(home, facility) pairs within ``radius`` if both were spread evenly over the homes' bounding box: an
+    estimate made before the pairs are listed, to refuse what would not fit in memory."""
+    if not len(demand) or not len(fac):
+        return 0.0
+    minx, miny, maxx, maxy = demand.total_bounds
+    area = max((maxx - minx + 2 * radius) * (maxy - miny + 2 * radius), 1.0)
+    return len(demand) * len(fac) * min(1.0, np.pi * radius * radius / area)
+
+
 def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float):
     from .network import WalkingDistance, nearest_facility_matrix, snap_points
 
@@ -263,6 +278,14 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         return None
     demand = analysis.demand
     weight = demand["weight"].to_numpy(dtype="float64")
+    pairs = _expected_pairs(demand, fac, check.radius_m)
+    free = available_memory()
+    if free is not None and pairs * BYTES_PER_PAIR > free / 2:
+        log.add("capacity", None, f"{category}: about {pairs:,.0f} (home, facility) pairs lie within {check.radius_m:g} m "
+                                  f"— more than memory allows ({free / 1e9:.1f} GB available); the capacity split "
+                                  "is not computed (coverage is); use a smaller radius or run per town "
+                                  "(geofacility batch)")
+        return None
     d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m)
     access, ratio, catchment = two_step_fca(d_idx, f_idx, weight, cap)
     reached = np.zeros(len(demand), dtype=bool)

@@ -740,13 +740,27 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted; outputs already written are complete (written atomically)")
         sys.exit(130)
+    except MemoryError:
+        sys.stderr.write("error: out of memory: the inputs are too large for this machine; clip them to the study "
+                         "area, run per town (geofacility batch), or use a machine with more memory\n")
+        sys.exit(2)
     except Exception as exc:  # click usage errors come as ClickException
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        # never a traceback on the planner's screen: one line, the details in a file for the bug report
+        import tempfile
+        import traceback
+
+        with tempfile.NamedTemporaryFile("w", prefix="geofacility-error-", suffix=".log", delete=False,
+                                         encoding="utf-8") as report:
+            report.write(f"geofacility {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(f"error: internal error ({type(exc).__name__}: {first}); this is a geofacility bug, not "
+                         f"your data's fault — please report it with {report.name}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import WarningLog
+from .errors import InputError, WarningLog
 
 __all__ = ["spread_population", "assign_communities", "complete_demand"]
 
@@ -25,13 +25,22 @@ def spread_population(communities: gpd.GeoDataFrame, *, cell_m: float = 100.0) -
     """
     if communities.crs is None or not communities.crs.is_projected:
         raise ValueError("spread_population needs communities in a projected (metric) CRS")
-    minx, miny, maxx, maxy = communities.total_bounds
-    x0 = np.floor(minx / cell_m) * cell_m
-    y0 = np.floor(miny / cell_m) * cell_m
-    xs = np.arange(x0, maxx, cell_m)
-    ys = np.arange(y0, maxy, cell_m)
-    gx, gy = np.meshgrid(xs, ys)
-    cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + cell_m, gy.ravel() + cell_m)
+    # the cells over each community's own bounding box (not the whole study's: communities far apart would make
+    # a grid of the empty land between them), each cell once
+    bounds = communities.geometry.bounds.to_numpy()
+    ix0, iy0 = np.floor(bounds[:, 0] / cell_m), np.floor(bounds[:, 1] / cell_m)
+    nx = np.maximum(np.ceil(bounds[:, 2] / cell_m) - ix0, 1).astype(np.int64)
+    ny = np.maximum(np.ceil(bounds[:, 3] / cell_m) - iy0, 1).astype(np.int64)
+    counts = nx * ny
+    total_cells = int(counts.sum())
+    _check_grid(total_cells, cell_m, communities, counts)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    k = np.arange(total_cells) - np.repeat(np.cumsum(counts) - counts, counts)
+    cx = (ix0[owner] + k % nx[owner]).astype(np.int64)
+    cy = (iy0[owner] + k // nx[owner]).astype(np.int64)
+    cells_xy = np.unique(np.column_stack([cx, cy]), axis=0)
+    gx, gy = cells_xy[:, 0] * cell_m, cells_xy[:, 1] * cell_m
+    cells = shapely.box(gx, gy, gx + cell_m, gy + cell_m)
     polys = np.asarray(communities.geometry.values)
     tree = shapely.STRtree(cells)
     poly_idx, cell_idx = tree.query(polys, predicate="intersects")
@@ -66,6 +75,25 @@ def spread_population(communities: gpd.GeoDataFrame, *, cell_m: float = 100.0) -
                   + demand.groupby("community_id").cumcount().astype(str))
     demand["source"] = "spread"
     return demand
+
+
+#: bytes of memory one grid cell of :func:`spread_population` takes at most (box, pieces, points, indexes)
+BYTES_PER_CELL = 1_500
+
+
+def _check_grid(total_cells: int, cell_m: float, communities: gpd.GeoDataFrame, counts: np.ndarray) -> None:
+    """Refuse, before allocating it, a grid that would not fit in memory."""
+    from .io import available_memory
+
+    need, free = total_cells * BYTES_PER_CELL, available_memory()
+    if free is not None and need > free:
+        worst = int(np.argmax(counts))
+        cid = communities["community_id"].iloc[worst] if "community_id" in communities.columns else worst
+        raise InputError(
+            f"communities: spreading the population over a {cell_m:g} m grid needs {total_cells:,} cells (about "
+            f"{need / 1e9:.1f} GB; {free / 1e9:.1f} GB available); the largest is community {cid} "
+            f"({counts[worst]:,} cells): check that the boundaries are in metres-sized units and the right place, "
+            "or give the population as points (--demand)")
 
 
 def assign_communities(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *, snap_m: float = 50.0,

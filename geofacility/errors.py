@@ -22,6 +22,13 @@ class WarningLog:
 
     def __init__(self) -> None:
         self._rows: list[dict] = []
+        #: rows each input file held when read (file → (count, number of the first row)), for the row accounting
+        self.read_rows: dict[str, tuple[int, int]] = {}
+
+    def record_read(self, file: str, n_rows: int, first_row: int = 1) -> None:
+        """``file`` held ``n_rows`` data rows numbered from ``first_row`` (2 in a table below its header, 1 for
+        the features of a vector file): the numbers warnings use."""
+        self.read_rows[str(file)] = (int(n_rows), int(first_row))
 
     def add(self, file: str, row, message: str, *, severity: str = "warning") -> None:
         self._rows.append(
@@ -31,6 +38,7 @@ class WarningLog:
     def extend_from(self, other: "WarningLog") -> None:
         """Append another log's rows (e.g. the input warnings of a prepared study)."""
         self._rows.extend(other._rows)
+        self.read_rows.update(other.read_rows)
 
     def extend(self, file: str, rows, message: str, *, severity: str = "warning") -> None:
         for row in rows:

@@ -378,6 +378,7 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         raise InputError(f"{label}: file not found; check the path")
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{label}: the file is empty; export the layer again")
+    _check_size(path, label)
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         if suffix in (".xlsx", ".xls"):
@@ -391,6 +392,7 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
             first_row = 2
         if frame.empty:
             raise InputError(f"{label}: no data rows; the file has only a header")
+        log.record_read(label, len(frame), first_row)
         frame = frame.reset_index(drop=True)
         frame["source_row"] = np.arange(first_row, first_row + len(frame))
         frame["source_file"] = label
@@ -408,6 +410,8 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
                              "GeoJSON") from None
         if gdf.empty:
             raise InputError(f"{label}: the layer has no features")
+        log.record_read(label, len(gdf))
+        _check_vertices(gdf, label)
         gdf = gdf.reset_index(drop=True)
         gdf["source_row"] = np.arange(1, len(gdf) + 1)
         gdf["source_file"] = label
@@ -419,6 +423,61 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
     if len(empty_rows):
         log.extend(label, gdf.loc[empty_rows, "source_row"], "no geometry; row not used")
     return gdf
+
+
+#: a feature with more vertices than this is refused: GEOS repairs and overlays on it would take minutes to hours
+#: (community and town outlines have thousands of vertices; 10 million is a digitising or export error)
+MAX_VERTICES_PER_FEATURE = 1_000_000
+#: how many bytes of memory reading one byte of a file takes, at most (GeoJSON text → objects → GeoDataFrame)
+READ_MEMORY_FACTOR = {".geojson": 12.0, ".json": 12.0, ".csv": 8.0, ".txt": 8.0, ".tsv": 8.0, ".xlsx": 40.0,
+                      ".xls": 40.0, ".kml": 12.0, ".gml": 12.0}
+_DEFAULT_MEMORY_FACTOR = 4.0  # binary formats (GeoPackage, Shapefile, FlatGeobuf)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (Linux MemAvailable; None when unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _check_size(path: Path, label: str) -> None:
+    """Refuse, before reading, a file whose reading would exhaust memory (estimated from its size and format)."""
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    else:
+        size = path.stat().st_size
+    factor = READ_MEMORY_FACTOR.get(path.suffix.lower(), _DEFAULT_MEMORY_FACTOR)
+    need, free = size * factor, available_memory()
+    if free is not None and need > free:
+        raise InputError(
+            f"{label}: the file is {_gb(size)}; reading it needs about {_gb(need)} of memory and {_gb(free)} is "
+            "available; clip it to the study area, keep only the columns needed, or convert it to GeoPackage "
+            "(ogr2ogr -f GPKG out.gpkg in.geojson), which reads with less memory")
+
+
+def _check_vertices(gdf: gpd.GeoDataFrame, label: str) -> None:
+    counts = shapely.get_num_coordinates(np.asarray(gdf.geometry.values))
+    if len(counts) and counts.max() > MAX_VERTICES_PER_FEATURE:
+        i = int(np.argmax(counts))
+        raise InputError(
+            f"{label}, feature {i + 1}: {counts[i]:,} vertices in one geometry (the limit is "
+            f"{MAX_VERTICES_PER_FEATURE:,}); simplify it first, e.g. ogr2ogr -simplify 0.5 out.gpkg {Path(label).name} "
+            "(0.5 m in a metric CRS), or check the export: outlines of communities have thousands of vertices")
 
 
 def _logged_rows(log: WarningLog, label: str) -> set:
@@ -661,6 +720,7 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
         header_only = _read_csv(Path(path), encoding).empty if Path(path).exists() and \
             Path(path).stat().st_size else False
         if header_only:
+            log.record_read(label, 0, 2)
             log.add(label, None, f"no {category} facilities in the file: the category is surveyed and none exist",
                     severity="info")
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],

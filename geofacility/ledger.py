@@ -620,6 +620,14 @@ def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataF
         _standards_rows(checks),
         widths=[18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60],
     )
+    accounting = settings.get("_accounting")
+    if accounting is not None and len(accounting):
+        _fill_table_sheet(wb.create_sheet("输入核对 input rows"),
+                          ["文件 file", "读入行 rows read", "采用 used", "未采用并已说明 reported (see 警告)",
+                           "未说明 unaccounted"],
+                          [[safe_cell_text(r.file), r.rows_read, r.rows_used, r.rows_reported, r.rows_unaccounted]
+                           for r in accounting.itertuples(index=False)],
+                          widths=[60, 14, 12, 30, 14])
     if settings.get("capacity_method") not in (None, "none"):
         _fill_table_sheet(wb.create_sheet("设施负荷 facility load"), _LOAD_HEADER, _load_rows(facility_load),
                           widths=[14, 28, 12, 18, 16, 12, 16, 16, 14, 10, 16])
@@ -630,8 +638,9 @@ def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataF
 
 
 def _write_xlsx(analysis, table: pd.DataFrame, path: Path, entries: PlannerEntries | None = None) -> None:
-    _build_workbook(table, list(analysis.checks), analysis.warnings, dict(analysis.settings or {}),
-                    entries, getattr(analysis, "facility_load", None)).save(path)
+    settings = {**(analysis.settings or {}), "_accounting": getattr(analysis, "accounting", None)}
+    _build_workbook(table, list(analysis.checks), analysis.warnings, settings, entries,
+                    getattr(analysis, "facility_load", None)).save(path)
 
 
 # --------------------------------------------------------------------------------------------- planner entries

@@ -46,6 +46,8 @@ class Analysis:
     #: one row per facility whose category's capacity split was computed (geofacility.capacity): capacity, where
     #: it came from, demand within reach, load
     facility_load: pd.DataFrame | None = None
+    #: per input file: rows read = rows used + rows reported (see :func:`input_accounting`)
+    accounting: pd.DataFrame | None = None
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Study:
     extents: dict = field(default_factory=dict)
     #: per category, the capacity split computed on the whole study (a batch group takes its part of it)
     capacity: dict | None = None
+    #: per input file: rows read, used, reported (see :func:`input_accounting`)
+    accounting: pd.DataFrame | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -203,7 +207,13 @@ def prepare(
                                             "file name", severity="info")
     else:
         fac = gpd.GeoDataFrame({c: [] for c in fac_cols[:-1]}, geometry=[], crs=metric)
+    used_rows = {str(communities): comm["source_row"]}
+    for item in facilities:  # every facility file, even one whose rows were all set aside
+        used_rows[str(item[0] if isinstance(item, tuple) else item)] = []
+    for file, rows in fac.groupby("source_file")["source_row"]:
+        used_rows[str(file)] = rows
     if town_layer is not None:
+        used_rows[str(towns)] = town_layer["source_row"]
         town_layer = town_layer.to_crs(metric)
         if comm["town"].isna().any():
             missing = comm["town"].isna()
@@ -230,6 +240,7 @@ def prepare(
             log.extend(str(communities), comm.loc[no_pop, "source_row"],
                        "population missing: taken as the sum of the demand points inside", severity="info")
         dem = complete_demand(dem, comm, log=log, label=str(demand))
+        used_rows[str(demand)] = dem["source_row"].dropna() if "source_row" in dem.columns else []
         dem["source"] = dem.get("source", "input")
     else:
         no_pop = comm["population"].isna()
@@ -247,6 +258,9 @@ def prepare(
             raise InputError(f"--survey-extent {category}=…: unknown category; use one of {', '.join(CATEGORIES)}")
         step(f"reading the {category} survey extent")
         area = io.read_extent(path, coords=_role_coords(coords, "towns"), encoding=encoding, log=log)
+        # the features are dissolved: each row is used unless reported
+        n_read, first = log.read_rows.get(str(path), (0, 1))
+        used_rows[str(path)] = [r for r in range(first, first + n_read) if r not in io._logged_rows(log, str(path))]
         extents[category] = gpd.GeoSeries([area], crs=4326).to_crs(metric).iloc[0]
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
@@ -288,8 +302,33 @@ def prepare(
             "towns": None if towns is None else str(towns),
         },
     }
+    accounting = input_accounting(log, used_rows)
     return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
-                 crs=metric, settings=settings, log=log, walk=walk, extents=extents)
+                 crs=metric, settings=settings, log=log, walk=walk, extents=extents, accounting=accounting)
+
+
+ACCOUNTING_COLUMNS = ["file", "rows_read", "rows_used", "rows_reported", "rows_unaccounted"]
+
+
+def input_accounting(log: WarningLog, used: dict) -> pd.DataFrame:
+    """Per input file: rows read = rows used + rows reported (not used, with a warning saying why). A row neither
+    used nor reported would be silently lost: it is reported here ("no reason recorded") and counted as
+    unaccounted, which the tests require to be 0."""
+    warnings = log.to_frame()
+    rows_out = []
+    for file, (n_read, first) in log.read_rows.items():
+        if file not in used:  # the walking network: its lines are reported in its own terms (pieces, islands)
+            continue
+        used_set = {int(r) for r in pd.to_numeric(pd.Series(list(used.get(file, []))), errors="coerce").dropna()}
+        logged = warnings.loc[warnings["file"] == file, "row"]
+        reported = {int(r) for r in pd.to_numeric(logged, errors="coerce").dropna()} - used_set
+        all_rows = set(range(first, first + n_read))
+        lost = sorted(all_rows - used_set - reported)
+        for row in lost:
+            log.add(file, row, "row not used and no reason recorded; please report this as a geofacility bug")
+        rows_out.append({"file": file, "rows_read": n_read, "rows_used": len(used_set & all_rows),
+                         "rows_reported": len(reported & all_rows), "rows_unaccounted": len(lost)})
+    return pd.DataFrame(rows_out, columns=ACCOUNTING_COLUMNS)
 
 
 def evaluate(study: Study, *, progress=None) -> Analysis:
@@ -323,6 +362,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         settings=dict(study.settings),
         service_areas=areas,
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
+        accounting=study.accounting,
     )
     method = study.settings.get("capacity_method", "allocate")
     if method != "none":

@@ -122,6 +122,11 @@ def progress_by_town(new, changes: pd.DataFrame, overdue: pd.DataFrame) -> pd.Da
     return table.rename_axis("town").reset_index()
 
 
+def _md(text) -> str:
+    """Text from the data inside a Markdown table cell: a ``|`` would end the cell, a newline the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def write_progress(old, new, out_dir, *, today: dt.date | None = None) -> dict[str, Path]:
     """``changes.csv``, ``progress.xlsx`` (sheets 进展 by town, 变化 changes, 逾期 overdue) and ``progress.md``."""
     from openpyxl import Workbook
@@ -134,8 +139,9 @@ def write_progress(old, new, out_dir, *, today: dt.date | None = None) -> dict[s
     changes, overdue = ledger_diff(old, new, today=today)
     towns = progress_by_town(new, changes, overdue)
     paths = {"changes": out_dir / "changes.csv", "xlsx": out_dir / "progress.xlsx", "md": out_dir / "progress.md"}
-    with atomic_path(paths["changes"]) as tmp:
-        changes.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+    with atomic_path(paths["changes"]) as tmp:  # text from the ledgers (names) can never become a formula
+        changes.map(lambda v: safe_cell_text(v) if isinstance(v, str) else v).to_csv(
+            tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
     wb = Workbook()
     for ws, frame in ((wb.active, towns), (wb.create_sheet(), changes), (wb.create_sheet(), overdue)):
         ws.append(list(frame.columns))
@@ -152,7 +158,7 @@ def write_progress(old, new, out_dir, *, today: dt.date | None = None) -> dict[s
              f"逾期 overdue communities: {len(overdue)}", "",
              "| 街道/镇 town | 现有缺口 open | 销号 closed | 新增 opened | 变化 changed | 逾期 overdue |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {r.town} | {r.open_gaps} | {r.closed} | {r.opened} | {r.changed} | {r.overdue_communities} |"
+    lines += [f"| {_md(r.town)} | {r.open_gaps} | {r.closed} | {r.opened} | {r.changed} | {r.overdue_communities} |"
               for r in towns.itertuples(index=False)]
     if len(overdue):
         lines += ["", "## 逾期 overdue", ""]

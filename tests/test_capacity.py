@@ -215,3 +215,13 @@ def test_grouped_allocation_serves_as_many_as_the_pair_level_one():
     assert result.demand_state["served"].sum() == pytest.approx(pair_level.sum(), abs=1e-4)
     assert (result.facilities["allocated"] <= capacity + 1e-6).all()
     assert (result.demand_state["served"] <= people + 1e-9).all()
+
+
+def test_a_split_too_large_for_memory_is_skipped_with_a_warning(monkeypatch):
+    import geofacility.capacity as cap
+
+    monkeypatch.setattr(cap, "available_memory", lambda: 100)  # bytes: not even the two pairs fit
+    log = WarningLog()
+    view = _view([(900, 0), (100, 0)], [500, 500], [(0, 0)], [600], 1000)
+    assert capacity_split(view, "education", log=log) is None
+    assert "the capacity split is not computed (coverage is)" in log.to_frame()["message"].iloc[0]

@@ -37,6 +37,23 @@ def test_writes_the_four_outputs(xicheng_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+def test_capacity_and_input_rows_on_the_sample(xicheng_run):
+    """Primary schools: served within capacity, over capacity, out of reach add up to the population; every input
+    row is accounted for; the facility load sheet lists the 54 schools."""
+    out, result = xicheng_run
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    parts = ledger[["education_served_population", "education_over_capacity_population",
+                    "education_out_of_reach_population"]].sum(axis=1)
+    assert parts.to_numpy() == pytest.approx(ledger["population"].to_numpy(), abs=0.2)
+    assert ledger["education_over_capacity_population"].sum() == pytest.approx(38931, abs=1)
+    assert "可达但超容量" in result.stderr  # the summary's worst communities say why
+    rows = pd.read_excel(out / "ledger.xlsx", sheet_name="输入核对 input rows")
+    assert len(rows) == 4 and (rows.iloc[:, 1] == rows.iloc[:, 2] + rows.iloc[:, 3]).all()
+    assert rows.iloc[:, 1].tolist() == [264, 15, 54, 1421]
+    load = pd.read_excel(out / "ledger.xlsx", sheet_name="设施负荷 facility load")
+    assert len(load) == 54 and set(load["容量来源 capacity source"]) == {"按标准服务人口"}
+
+
 def test_one_ledger_row_per_community(xicheng_run):
     out, _ = xicheng_run
     ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")

@@ -254,3 +254,48 @@ def test_csv_read_as_the_c_parser_reads_it(tmp_path, text):
     expected = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", sep=sep,
                            engine="c")
     pd.testing.assert_frame_equal(_read_csv(path), expected, check_exact=True)
+
+
+def test_a_file_too_large_for_memory_is_refused_before_reading(tmp_path, communities_wgs84, monkeypatch):
+    import geofacility.io as gio
+
+    path = tmp_path / "big.geojson"
+    communities_wgs84.to_file(path)
+    monkeypatch.setattr(gio, "available_memory", lambda: 1000)  # as if 1 kB were free
+    with pytest.raises(InputError, match=r"big.geojson: the file is 0.0 GB; reading it needs about .* convert it to "
+                                         "GeoPackage"):
+        read_communities(path)
+
+
+def test_a_polygon_with_too_many_vertices_is_refused(tmp_path, communities_wgs84, monkeypatch):
+    """Ten million vertices in one outline is an export error; GEOS would take hours to repair it. The limit is
+    lowered here so that the fixture stays small."""
+    import geofacility.io as gio
+
+    path = tmp_path / "dense.gpkg"
+    dense = communities_wgs84.copy()
+    dense.loc[4, "geometry"] = dense.geometry[4].segmentize(0.00001)  # C22: thousands of vertices
+    dense.to_file(path)
+    monkeypatch.setattr(gio, "MAX_VERTICES_PER_FEATURE", 1000)
+    with pytest.raises(InputError, match=r"dense.gpkg, feature 5: [\d,]+ vertices in one geometry .* simplify it"):
+        read_communities(path)
+
+
+def test_unexpected_errors_are_one_line_with_a_report_file(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import geofacility.cli as cli
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr(cli, "app", boom)
+    monkeypatch.setattr(sys, "argv", ["geofacility", "analyze"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: internal error (RuntimeError: something broke); this is a geofacility bug")
+    report = err.rsplit(" ", 1)[-1].strip()
+    assert "RuntimeError: something broke" in open(report, encoding="utf-8").read()

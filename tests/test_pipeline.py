@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import shapely
+import shapely.affinity
 
 from conftest import write_grid_files
 from geofacility.errors import InputError
@@ -107,3 +109,63 @@ def test_every_demand_row_is_used_or_reported(tmp_path, grid_files, grid_communi
     # communities without any demand point get their own population at one point inside
     assert result.demand["weight"].sum() == pytest.approx(100 + 200 + 300 + 50 + sum(
         grid_communities["population"].iloc[3:]))
+
+
+def test_every_input_row_is_used_or_reported_on_messy_input(tmp_path, grid_communities, grid_facilities):
+    """rows read = rows used + rows reported, file by file, on inputs with a bit of everything wrong."""
+    import geopandas as gpd
+    import shapely
+
+    from conftest import CRS, centre
+
+    comm = grid_communities.to_crs(4326)
+    comm.loc[len(comm)] = {"community_id": "X", "community": "无边界", "town": "东街道", "population": 10.0,
+                           "households": 4.0, "geometry": None}  # no geometry
+    comm_path = tmp_path / "communities.geojson"
+    comm.to_file(comm_path)
+    fac = grid_facilities.to_crs(4326)
+    fac_csv = pd.DataFrame({"facility_id": ["A", "B", "C", "D", "E"], "name": list("甲乙丙丁戊"),
+                            "category": ["education", "education", "停车场", "education", "education"],
+                            "lon": [fac.geometry.x[0], fac.geometry.x[1], fac.geometry.x[0], "", 500.0],
+                            "lat": [fac.geometry.y[0], fac.geometry.y[1], fac.geometry.y[0], "", 39.9]})
+    fac_path = tmp_path / "facilities.csv"
+    fac_csv.to_csv(fac_path, index=False)  # C unknown category, D no coordinates, E longitude 500
+    pts = gpd.GeoSeries([shapely.Point(centre(c, r)) for c in (1, 2, 3) for r in (1, 2, 3)], crs=CRS).to_crs(4326)
+    # (a negative or non-numeric population stops the run instead: tests/test_bad_inputs.py)
+    demand = pd.DataFrame({"population": [100, "", 100, 100, 100, 100, 100, 100, 100, 100],
+                           "lon": [*pts.x, 120.0], "lat": [*pts.y, 30.0]})  # the last far outside every community
+    dem_path = tmp_path / "demand.csv"
+    demand.to_csv(dem_path, index=False)
+    analysis = analyze(communities=comm_path, facilities=[fac_path], demand=dem_path)
+    acc = analysis.accounting.set_index("file")
+    assert acc.loc[str(comm_path)].tolist() == [10, 9, 1, 0]
+    assert acc.loc[str(fac_path)].tolist() == [5, 2, 3, 0]
+    row = acc.loc[str(dem_path)]
+    assert row["rows_read"] == 10 and row["rows_unaccounted"] == 0
+    assert row["rows_read"] == row["rows_used"] + row["rows_reported"]
+    # the missing population is reported and not used; the home far outside every community is kept (counted in
+    # no community) and reported
+    assert (row["rows_used"], row["rows_reported"]) == (9, 1)
+    far = analysis.warnings[(analysis.warnings["file"] == str(dem_path)) & (analysis.warnings["row"] == "11")]
+    assert far["message"].str.contains("outside every community").any()
+    assert (acc["rows_unaccounted"] == 0).all()
+    assert (acc["rows_read"] == acc["rows_used"] + acc["rows_reported"]).all()
+
+
+def test_population_grid_covers_each_community_not_the_land_between(grid_communities):
+    """Two blocks 1,000 km apart: the 100 m grid covers their own boxes (50 cells), not the 10¹⁰ m² between."""
+    from geofacility.demand import spread_population
+
+    far = grid_communities.iloc[[0, 8]].copy()
+    far.loc[far.index[1], "geometry"] = shapely.affinity.translate(far.geometry.iloc[1], 1_000_000, 0)
+    demand = spread_population(far)
+    assert len(demand) == 50 and demand["weight"].sum() == pytest.approx(far["population"].sum())
+
+
+def test_a_grid_too_large_for_memory_is_refused_before_it_is_built(grid_communities, monkeypatch):
+    import geofacility.io as gio
+    from geofacility.demand import spread_population
+
+    monkeypatch.setattr(gio, "available_memory", lambda: 10_000)
+    with pytest.raises(InputError, match=r"a 100 m grid needs 225 cells .* give the population as points"):
+        spread_population(grid_communities)

@@ -65,3 +65,17 @@ def test_ledger_diff_command(tmp_path, grid_communities, grid_facilities):
     bad = subprocess.run([sys.executable, "-m", "geofacility.cli", "ledger", "diff", str(old), str(tmp_path / "x.xlsx")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_names_from_the_data_cannot_become_formulas_in_the_report(tmp_path, grid_communities, grid_facilities):
+    evil = grid_communities.copy()
+    evil["community"] = '=HYPERLINK("http://x","点我")'
+    evil["town"] = evil["town"].where(evil["town"] != "东街道", "东|街道")  # a pipe would break the Markdown table
+    _, old = _ledger(tmp_path / "old", evil, grid_facilities.iloc[:1])
+    _, new = _ledger(tmp_path / "new", evil, grid_facilities)
+    paths = write_progress(old, new, tmp_path / "report", today=dt.date(2026, 11, 26))
+    raw = paths["changes"].read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in raw and ",=HYPERLINK" not in raw
+    assert "| 东\\|街道 |" in paths["md"].read_text(encoding="utf-8")
+    cells = [c.value for row in openpyxl.load_workbook(paths["xlsx"])["变化 changes"].iter_rows() for c in row]
+    assert not any(isinstance(v, str) and v.startswith("=") for v in cells)
