@@ -1283,14 +1283,16 @@ def _make_offline(m: folium.Map) -> None:
     header.add_child(_Verbatim(f"<script>{js}</script>"), name="gf_leaflet_js", index=0)
 
 
-def build_map(analysis, sites=None, *, category: str | None = None, basemap: str = "osm", offline: bool = False,
+def build_map(analysis, sites=None, *, category: str | None = None, basemap: str = "osm", offline: bool = True,
               tianditu_key: str | None = None) -> folium.Map:
     """The coverage-and-gaps map of an :class:`~geofacility.pipeline.Analysis` (see module docstring).
 
     ``sites``: ``(study, selection)`` from :mod:`geofacility.siting` adds a layer of candidate rooms, the selected
     ones with their service radius (or walking catchment). ``category``: one category's special-plan map
     (:func:`category_view`). ``basemap``: ``osm`` (default), ``amap`` (GCJ-02: overlays are shifted to match),
-    ``tianditu`` (needs ``tianditu_key``) or ``none``. ``offline``: Leaflet inlined, no CDN."""
+    ``tianditu`` (needs ``tianditu_key``) or ``none``. ``offline`` (default): Leaflet inlined instead of loaded
+    from a CDN, so the overlays show on a machine with no internet (district intranets) — only the base-map tiles
+    need the network; ``offline=False`` links folium's CDN copies (a page 150 kB lighter)."""
     if basemap not in BASEMAPS:
         raise ValueError(f"unknown base map {basemap!r}; use one of {', '.join(BASEMAPS)}")
     if category is not None:
