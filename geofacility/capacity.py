@@ -252,7 +252,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
 
     ``check``: which of the category's standards in ``analysis.checks`` (default its first); its facilities are
     those :func:`geofacility.coverage.facility_checks` gives it among them."""
-    from .coverage import facility_checks
+    from .coverage import containing_community, facility_checks
 
     if method not in METHODS:
         raise InputError(f"--capacity-method {method}: use one of {', '.join(METHODS)}")
@@ -263,7 +263,9 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
     check = check if check is not None else checks[0]
     if not check.radius_m:  # floor-area rules of the community itself: nothing to share (columns stay empty)
         return None
-    fac = analysis.facilities.loc[facility_checks(analysis.facilities, analysis.checks)[check]].reset_index(drop=True)
+    fac = analysis.facilities.loc[facility_checks(analysis.facilities, analysis.checks)[check]]
+    # facility_id order (and demand_id order below): the allocation does not depend on the input's row order
+    fac = fac.iloc[np.argsort(fac["facility_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
     comm = analysis.communities
     pop, hh = comm["population"].sum(), comm["households"].sum(min_count=1)
     people_per_household = float(pop / hh) if hh and hh > 0 else None
@@ -296,9 +298,13 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, catchment / cap, np.where(catchment > 0, np.inf, 0.0))
     else:
-        g_idx, gf_idx, g_dist, g_weight, group, pair_of = _homes_alike(d_idx, f_idx, dist, weight, len(fac))
+        order = np.argsort(demand["demand_id"].astype(str).to_numpy(), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        s_idx, s_weight = rank[d_idx], weight[order]
+        g_idx, gf_idx, g_dist, g_weight, group, pair_of = _homes_alike(s_idx, f_idx, dist, s_weight, len(fac))
         flow = allocate(g_idx, gf_idx, g_dist, g_weight, cap, time_limit=time_limit)
-        served = _seat_nearest_first(d_idx, dist, weight, group, pair_of, g_idx, flow, len(g_weight))
+        served = _seat_nearest_first(s_idx, dist, s_weight, group, pair_of, g_idx, flow, len(g_weight))[rank]
         allocated = np.bincount(gf_idx, weights=flow, minlength=len(fac))
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, allocated / cap, 0.0)
@@ -321,11 +327,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total > 0, summed / total * population, np.nan)
 
-    fac_comm = np.full(len(fac), -1, dtype=np.int64)
-    if len(fac):
-        f_i, c_i = comm.sindex.query(fac.geometry.values, predicate="intersects")
-        first = pd.Series(c_i).groupby(f_i).min()
-        fac_comm[first.index.to_numpy()] = first.to_numpy()
+    fac_comm = containing_community(comm, fac)
     inside = fac_comm >= 0
     cap_in = np.bincount(fac_comm[inside], weights=cap[inside], minlength=len(ids))
     communities = pd.DataFrame({

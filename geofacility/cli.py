@@ -443,7 +443,16 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
     analysis = _study(**options, status=status)
     coords = _coords_arg(options.get("coords"))
     cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
-    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"))
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from .errors import WarningLog
+
+    log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
+    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log)
+    if len(log):
+        analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
     cost_pairs = None
     if cost and cost.get("matrix"):
         cost_pairs = _cost_pairs(analysis, rooms, cost)
@@ -495,7 +504,7 @@ def sites_evaluate(
 
     with console.status("evaluating candidates…", spinner="dots") as status:
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, None, status)
-        paths = write_sites(site_study, None, out)
+        paths = write_sites(site_study, None, out, warnings=analysis.warnings)
         paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
     if not options["quiet"]:
         top = site_study.candidates.sort_values("rank").head(10)
@@ -555,7 +564,8 @@ def sites_select(
                                            pmedian=method == "pmedian")
         status.update(f"solving ({method})…")
         selection = select_sites(site_study, method=method, k=k, budget=budget, time_limit=time_limit)
-        paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget})
+        paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget},
+                            warnings=analysis.warnings)
         status.update("recomputing the ledger with the selected sites…")
         after = with_sites(analysis, site_study, selection)
         after_paths = write_ledger(after, out / "ledger_after")

@@ -24,7 +24,7 @@ from .distance import StraightLineDistance, within_pairs
 from .errors import InputError, WarningLog
 from .standards import CATEGORIES, Check, default_check, find_check, share_text
 
-__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns"]
+__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community"]
 
 METRICS = (
     "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
@@ -223,6 +223,21 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
     return out
 
 
+def containing_community(communities: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
+    """Position in ``communities`` of the community containing each point (−1: none); a point on a boundary shared
+    by several goes to the lowest ``community_id`` — whatever the row order."""
+    codes = np.full(len(points), -1, dtype=np.int64)
+    if not len(points) or not len(communities):
+        return codes
+    p_idx, c_idx = communities.sindex.query(points.geometry.values, predicate="intersects")
+    order = np.argsort(communities["community_id"].astype(str).to_numpy(), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    best = pd.Series(rank[c_idx]).groupby(p_idx).min()
+    codes[best.index.to_numpy()] = order[best.to_numpy()]
+    return codes
+
+
 def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
                      checks: list[Check], *, coverage_target: float = 1.0, measure=None,
                      survey_extent: dict | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -248,14 +263,11 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
     ids = communities["community_id"].to_numpy()
     code_of = {cid: i for i, cid in enumerate(ids)}
     demand_codes = demand["community_id"].map(code_of).fillna(-1).to_numpy(dtype=np.int64)
-    # facility → community containing it (first by row order when on a shared boundary)
+    # the results must not depend on row order: facilities in facility_id order (ties in walking distance go to
+    # the lowest id), and a facility on a boundary shared by two communities counts for the lower community_id
     if len(facilities):
-        f_idx, c_idx = communities.sindex.query(facilities.geometry.values, predicate="intersects")
-        first = pd.Series(c_idx).groupby(f_idx).min()
-        fac_codes = np.full(len(facilities), -1, dtype=np.int64)
-        fac_codes[first.index.to_numpy()] = first.to_numpy()
-    else:
-        fac_codes = np.empty(0, dtype=np.int64)
+        facilities = facilities.iloc[np.argsort(facilities["facility_id"].astype(str).to_numpy(), kind="stable")]
+    fac_codes = containing_community(communities, facilities)
     masks = facility_checks(facilities, checks)
     n_short = np.zeros(len(communities), dtype=np.int64)
     for category in CATEGORIES:

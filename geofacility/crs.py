@@ -138,15 +138,27 @@ def choose_metric_crs(geoseries, crs: str | int | CRS | None = None) -> CRS:
     ``crs`` (the planner's ``--crs``) wins and must be projected in metres. Otherwise the UTM zone that
     holds the centre of the data (pyproj's UTM query through geopandas), e.g. EPSG:32650 for Beijing.
     """
+    from pyproj.exceptions import CRSError
+
+    from .errors import InputError
+
     if crs is not None:
-        chosen = CRS.from_user_input(crs)
+        try:
+            chosen = CRS.from_user_input(crs)
+        except CRSError:
+            raise InputError(f"--crs {crs}: not a coordinate system pyproj knows; give an EPSG code of a projected "
+                             "CRS in metres, e.g. EPSG:32650 (UTM 50N) or EPSG:4548 (CGCS2000 GK CM 117E)") from None
         if not chosen.is_projected:
-            raise ValueError(
+            raise InputError(
                 f"--crs {crs} is geographic (degrees); give a projected CRS in metres, e.g. EPSG:32650 "
                 "(UTM 50N) or EPSG:4548 (CGCS2000 3-degree Gauss-Kruger CM 117E)"
             )
         unit = chosen.axis_info[0].unit_name if chosen.axis_info else "metre"
         if unit not in ("metre", "meter"):
-            raise ValueError(f"--crs {crs} measures in {unit}; give a projected CRS in metres")
+            raise InputError(f"--crs {crs} measures in {unit}; give a projected CRS in metres")
         return chosen
-    return geoseries.estimate_utm_crs()
+    try:
+        return geoseries.estimate_utm_crs()
+    except RuntimeError:
+        raise InputError("no UTM zone holds the data's coordinates; check the communities' CRS, or give --crs "
+                         "EPSG:xxxx (a projected CRS in metres)") from None

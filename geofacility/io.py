@@ -47,7 +47,7 @@ TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls"}
 
 #: canonical column → accepted spellings (compared after lower-casing and stripping spaces/underscores).
 ALIASES: dict[str, list[str]] = {
-    "community_id": ["community_id", "社区编码", "社区代码", "社区编号", "社区id", "社区ID", "community_code"],
+    "community_id": ["community_id", "community_", "社区编码", "社区代码", "社区编号", "社区id", "社区ID", "community_code"],
     "community": ["community", "社区", "社区名称", "社区名", "community_name", "社区居委会", "居委会"],
     "town": ["town", "街道", "镇", "镇办", "镇街", "街镇", "乡镇", "街道办", "所属街道", "所属镇街", "subdistrict",
              "street", "town_name", "街道名称"],
@@ -55,20 +55,23 @@ ALIASES: dict[str, list[str]] = {
                    "worldpop_pop"],
     "households": ["households", "户数", "住户数", "总户数", "hh", "household"],
     "category": ["category", "类别", "设施类别", "设施类型", "类型", "大类", "设施大类"],
-    "subcategory": ["subcategory", "子类", "小类", "细类", "设施小类", "sub_category"],
+    "subcategory": ["subcategory", "子类", "小类", "细类", "设施小类", "sub_category", "subcategor"],
     "floor_area_m2": ["floor_area_m2", "面积", "建筑面积", "使用面积", "房屋面积", "floor_area", "area_m2",
                       "building_area_m2", "建筑面积m2", "建筑面积（m2）", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积（㎡）"],
     "capacity": ["capacity", "容量", "服务人口", "服务能力", "可服务人口", "capacity_people", "served_population"],
-    "facility_id": ["facility_id", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
+    "facility_id": ["facility_id", "facility_i", "设施编号", "设施编码", "设施id", "school_id", "poi_id"],
     "name": ["name", "名称", "设施名称", "school", "站点名称", "小区名称", "小区"],
     "demand_id": ["demand_id", "compound_id", "building_id", "小区编号", "楼栋编号", "point_id", "cell_id"],
-    "candidate_id": ["candidate_id", "房源编号", "房源编码", "候选编号", "site_id"],
+    "candidate_id": ["candidate_id", "candidate_", "房源编号", "房源编码", "候选编号", "site_id"],
     "categories": ["categories", "可用类别", "适用类别", "拟用途", "用途", "拟设设施", "category", "类别"],
-    "acquisition": ["acquisition", "取得方式", "获取方式", "方式", "acquisition_mode"],
+    "acquisition": ["acquisition", "取得方式", "获取方式", "方式", "acquisition_mode", "acquisitio"],
     "reviewed": ["reviewed", "预审", "安全预审", "预审状态", "预审结果", "safety_review"],
     "floor": ["floor", "楼层", "所在楼层", "层"],
     "cost": ["cost", "成本", "费用", "投资", "租金", "cost_cny"],
 }
+#: column names as a Shapefile (DBF: 10 characters at most) cuts them
+_TRUNCATED = {"community_": "community_id", "facility_i": "facility_id", "candidate_": "candidate_id",
+              "subcategor": "subcategory", "acquisitio": "acquisition", "floor_area": "floor_area_m2"}
 #: id columns fall back to a bare "id"/"编号" when the role-specific one is absent
 GENERIC_ID = ["id", "编号", "序号", "fid", "objectid"]
 
@@ -309,7 +312,36 @@ def _sniff_separator(path: Path, encoding: str) -> str:
     return best if counts[best] else ","
 
 
+def _mixed_encoding(path: Path) -> str | None:
+    """When a file is partly UTF-8 and partly GBK (rows pasted from two sources), where: reading it all as either
+    would garble the other rows without a word."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return None  # all UTF-8 (the common case: one C-speed pass)
+    except UnicodeDecodeError:
+        pass
+    utf8_row = gbk_row = None
+    with open(path, "rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_row = utf8_row or number
+            except UnicodeDecodeError:
+                gbk_row = gbk_row or number
+            if utf8_row and gbk_row:
+                return f"row {utf8_row} is UTF-8 but row {gbk_row} is not (GBK?)"  # rows counted as lines, header 1
+    return None
+
+
 def _read_csv(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    if encoding is None:
+        mixed = _mixed_encoding(path)
+        if mixed:
+            raise InputError(f"{path}: mixed text encodings: {mixed}; save the whole file in one encoding (CSV UTF-8 "
+                             "in Excel), or give --encoding to read it all as one")
     encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
     last = None
     for enc in encodings:
@@ -378,8 +410,10 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         raise InputError(f"{label}: file not found; check the path")
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{label}: the file is empty; export the layer again")
-    _check_size(path, label)
     suffix = path.suffix.lower()
+    if path.is_dir() and suffix in TABLE_SUFFIXES:
+        raise InputError(f"{label}: is a folder, not a {suffix} file; give the path of the file inside it")
+    _check_size(path, label)
     if suffix in TABLE_SUFFIXES:
         if suffix in (".xlsx", ".xls"):
             try:
@@ -411,6 +445,10 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         if gdf.empty:
             raise InputError(f"{label}: the layer has no features")
         log.record_read(label, len(gdf))
+        for column in gdf.columns:
+            if column in _TRUNCATED:
+                log.add(label, None, f"column {column} read as {_TRUNCATED[column]} (Shapefile cuts field names at "
+                                     "10 characters)", severity="info")
         _check_vertices(gdf, label)
         gdf = gdf.reset_index(drop=True)
         gdf["source_row"] = np.arange(1, len(gdf) + 1)
@@ -507,6 +545,16 @@ def _vector_to_wgs84(gdf: gpd.GeoDataFrame, *, label: str, coords, log: WarningL
     if not gdf.crs.is_geographic and not gdf.crs.is_projected:
         raise InputError(f"{label}: CRS {gdf.crs.to_string()} is neither geographic nor projected")
     gdf = gdf.to_crs(4326)
+    bounds = gdf.geometry.bounds.to_numpy()
+    bad = ~np.isfinite(bounds).all(axis=1) & gdf.geometry.notna().to_numpy() & ~gdf.geometry.is_empty.to_numpy()
+    bad |= (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{label}, feature {gdf['source_row'].iloc[i]}: coordinates outside ±180/±90 degrees after reading it as "
+            f"{gdf.crs.name if coords is None else coords} (e.g. {bounds[i, 0]:.6g}, {bounds[i, 1]:.6g}); the file's "
+            "CRS is wrong or missing, or the feature is corrupt: give the CRS with --coords ROLE=EPSG:xxxx or fix "
+            "the feature")
     if coords in ("gcj02", "bd09"):
         gdf = _shift_to_wgs84(gdf, coords)
         log.add(label, None, f"coordinates read as {coords.upper()} and converted to WGS84", severity="info")
@@ -717,7 +765,7 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     aliases = aliases or ALIASES
     label = str(path)
     if category is not None and Path(path).suffix.lower() in (".csv", ".txt", ".tsv"):
-        header_only = _read_csv(Path(path), encoding).empty if Path(path).exists() and \
+        header_only = _read_csv(Path(path), encoding).empty if Path(path).is_file() and \
             Path(path).stat().st_size else False
         if header_only:
             log.record_read(label, 0, 2)
@@ -777,7 +825,7 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     gdf["subcategory"] = [
         m[1] if m is not None and m[0] == c else None for m, c in zip(sub_match, cat)
     ]
-    unknown_sub = sub_raw.notna() & pd.Series([s is None for s in gdf["subcategory"]], index=gdf.index) & ~unknown
+    unknown_sub = sub_raw.notna() & gdf["subcategory"].isna() & ~unknown
     if unknown_sub.any():
         for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
             log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
@@ -881,6 +929,9 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
                                                           "(give its 建筑面积 in m²)")
     gdf["floor_area_m2"] = area
     gdf = gdf.loc[~unusable].reset_index(drop=True)
+    if gdf.empty:
+        raise InputError(f"{label}: no candidate room is usable: every row lacks a floor area > 0 (or a location); fill "
+                         "in 建筑面积 (m²) for the rooms")
     lookup = {}
     for key, names in CATEGORY_ALIASES.items():
         for name in names:

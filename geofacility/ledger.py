@@ -874,8 +874,10 @@ def selection_summary(study, selection, settings: dict) -> dict:
     }
 
 
-def write_sites(study, selection, out_dir: str | Path, settings: dict | None = None) -> dict[str, Path]:
-    """Write ``sites.csv``, ``sites.xlsx`` and (when a selection was made) ``selection.json``, atomically."""
+def write_sites(study, selection, out_dir: str | Path, settings: dict | None = None,
+                warnings: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write ``sites.csv``, ``sites.xlsx`` (with a 警告 warnings sheet: the study's and the rooms' input
+    warnings) and (when a selection was made) ``selection.json``, atomically."""
     import json
 
     out_dir = Path(out_dir)
@@ -895,6 +897,9 @@ def write_sites(study, selection, out_dir: str | Path, settings: dict | None = N
         _fill_table_sheet(ws, [f"{_SITE_HEADER_ZH[c]}\n{c}" for c in SITE_COLUMNS], table.itertuples(index=False))
         ws.freeze_panes = "C2"
         ws.auto_filter.ref = ws.dimensions
+        if warnings is not None:
+            _fill_table_sheet(wb.create_sheet("警告 warnings"), ["文件 file", "行 row", "级别 severity", "说明 message"],
+                              _warning_rows(warnings), widths=[28, 8, 12, 80])
         wb.save(tmp["sites_xlsx"])
         if selection is not None:
             summary = selection_summary(study, selection, settings or {})

@@ -229,6 +229,10 @@ def prepare(
                    severity="info")
         comm["town"] = comm["town"].fillna("未知街道")
 
+    for frame, role, label in ((dem, "demand", str(demand)), *((f, "facilities", None) for f in fac_frames)):
+        if frame is not None and _role_coords(coords, role) is None:
+            _suspect_gcj02(frame, comm, metric, label or str(frame["source_file"].iloc[0]) if len(frame) else "",
+                           log)
     step("placing demand")
     if dem is not None:
         dem = dem.to_crs(metric)
@@ -266,11 +270,17 @@ def prepare(
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
+    _report_facilities(fac, comm, checks, log)
     walk = None
     if distance == "network":
         step("reading the walking network")
         net = read_network(network, metric, coords=_role_coords(coords, "network"), encoding=encoding, log=log)
         n_minor, n_seg, km = net.minor_parts()
+        n_major = int(len(np.unique(net.component[net.u[net.snappable]])))
+        if n_major > 1:
+            log.add(str(network), None, f"the walking network is in {n_major} separate parts (no street joins them): "
+                                        "homes on one part cannot walk to facilities on another; check that the "
+                                        "extract covers the whole area and its bridges and crossings")
         if n_minor:
             log.add(str(network), None, f"{n_minor} small disconnected pieces of the network ({n_seg} segments, "
                                         f"{km:.1f} km) are not snapped to", severity="info")
@@ -343,7 +353,8 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
                                  survey_extent=study.extents)
     areas = None
     if walk is not None:
-        _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log)
+        _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log,
+                            label=study.settings.get("network") or "network")
         step("drawing service areas")
         areas = _service_areas(walk.network, study.facilities, study.checks, max_snap_m=walk.max_snap_m,
                                buffer_m=study.settings["buffer_m"])
@@ -384,6 +395,79 @@ def analyze(*, progress=None, **kwargs) -> Analysis:
     return evaluate(prepare(progress=progress, **kwargs), progress=progress)
 
 
+def _outside_share(lon: np.ndarray, lat: np.ndarray, communities: gpd.GeoDataFrame, metric) -> float:
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(metric)
+    hit = np.unique(communities.sindex.query(pts.values, predicate="intersects")[0])
+    return 1.0 - len(hit) / max(len(pts), 1)
+
+
+def _suspect_gcj02(points: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, metric, label: str,
+                   log: WarningLog, *, sample: int = 20_000) -> None:
+    """Points read as WGS84 that are probably GCJ-02 (Amap/Tencent coordinates labelled WGS84): GCJ-02 cannot be
+    told from WGS84 by the coordinates alone, but when many points lie outside every community as read, and far
+    fewer would if they were GCJ-02, the warning says so (docs/bad-inputs.md)."""
+    from .crs import to_wgs84
+
+    if not len(points) or not label:
+        return
+    frame = log.to_frame()
+    if frame.loc[frame["file"] == label, "message"].str.contains("GCJ02|BD09").any():
+        return  # already converted
+    geoms = points.geometry
+    ok = (geoms.notna() & ~geoms.is_empty).to_numpy()
+    if not ok.any() or not (geoms[ok].geom_type == "Point").all():
+        return
+    lon, lat = geoms[ok].x.to_numpy(), geoms[ok].y.to_numpy()
+    if len(lon) > sample:  # evenly spaced rows: deterministic
+        keep = np.linspace(0, len(lon) - 1, sample).astype(np.int64)
+        lon, lat = lon[keep], lat[keep]
+    in_china = (lon > 73) & (lon < 136) & (lat > 18) & (lat < 54)
+    if in_china.mean() < 0.9 or len(lon) < 5:
+        return
+    as_read = _outside_share(lon, lat, communities, metric)
+    if as_read < 0.05:
+        return
+    shifted = _outside_share(*to_wgs84(lon, lat, "gcj02"), communities, metric)
+    if shifted <= as_read / 2:
+        log.add(label, None, f"{as_read:.0%} of the points lie outside every community as read (WGS84), only "
+                             f"{shifted:.0%} if read as GCJ-02: the coordinates are probably GCJ-02 (Amap/Tencent); "
+                             "if so, give --coords ROLE=gcj02 (e.g. --coords demand=gcj02)")
+
+
+#: a facility farther than this from every community is reported (a coordinate error, or another city's data)
+FAR_FROM_STUDY_M = 10_000.0
+
+
+def _report_facilities(facilities: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, checks: list[Check],
+                       log: WarningLog) -> None:
+    """Facilities far outside the study area, and facilities without the floor area their standard needs."""
+    if not len(facilities):
+        return
+    _, dist = communities.sindex.nearest(facilities.geometry.values, return_distance=True, return_all=False)
+    far = np.flatnonzero(dist > FAR_FROM_STUDY_M)
+    for i in far:
+        log.add(facilities["source_file"].iloc[i], facilities["source_row"].iloc[i],
+                f"facility {facilities['name'].iloc[i]} lies {dist[i] / 1000:,.0f} km from the nearest community, "
+                "far outside the study area: check its coordinates (and --coords); kept, it serves no community")
+    masks = facility_checks(facilities, checks)
+    area = facilities["floor_area_m2"].to_numpy(dtype="float64")
+    for check in checks:
+        if not check.has_area_rule or check.scope == "reach":
+            continue
+        missing = np.flatnonzero(masks[check] & np.isnan(area))
+        if len(missing) and len(missing) == int(masks[check].sum()):  # no floor area surveyed at all: say it once
+            for file in dict.fromkeys(facilities["source_file"].iloc[missing]):
+                log.add(file, None, f"no floor areas (建筑面积) given for {check.name_zh} ({check.subcategory}), whose "
+                                    "standard sets floor-area rules: the area gaps read 面积未知 and are not checked",
+                        severity="info")
+            continue
+        for i in missing:  # some have it, these not: an omission to fill in
+            log.add(facilities["source_file"].iloc[i], facilities["source_row"].iloc[i],
+                    f"no floor area (建筑面积) for {facilities['name'].iloc[i]}, although {check.name_zh} "
+                    f"({check.subcategory}) sets floor-area rules: its community's floor area reads 面积未知 and the "
+                    "area gap is not checked; fill in the floor area")
+
+
 def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, net: Network,
                      *, log: WarningLog, demand_label: str) -> None:
     """Homes and facilities too far from every street are reported: homes count as not covered, facilities
@@ -407,12 +491,12 @@ def stranded_demand(walk: WalkingDistance, facilities: gpd.GeoDataFrame, checks:
 
 
 def _report_unreachable(demand: gpd.GeoDataFrame, stranded_by_category: dict[str, np.ndarray],
-                        log: WarningLog) -> None:
+                        log: WarningLog, *, label: str = "network") -> None:
     """Homes with no walking path to any facility of a category (too far from a street, or on a part of the
     network not connected to one)."""
     for category, stranded in stranded_by_category.items():
         if stranded.any():
-            log.add("network", None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
+            log.add(label, None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
                                      f" people) have no walking path to any {category} facility (too far from a "
                                      "street, or on a part of the network not connected to one); not covered")
 

@@ -148,6 +148,9 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
     label = str(path)
     if not path.exists():
         raise InputError(f"{label}: file not found; check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{label}: the file is empty; list the {label_what} facilities with 类别 (category) and "
+                         "建筑面积 (floor area), one per row")
     if path.suffix.lower() in (".xlsx", ".xls"):
         frame = pd.read_excel(path, dtype=str)
     elif path.suffix.lower() in (".csv", ".txt", ".tsv"):
@@ -177,7 +180,12 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
             raise InputError(f"{where}: unknown category {raw_cat!r}; use one of {', '.join(CATEGORIES)} or their "
                              "Chinese names (教育, 养老…)")
         area = rec.get("floor_area_m2")
-        area = float(str(area).replace(",", "")) if area is not None and str(area).strip() not in ("", "nan") else None
+        try:
+            area = float(str(area).replace(",", "")) if area is not None and str(area).strip() not in ("", "nan") \
+                else None
+        except ValueError:
+            raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} is not a number; give it in m², "
+                             "e.g. 350") from None
         if area is not None and (not math.isfinite(area) or area < 0):
             raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} must be a number ≥ 0")
         rows.append({"name": str(rec.get("name") or f"{label_what} {i + 1}"), "category": cat,

@@ -177,12 +177,22 @@ def _num(value) -> float | None:
 
 
 def _read_table(path: Path | str, *, label: str) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{label}: file not found; give the path of a standards CSV") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{label}: not a readable UTF-8 CSV ({exc}); save it as CSV UTF-8") from None
+    table = None
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in Chinese saves CSV as GBK unless told "CSV UTF-8"
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+            break
+        except FileNotFoundError:
+            raise InputError(f"{label}: file not found; give the path of a standards CSV") from None
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{label}: the file is empty; start from `geofacility standards --csv`") from None
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{label}: not a readable CSV ({str(exc).splitlines()[0]}); check the delimiter and "
+                             "quoting") from None
+        except UnicodeDecodeError as exc:
+            last = exc
+    if table is None:
+        raise InputError(f"{label}: text is neither UTF-8 nor GBK ({last}); save it as CSV UTF-8") from None
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:

@@ -169,3 +169,41 @@ def test_a_grid_too_large_for_memory_is_refused_before_it_is_built(grid_communit
     monkeypatch.setattr(gio, "available_memory", lambda: 10_000)
     with pytest.raises(InputError, match=r"a 100 m grid needs 225 cells .* give the population as points"):
         spread_population(grid_communities)
+
+
+def _compounds(tmp_path, gcj: bool):
+    """20 compounds (150 m squares, 1 km apart, in Beijing) as communities, a home at the centre of each, written
+    as plain lon/lat — in WGS84, or in GCJ-02 as Amap gives them (shifted about 540 m)."""
+    import geopandas as gpd
+
+    from conftest import CRS, X0, Y0
+    from geofacility.crs import wgs84_to_gcj02
+
+    centres = [(X0 + 1000 * i, Y0 + 1000 * j) for i in range(5) for j in range(4)]
+    comm = gpd.GeoDataFrame({"community_id": [f"K{k}" for k in range(20)], "town": "街道", "population": 100.0,
+                             "households": 40.0},
+                            geometry=[shapely.box(x - 75, y - 75, x + 75, y + 75) for x, y in centres], crs=CRS)
+    comm_path = tmp_path / "compounds.geojson"
+    comm.to_crs(4326).to_file(comm_path)
+    pts = gpd.GeoSeries([shapely.Point(c) for c in centres], crs=CRS).to_crs(4326)
+    lon, lat = (wgs84_to_gcj02(pts.x.to_numpy(), pts.y.to_numpy()) if gcj else (pts.x, pts.y))
+    dem_path = tmp_path / "homes.csv"
+    pd.DataFrame({"人口": 100, "lon": lon, "lat": lat}).to_csv(dem_path, index=False)
+    return comm_path, dem_path
+
+
+def test_gcj02_coordinates_read_as_wgs84_are_suspected(tmp_path):
+    comm_path, dem_path = _compounds(tmp_path, gcj=True)
+    analysis = analyze(communities=comm_path, demand=dem_path)
+    warned = analysis.warnings[analysis.warnings["file"] == str(dem_path)]
+    assert warned["message"].str.contains(r"100% of the points lie outside every community as read \(WGS84\), only "
+                                          r"0% if read as GCJ-02").any()
+    fixed = analyze(communities=comm_path, demand=dem_path, coords={"demand": "gcj02"})
+    assert not fixed.warnings["message"].str.contains("probably GCJ-02").any()
+    assert fixed.demand["community_id"].notna().all()
+
+
+def test_true_wgs84_points_are_not_suspected(tmp_path):
+    comm_path, dem_path = _compounds(tmp_path, gcj=False)
+    analysis = analyze(communities=comm_path, demand=dem_path)
+    assert not analysis.warnings["message"].str.contains("GCJ").any()
