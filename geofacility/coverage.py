@@ -21,8 +21,8 @@ import pandas as pd
 import shapely
 
 from .distance import StraightLineDistance, within_pairs
-from .errors import InputError, WarningLog
-from .standards import CATEGORIES, Check, default_check, find_check, share_text
+from .errors import WarningLog
+from .standards import CATEGORIES, Check, chosen_checks, default_check, find_check, share_text
 
 __all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community"]
 
@@ -51,12 +51,7 @@ def select_checks(facilities: pd.DataFrame, standards: pd.DataFrame, surveyed: l
         if category not in surveyed:
             continue
         if category in choices:
-            for sub in choices[category]:
-                check = find_check(standards, category, sub)
-                if check is None:
-                    known = ", ".join(standards.loc[standards["category"] == category, "subcategory"])
-                    raise InputError(f"--standard {category}={sub}: no such standard; use one of {known}")
-                checks.append(check)
+            checks.extend(chosen_checks(standards, category, choices[category]))
             continue
         of_cat = facilities[facilities["category"] == category]
         subs = sorted({s for s in of_cat["subcategory"] if isinstance(s, str)})

@@ -31,14 +31,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from .errors import InputError, WarningLog
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, check_from_row, default_check, \
-    find_check
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, check_from_row, chosen_checks, \
+    default_check
 
 __all__ = ["Project", "read_project", "read_planned", "review_checks", "review_project", "Review",
            "REVIEW_COLUMNS", "conditions_text", "write_review"]
@@ -206,12 +205,7 @@ def review_checks(table: pd.DataFrame, choices: dict[str, list[str]] | None = No
         pd.Series(False, index=table.index)
     for category in CATEGORIES:
         if choices and category in choices:
-            for sub in choices[category]:
-                check = find_check(table, category, sub)
-                if check is None:
-                    known = ", ".join(table.loc[table["category"] == category, "subcategory"])
-                    raise InputError(f"--standard {category}={sub}: no such standard; use one of {known}")
-                checks.append(check)
+            checks.extend(chosen_checks(table, category, choices[category]))
             continue
         rows = table[(table["category"] == category) & marked]
         own = [check_from_row(r) for _, r in rows.iterrows()] if len(rows) else [default_check(table, category)]

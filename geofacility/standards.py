@@ -26,6 +26,7 @@ __all__ = [
     "CATEGORY_SHORT_ZH",
     "Check",
     "find_check",
+    "chosen_checks",
     "share_text",
     "load_standards",
     "check_from_row",
@@ -268,6 +269,18 @@ def check_from_row(row: pd.Series) -> Check:
 def find_check(table: pd.DataFrame, category: str, subcategory: str) -> Check | None:
     rows = table[(table["category"] == category) & (table["subcategory"] == subcategory)]
     return None if rows.empty else check_from_row(rows.iloc[0])
+
+
+def chosen_checks(table: pd.DataFrame, category: str, subcategories: list[str]) -> list[Check]:
+    """The standards a planner chose for a category (``--standard CATEGORY=SUBCATEGORY``), in their order."""
+    checks = []
+    for sub in subcategories:
+        check = find_check(table, category, sub)
+        if check is None:
+            known = ", ".join(table.loc[table["category"] == category, "subcategory"])
+            raise InputError(f"--standard {category}={sub}: no such standard; use one of {known}")
+        checks.append(check)
+    return checks
 
 
 def default_check(table: pd.DataFrame, category: str) -> Check:
