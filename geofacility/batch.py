@@ -126,7 +126,8 @@ def _iter_groups(study: Study, by: str, *, hashed: bool = True):
 
             reach = fac_rows if walk is not None else facilities_within_reach(part)
             part = replace(part, capacity=group_capacity(study.capacity, comm["community_id"],
-                                                         study.facilities["facility_id"].iloc[reach]))
+                                                         study.facilities["facility_id"].iloc[reach],
+                                                         np.flatnonzero(in_group)))
         key = _hash(part, (comm_h[in_comm], dem_h[in_group], fac_h[fac_rows])) if hashed else None
         yield str(value), part, key
 

@@ -316,8 +316,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
 
     # per community: shares of its demand, scaled to its population (as coverage does)
     ids = comm["community_id"].to_numpy()
-    code_of = pd.Series(np.arange(len(ids)), index=ids)
-    codes = demand["community_id"].map(code_of).fillna(-1).to_numpy(dtype=np.int64)
+    codes = pd.Index(ids).get_indexer(demand["community_id"]).astype(np.int64)  # −1: in no community
     ok = codes >= 0
     total = np.bincount(codes[ok], weights=weight[ok], minlength=len(ids))
     population = comm["population"].fillna(0).to_numpy(dtype="float64")
@@ -377,15 +376,17 @@ def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = 
     return results
 
 
-def group_capacity(results: dict[str, CapacityResult], community_ids, facility_ids) -> dict[str, CapacityResult]:
-    """The part of :func:`study_capacity`'s results a group needs: its communities and the facilities that can
-    serve it (demand states are not carried: a group's map shows its own homes from the communities' figures)."""
+def group_capacity(results: dict[str, CapacityResult], community_ids, facility_ids, demand_rows
+                   ) -> dict[str, CapacityResult]:
+    """The part of :func:`study_capacity`'s results a group needs: its communities, the facilities that can serve
+    it, and its homes' states (``demand_rows``: the group's rows of the study's demand, whose order the states
+    follow)."""
     from dataclasses import replace
 
     ids, fids = set(community_ids), set(facility_ids)
     return {k: replace(r, communities=r.communities.loc[r.communities["community_id"].isin(ids)].reset_index(drop=True),
                        facilities=r.facilities.loc[r.facilities["facility_id"].isin(fids)].reset_index(drop=True),
-                       demand_state=r.demand_state.iloc[0:0])
+                       demand_state=r.demand_state.iloc[demand_rows].reset_index(drop=True))
             for k, r in results.items()}
 
 
@@ -417,11 +418,11 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
             result = capacity_split(analysis, category, method=method, log=log)
         if result is None:
             continue
-        metrics = result.communities.set_index("community_id")
+        columns = ["served_population", "over_capacity_population", "out_of_reach_population"]
+        metrics = result.communities.set_index("community_id")[columns].reindex(comm["community_id"]).to_numpy()
         surveyed = (comm[f"{category}_status"] != "not_surveyed").to_numpy()
-        for m in ("served_population", "over_capacity_population", "out_of_reach_population"):
-            values = comm["community_id"].map(metrics[m]).to_numpy(dtype="float64")
-            comm[f"{category}_{m}"] = np.where(surveyed, values, np.nan)
+        for j, m in enumerate(columns):
+            comm[f"{category}_{m}"] = np.where(surveyed, metrics[:, j].astype("float64"), np.nan)
         population = comm["population"].fillna(0).to_numpy(dtype="float64")
         served = comm[f"{category}_served_population"].to_numpy(dtype="float64")
         over = comm[f"{category}_over_capacity_population"].to_numpy(dtype="float64")
@@ -435,8 +436,12 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
         note = np.where(surveyed & (over >= 0.5), [f"可达但超容量 {v:,.0f} 人" if v >= 0.5 else "" for v in
                                                    np.nan_to_num(over)], "")
         comm[f"{category}_problem"] = [p + ("，" if p and n else "") + n for p, n in zip(problem, note)]
-        state = result.demand_state.set_index("demand_id")["over_capacity"]
-        demand[f"over_capacity_{category}"] = demand["demand_id"].map(state).to_numpy(dtype="float64")
+        state = result.demand_state
+        if len(state) == len(demand) and (state["demand_id"].to_numpy() == demand["demand_id"].to_numpy()).all():
+            over_people = state["over_capacity"].to_numpy(dtype="float64")  # the same homes in the same order
+        else:
+            over_people = state.set_index("demand_id")["over_capacity"].reindex(demand["demand_id"]).to_numpy()
+        demand[f"over_capacity_{category}"] = over_people
         loads.append(result.facilities)
     facility_load = pd.concat(loads, ignore_index=True) if loads else pd.DataFrame(columns=FACILITY_LOAD_COLUMNS)
     settings = {**(analysis.settings or {}), "capacity_method": method}

@@ -293,9 +293,13 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
         for m in METRICS:
             communities[f"{category}_{m}"] = combined[m].to_numpy()
         n_short += (combined["status"] == "gap").to_numpy()
-    for category in CATEGORIES:  # filled by geofacility.capacity where capacities are known
-        for m in ("served_population", "over_capacity_population", "out_of_reach_population"):
-            communities[f"{category}_{m}"] = np.nan
+    # filled by geofacility.capacity where capacities are known (added at once: a GeoDataFrame column at a time
+    # is slow)
+    empty = pd.DataFrame(np.nan, index=communities.index, columns=[
+        f"{c}_{m}" for c in CATEGORIES for m in ("served_population", "over_capacity_population",
+                                                  "out_of_reach_population")])
+    communities = gpd.GeoDataFrame(pd.concat([communities, empty], axis=1), geometry=communities.geometry.name,
+                                   crs=communities.crs)
     communities["distance_method"] = measure.method
     communities["n_categories_short"] = n_short
     return communities, demand
