@@ -565,6 +565,16 @@ def _vector_to_wgs84(gdf: gpd.GeoDataFrame, *, label: str, coords, log: WarningL
 # validation helpers
 
 
+def _cell(value) -> str:
+    """A cell as the planner typed it: '很多' quoted, -2000.0 as -2000 (not numpy's repr)."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog, required: bool,
              allow_negative: bool = False) -> pd.Series:
     """A numeric column; non-numeric or negative cells are reported (error when ``required``)."""
@@ -578,7 +588,7 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog,
             first = gdf.loc[mask].iloc[0]
             if required:
                 raise InputError(
-                    f"{label}, row {first['source_row']}: {column} {what} ({raw[mask].iloc[0]!r}); fix the value"
+                    f"{label}, row {first['source_row']}: {column} {what} ({_cell(raw[mask].iloc[0])}); fix the value"
                     + (f" (and {int(mask.sum()) - 1} more rows)" if mask.sum() > 1 else "")
                 )
             log.extend(label, gdf.loc[mask, "source_row"], f"{column} {what}; treated as unknown")
