@@ -59,6 +59,8 @@ __all__ = [
     "allocate",
     "capacity_split",
     "capacity_columns",
+    "facilities_with_load",
+    "reach_pairs",
     "apply_capacity",
     "study_capacity",
     "group_capacity",
@@ -69,6 +71,15 @@ METHODS = ("2sfca", "allocate")
 #: columns per category added to the communities (``<category>_<metric>``)
 CAPACITY_METRICS = ("served_population", "over_capacity_population", "out_of_reach_population")
 STATE_ZH = {"served": "容量内可服务", "over_capacity": "可达但超容量", "out_of_reach": "服务半径外"}
+
+
+def facilities_with_load(facilities: pd.DataFrame, load: pd.DataFrame | None) -> pd.DataFrame:
+    """The facilities with their capacity split columns (from ``Analysis.facility_load``): ``capacity_residents``,
+    ``capacity_source``, ``demand_in_reach``, ``allocated``, ``load`` — unchanged when there is none."""
+    if load is None or not len(load):
+        return facilities
+    extra = load[["facility_id", "capacity", "capacity_source", "demand_in_reach", "allocated", "load"]]
+    return facilities.merge(extra.rename(columns={"capacity": "capacity_residents"}), on="facility_id", how="left")
 
 
 def capacity_columns(category: str) -> list[str]:
@@ -233,16 +244,24 @@ def _expected_pairs(demand: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, radius: flo
     return len(demand) * len(fac) * min(1.0, np.pi * radius * radius / area)
 
 
-def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float):
+def reach_pairs(measure, points, facility_points, radius: float, *, snapped=None):
+    """(point index, facility index, metres) for every pair within ``radius`` by ``measure``: straight line, or on
+    foot (a WalkingDistance; ``snapped``: the points already snapped to its network)."""
     from .network import WalkingDistance, nearest_facility_matrix, snap_points
 
-    measure = analysis.measure
     if isinstance(measure, WalkingDistance):
-        snap = snap_points(measure.network, fac.geometry.values, measure.max_snap_m)
-        n_demand = max(1, len(analysis.demand))
-        chunk = int(max(1, min(64, 20_000_000 // n_demand)))  # the dense chunk × demand block stays ≤ 160 MB
-        return nearest_facility_matrix(measure.network, measure.demand, snap, radius, chunk=chunk)
-    return pairs_within(analysis.demand.geometry.values, fac.geometry.values, radius)
+        origin = snapped if snapped is not None else snap_points(measure.network, np.asarray(points),
+                                                                   measure.max_snap_m)
+        snap = snap_points(measure.network, np.asarray(facility_points), measure.max_snap_m)
+        chunk = int(max(1, min(64, 20_000_000 // max(1, len(points)))))  # a dense chunk × points block ≤ 160 MB
+        return nearest_facility_matrix(measure.network, origin, snap, radius, chunk=chunk)
+    return pairs_within(points, facility_points, radius)
+
+
+def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float):
+    measure = analysis.measure
+    return reach_pairs(measure, analysis.demand.geometry.values, fac.geometry.values, radius,
+                       snapped=getattr(measure, "demand", None))
 
 
 def capacity_split(analysis, category: str, *, method: str = "allocate", log: WarningLog | None = None,

@@ -313,14 +313,9 @@ def _sniff_separator(path: Path, encoding: str) -> str:
 
 
 def _mixed_encoding(path: Path) -> str | None:
-    """When a file is partly UTF-8 and partly GBK (rows pasted from two sources), where: reading it all as either
-    would garble the other rows without a word."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-        return None  # all UTF-8 (the common case: one C-speed pass)
-    except UnicodeDecodeError:
-        pass
+    """When a file that is not UTF-8 throughout still has UTF-8 rows (rows pasted from two sources), where: reading
+    it all as GBK would garble them without a word. Called only once UTF-8 has failed, so a file is read twice
+    only when it is not UTF-8."""
     utf8_row = gbk_row = None
     with open(path, "rb") as raw:
         for number, line in enumerate(raw, start=1):
@@ -337,11 +332,6 @@ def _mixed_encoding(path: Path) -> str | None:
 
 
 def _read_csv(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    if encoding is None:
-        mixed = _mixed_encoding(path)
-        if mixed:
-            raise InputError(f"{path}: mixed text encodings: {mixed}; save the whole file in one encoding (CSV UTF-8 "
-                             "in Excel), or give --encoding to read it all as one")
     encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
     last = None
     for enc in encodings:
@@ -355,6 +345,11 @@ def _read_csv(path: Path, encoding: str | None = None) -> pd.DataFrame:
                                engine="c" if len(sep) == 1 and sep.isascii() else "python")
         except UnicodeDecodeError as exc:
             last = exc
+            # not UTF-8: before reading it all as GBK, make sure no row of it is UTF-8 (that row would be garbled)
+            mixed = _mixed_encoding(path) if encoding is None else None
+            if mixed:
+                raise InputError(f"{path}: mixed text encodings: {mixed}; save the whole file in one encoding (CSV "
+                                 "UTF-8 in Excel), or give --encoding to read it all as one") from None
         except (pd.errors.ParserError, csv.Error) as exc:
             raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]}); check the delimiter "
                              "and quoting") from None

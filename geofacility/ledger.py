@@ -770,13 +770,11 @@ def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
     communities = gpd.GeoDataFrame(table, geometry=geometry, crs=analysis.crs)
     _write_layer(communities, path, "communities")
     _write_layer(analysis.demand, path, "demand", "Point")
-    facilities = analysis.facilities
-    load = getattr(analysis, "facility_load", None)
-    if load is not None and len(load):  # each facility's capacity (residents), where it came from, and its load
-        extra = load[["facility_id", "capacity", "capacity_source", "demand_in_reach", "allocated", "load"]]
-        facilities = facilities.merge(extra.rename(columns={"capacity": "capacity_residents"}), on="facility_id",
-                                      how="left")
-    _write_layer(facilities, path, "facilities", "Point")
+    from .capacity import facilities_with_load
+
+    # each facility's capacity (residents), where it came from, and its load
+    _write_layer(facilities_with_load(analysis.facilities, getattr(analysis, "facility_load", None)), path,
+                 "facilities", "Point")
     areas = getattr(analysis, "service_areas", None)
     if areas is not None:
         _write_layer(areas, path, "service_areas", "MultiPolygon")

@@ -45,6 +45,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from .atomic import atomic_path
+from .capacity import facilities_with_load
 from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
 
 __all__ = [
@@ -548,14 +549,6 @@ _CSS = """<style>
 .gf-ok{color:#1a7f3c;font-weight:bold}
 .gf-gap{color:#b30000;font-weight:bold}
 </style>"""
-
-
-def _with_load(facilities: gpd.GeoDataFrame, load: pd.DataFrame | None) -> gpd.GeoDataFrame:
-    """The facilities with their capacity (``capacity_residents``), its source, demand in reach and load."""
-    if load is None or not len(load):
-        return facilities
-    extra = load[["facility_id", "capacity", "capacity_source", "demand_in_reach", "load"]]
-    return facilities.merge(extra.rename(columns={"capacity": "capacity_residents"}), on="facility_id", how="left")
 
 
 def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
@@ -1324,7 +1317,7 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
     for layer in [*layers, *over]:
         layer.add_to(m)
     areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
-    facility_data = _facility_data(_with_load(facilities, getattr(analysis, "facility_load", None)))
+    facility_data = _facility_data(facilities_with_load(facilities, getattr(analysis, "facility_load", None)))
     for category in surveyed:
         _category_layer(category, facility_data, analysis.checks, areas).add_to(m)
     if sites is not None:

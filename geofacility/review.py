@@ -229,10 +229,8 @@ def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Proj
     count for ``check`` among its ``siblings`` (the category's standards) as in coverage: by subcategory."""
     from dataclasses import replace
 
-    from .capacity import capacity_split
-    from .coverage import facility_checks
-    from .distance import pairs_within
-    from .network import WalkingDistance, nearest_facility_matrix, snap_points
+    from .capacity import capacity_split, reach_pairs
+    from .network import WalkingDistance
 
     if analysis is None or check.category not in set(analysis.surveyed):
         return 0.0, []
@@ -240,17 +238,13 @@ def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Proj
     result = capacity_split(view, check.category, method="allocate", check=check)
     if result is None:
         return 0.0, []
-    fac = analysis.facilities.loc[facility_checks(analysis.facilities, siblings)[check]].reset_index(drop=True)
-    point = np.array([project.point])
-    measure = analysis.measure
-    if isinstance(measure, WalkingDistance):
-        walk_from = snap_points(measure.network, point, measure.max_snap_m)
-        snap = snap_points(measure.network, fac.geometry.values, measure.max_snap_m)
-        _, f_idx, dist = nearest_facility_matrix(measure.network, walk_from, snap, check.radius_m)
-    else:
-        reach_geom = np.array([project.geometry])  # the site: any facility within the radius of its edge
-        _, f_idx, dist = pairs_within(reach_geom, fac.geometry.values, check.radius_m)
-    loads = result.facilities.iloc[f_idx]
+    loads = result.facilities  # the check's facilities, in the order the allocation took them (facility_id)
+    geoms = analysis.facilities.set_index("facility_id").geometry.loc[loads["facility_id"]].values
+    walking = isinstance(analysis.measure, WalkingDistance)
+    # on foot from the site's point; in a straight line from the site itself (any facility within r of its edge)
+    origin = np.array([project.point if walking else project.geometry])
+    _, f_idx, dist = reach_pairs(analysis.measure, origin, geoms, check.radius_m)
+    loads = loads.iloc[f_idx]
     spare = np.maximum(loads["capacity"].to_numpy() - loads["allocated"].to_numpy(), 0.0)
     order = np.argsort(dist, kind="stable")
     parts = [f"{loads['name'].iloc[i]} {spare[i]:,.0f}（容量 {loads['capacity'].iloc[i]:,.0f} − 已分配 "

@@ -155,3 +155,35 @@ def test_review_cli_on_the_sample_as_planned_and_as_built(tmp_path):
     assert built.returncode == 0, built.stderr
     opinion = (tmp_path / "a" / "acceptance.md").read_text(encoding="utf-8")
     assert "竣工验收意见" in opinion and "暂不通过验收" in opinion and "不得通过验收" in opinion
+
+
+def test_spare_capacity_belongs_to_the_facility_within_reach_whatever_the_row_order(tmp_path, grid_communities):
+    """Two kindergartens listed out of id order: K2 at C22's centre (capacity 6,000, C22's 5,000 allocated: spare
+    1,000) and K1 at C11's centre (capacity 1,500, C11's 1,000: spare 500). A project 100 m from K2 may count K2's
+    1,000 only — not K1's 500, 1 km away."""
+    comm_path = tmp_path / "communities.geojson"
+    grid_communities.to_crs(4326).to_file(comm_path)
+    demand = gpd.GeoDataFrame({"demand_id": grid_communities["community_id"],
+                               "population": grid_communities["population"]},
+                              geometry=[shapely.Point(centre(int(c[1]), int(c[2])))
+                                        for c in grid_communities["community_id"]], crs=CRS)
+    dem_path = tmp_path / "demand.geojson"
+    demand.to_crs(4326).to_file(dem_path)
+    fac = gpd.GeoDataFrame({"facility_id": ["K2", "K1"], "name": ["乙幼儿园", "甲幼儿园"], "category": "education",
+                            "subcategory": "kindergarten", "capacity": [6000, 1500]},
+                           geometry=[shapely.Point(centre(2, 2)), shapely.Point(centre(1, 1))], crs=CRS)
+    fac_path = tmp_path / "kindergartens.geojson"
+    fac.to_crs(4326).to_file(fac_path)
+    analysis = analyze(communities=comm_path, demand=dem_path, facilities=[fac_path])
+    x, y = centre(2, 2)
+    project = read_project(_point_file(tmp_path, x + 100, y), analysis.crs, population=5000, households=2000)
+    row = review_project(project, review_checks(load_standards(), None, analysis.checks),
+                         analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
+    assert row["spare_capacity"] == pytest.approx(1000)
+    assert row["spare_from"].startswith("乙幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 m）")
+
+
+def _point_file(tmp_path, x, y):
+    path = tmp_path / "site.geojson"
+    gpd.GeoDataFrame({"name": ["新建小区"]}, geometry=[shapely.Point(x, y)], crs=CRS).to_crs(4326).to_file(path)
+    return path
