@@ -13,8 +13,9 @@ Every layer is one matplotlib collection (communities, hatched not-surveyed comm
 catchments, dots, facilities), built from shapely's vectorised coordinate functions. Figures are plain
 :class:`matplotlib.figure.Figure` objects on the Agg canvas: no pyplot, no global rcParams changed.
 
-Text is bilingual (``教育 education``) when a CJK-capable font is installed (:func:`cjk_font`); without one the
-labels are English only and Chinese names from the data are left out (towns numbered), so matplotlib never warns
+Text is bilingual (``教育 education``) in the Chinese font installed with geofacility (Noto Sans CJK SC from the
+PyPI package ``mpl-font``, registered at run time: :func:`cjk_font`); should it be missing, an installed CJK font is
+used, and without any the labels are English only and Chinese names from the data are left out (towns numbered), so matplotlib never warns
 about missing glyphs. :func:`write_figures` writes the files atomically and deterministically: the same analysis
 gives byte-identical PNG and PDF files (no dates, no software stamp).
 """
@@ -53,6 +54,8 @@ __all__ = [
     "town_bar_figure",
     "write_figures",
     "cjk_font",
+    "packaged_cjk_fonts",
+    "PACKAGED_CJK_FAMILY",
     "PlanFigure",
     "CJK_FONT_FAMILIES",
     "OK_FILL",
@@ -117,11 +120,54 @@ def _charmap(family: str) -> frozenset[int]:
         return frozenset()
 
 
+#: the Chinese font that comes with geofacility's install: Noto Sans CJK SC (SIL Open Font License 1.1), Regular and
+#: Bold, as the PyPI package ``mpl-font`` ships them (57 MB; mplfonts, 85 MB, also bundles the proprietary SimHei;
+#: notojp-matplotlib, 14 MB, draws Japanese glyph forms: 户, 说, 骨, 直 look wrong in a Chinese plan)
+PACKAGED_CJK_FAMILY = "Noto Sans CJK SC"
+_PACKAGED_FONT_PACKAGE = "mpl_font"
+_PACKAGED_FONT_FILES = ("fonts/noto/NotoSansCJKsc-Regular.otf", "fonts/noto/NotoSansCJKsc-Bold.otf")
+
+
+def packaged_cjk_fonts() -> list[Path]:
+    """The font files of :data:`PACKAGED_CJK_FAMILY` installed with geofacility (found without importing the
+    package, whose import would change matplotlib's global rcParams); empty when they are missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(_PACKAGED_FONT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return [root / name for name in _PACKAGED_FONT_FILES if (root / name).is_file()]
+
+
+def _register_packaged_fonts() -> bool:
+    """Add the packaged font files to matplotlib's font manager, ahead of any system font of the same family name,
+    so figures look the same (and are byte-identical) on every machine, whatever fonts it has or had cached."""
+    files = packaged_cjk_fonts()
+    if not files:
+        return False
+    manager = font_manager.fontManager
+    known = {entry.fname for entry in manager.ttflist}
+    for path in files:
+        if str(path) not in known:
+            manager.addfont(str(path))
+    ours = [entry for entry in manager.ttflist if entry.fname in {str(p) for p in files}]
+    manager.ttflist[:] = ours + [entry for entry in manager.ttflist if entry not in ours]
+    getattr(manager._findfont_cached, "cache_clear", lambda: None)()  # earlier lookups must not stick
+    return any(entry.name == PACKAGED_CJK_FAMILY for entry in ours)
+
+
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The family name of an installed font that has the Chinese characters the figures use (e.g. ``Noto Sans
-    CJK SC``), found with matplotlib's font manager: :data:`CJK_FONT_FAMILIES` first, then any family whose name
-    suggests CJK; None when there is none (the figures are then English only)."""
+    """The family name of the font used for Chinese text: the packaged :data:`PACKAGED_CJK_FAMILY`, registered
+    with matplotlib's font manager on first use; if that package is missing, an installed font with the characters
+    the figures use (:data:`CJK_FONT_FAMILIES` first, then any family whose name suggests CJK); None when there is
+    none (the figures are then English only)."""
+    if _register_packaged_fonts():
+        getattr(_charmap, "cache_clear", lambda: None)()
+        charmap = _charmap(PACKAGED_CJK_FAMILY)
+        if charmap and all(ord(ch) in charmap for ch in _CJK_PROBE):
+            return PACKAGED_CJK_FAMILY
     names = {entry.name for entry in font_manager.fontManager.ttflist}
     preferred = [name for name in CJK_FONT_FAMILIES if name in names]
     others = sorted(name for name in names - set(CJK_FONT_FAMILIES)

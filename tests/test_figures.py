@@ -6,6 +6,7 @@ import time
 import unicodedata
 import warnings
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import geopandas as gpd
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import shapely
 from matplotlib.colors import to_rgba
+from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
 
 from geofacility import figures
@@ -323,8 +325,7 @@ def test_without_cjk_font_english_only_and_no_glyph_warnings(grid_analysis, monk
 
 def test_with_cjk_font_bilingual(grid_analysis, monkeypatch):
     family = figures.cjk_font()
-    if family is None:
-        pytest.skip("no CJK font installed (e.g. fonts-noto-cjk)")
+    assert family == figures.PACKAGED_CJK_FAMILY  # installed with geofacility: no system font needed
     for name in figures.CJK_FONT_FAMILIES[:3]:
         assert isinstance(name, str)
     fig = figures.category_figure(grid_analysis, "education")
@@ -336,6 +337,20 @@ def test_with_cjk_font_bilingual(grid_analysis, monkeypatch):
     _render_quietly(bars)
     (ax,) = [a for a in bars.axes if a.get_gid() == "bars"]
     assert {t.get_text() for t in ax.get_yticklabels()} == {"东街道", "西街道"}
+
+
+def test_the_packaged_font_is_used_whatever_the_system_has():
+    """The Chinese font comes with the install (mpl-font's Noto Sans CJK SC) and is registered ahead of any system
+    font of the same name, so figures are the same on every machine."""
+    files = figures.packaged_cjk_fonts()
+    assert [f.name for f in files] == ["NotoSansCJKsc-Regular.otf", "NotoSansCJKsc-Bold.otf"]
+    assert figures.cjk_font() == "Noto Sans CJK SC"
+    manager = figures.font_manager.fontManager
+    for weight in ("normal", "bold"):
+        found = manager.findfont(FontProperties(family="Noto Sans CJK SC", weight=weight), fallback_to_default=False)
+        assert Path(found) in files
+    assert Path(manager.findfont(FontProperties(family="Noto Sans CJK SC", weight="bold"))).name == \
+        "NotoSansCJKsc-Bold.otf"
 
 
 def test_font_finder_checks_the_glyphs(monkeypatch):
