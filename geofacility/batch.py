@@ -226,6 +226,7 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
     Errors become a ``failed`` row (with the message) and no table, instead of stopping the batch."""
     from .ledger import ledger_table, write_ledger
     from .maps import write_map
+    from .outputs import output_set
 
     try:
         study = replace(study, settings={**study.settings, "study": f"{study.settings.get('study', '')} {group}"
@@ -233,8 +234,11 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
         analysis = evaluate(study)
         # the group's outputs show the facilities that can serve it, not the whole city's
         analysis = replace(analysis, facilities=analysis.facilities.iloc[facilities_within_reach(study)])
-        write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
-        write_map(analysis, folder / "map.html")
+        # each group's folder is replaced as one set, whether it runs here or on a Dask worker: a batch stopped
+        # midway leaves every group either as it was or complete, and the re-run redoes the rest
+        with output_set(folder, expected=["ledger.xlsx", "ledger.csv", "map.html"], join=False):
+            write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
+            write_map(analysis, folder / "map.html")
         return _summary(analysis, group, folder.name), ledger_table(analysis.communities)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

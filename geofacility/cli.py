@@ -2,6 +2,7 @@
 :mod:`geofacility.maps`. User mistakes print one line and exit with code 2; never a traceback."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -195,11 +196,35 @@ def study_options(command):
 
 
 def _study(*, status=None, **options):
-    """Run the analysis the study options describe."""
+    """Run the analysis the study options describe (its input files go into the open output set's run.json)."""
+    from .outputs import current_set
     from .pipeline import analyze as run_analysis
 
     progress = None if options["quiet"] or status is None else (lambda message: status.update(f"{message}…"))
-    return run_analysis(**_prepare_kwargs(**options), progress=progress)
+    kwargs = _prepare_kwargs(**options)
+    analysis = run_analysis(**kwargs, progress=progress)
+    outputs = current_set()
+    if outputs is not None:
+        outputs.note_settings(analysis.settings)
+        for role in ("network", "standards", "aliases"):
+            outputs.note_inputs(role, kwargs.get(role))
+        outputs.note_inputs("survey_extent", {k: str(v) for k, v in (kwargs.get("survey_extent") or {}).items()})
+    return analysis
+
+
+@contextlib.contextmanager
+def _outputs(out: Path, *expected: str):
+    """The command's output set on ``out`` (see geofacility.outputs): checked before the work starts, replaced as
+    one set at the end; what it has to say about the folder is printed."""
+    from .outputs import output_set
+
+    with output_set(out, expected=expected) as outputs:
+        if outputs.recovered:
+            console.print(f"{out}: completed the outputs of an earlier run that was interrupted while replacing them "
+                          f"({', '.join(p.name for p in outputs.recovered)})", highlight=False, markup=False)
+        yield outputs
+    for note in outputs.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @app.command()
@@ -219,12 +244,15 @@ def analyze(
     from .maps import write_map
 
     started = time.perf_counter()
-    with console.status("analysing…", spinner="dots") as status:
+    with _outputs(out, "ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "ledger.previous.xlsx", "run.json"), \
+            console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         status.update("writing the ledger…")
         paths = write_ledger(analysis, out)
         status.update("drawing the map…")
         paths["map"] = write_map(analysis, out / "map.html")
+        status.update("replacing the outputs…")
+    paths["run"] = out / "run.json"
     if not options["quiet"]:
         _summary(analysis, time.perf_counter() - started)
     for name, path in paths.items():
@@ -269,9 +297,11 @@ def map_command(
             raise InputError(f"--category {c}: use one of {', '.join(CATEGORIES)}")
     if candidates is not None and len(category or []) != 1:
         raise InputError("--candidates needs exactly one --category: the category the rooms would host")
-    with console.status("analysing…", spinner="dots") as status:
+    with _outputs(out, *(f"{c}_map.html" for c in category or []), "run.json") as outputs, \
+            console.status("analysing…", spinner="dots") as status:
         sites = None
         if candidates is not None:
+            outputs.note_inputs("candidates", candidates)
             from .siting import select_sites
 
             analysis, site_study = _site_study(options, candidates, category[0], False, None, status)
@@ -298,6 +328,7 @@ def map_command(
             for c in chosen:
                 status.update(f"drawing the {c} figures…")
                 paths.update(write_figures(analysis, out, category=c, sites=sites))  # keyed by file name
+    paths["run"] = out / "run.json"
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 
@@ -329,7 +360,12 @@ def batch_command(
     from .batch import batch as run_batch
 
     kwargs = _prepare_kwargs(**options)
-    with Progress(console=console, disable=options["quiet"]) as bar:
+    with _outputs(out, "summary.csv", "summary.xlsx", "index.html", "coverage.gpkg", "manifest.json", "run.json") \
+            as outputs, Progress(console=console, disable=options["quiet"]) as bar:
+        for role in ("communities", "facilities", "demand", "towns", "network", "standards", "aliases"):
+            value = kwargs.get(role)
+            outputs.note_inputs(role, [v[0] if isinstance(v, tuple) else v for v in value]
+                                if isinstance(value, list) else value)
         task = bar.add_task("groups", total=None)
 
         def step(done, total, group):
@@ -337,12 +373,13 @@ def batch_command(
 
         result = run_batch(by=by, out=out, workers=workers, scheduler=scheduler, force=force, progress=step,
                            **kwargs)
+        outputs.note_settings({"by": by, "workers": workers, "scheduler": scheduler, "force": force})
     if not options["quiet"]:
         groups = result.summary["group"].nunique()
         console.print(f"{groups} groups by {by}: {groups - len(result.skipped) - len(result.failed)} run, "
                       f"{len(result.skipped)} unchanged (skipped), {len(result.failed)} failed"
                       + (f": {', '.join(result.failed)}" if result.failed else ""), highlight=False)
-    for name, path in result.paths.items():
+    for name, path in {**result.paths, "run": out / "run.json"}.items():
         out_console.print(f"{name}: {path}")
 
 
@@ -371,7 +408,10 @@ def synth_command(
             raise InputError(f"{name} {value}: give at least 2")
     if spacing <= 0 or facilities_per_category < 0:
         raise InputError("--spacing must be positive and --facilities-per-category at least 0")
-    with console.status("generating…", spinner="dots"):
+    with _outputs(out, "communities.gpkg", "demand.csv", "facilities.csv", "streets.gpkg", "run.json") as outputs, \
+            console.status("generating…", spinner="dots"):
+        outputs.note_settings({"side": side, "spacing": spacing, "demand": demand, "seed": seed, "block_side": block_side,
+                               "facilities_per_category": facilities_per_category})
         city = synthetic_city(n_nodes_side=side, spacing_m=spacing, n_demand=demand,
                               facilities_per_category=facilities_per_category, block_side=block_side, seed=seed)
         paths = city.write(out)
@@ -410,11 +450,17 @@ def ledger_diff_command(
         date = dt.date.fromisoformat(today) if today else None
     except ValueError:
         raise InputError(f"--today {today}: write the date as YYYY-MM-DD") from None
+    from .tracking import compare_runs
+
     paths = write_progress(old, new, out, today=date)
     changes = pd.read_csv(paths["changes"], encoding="utf-8-sig")
     counts = changes["change"].value_counts()
     console.print(f"销号 closed {counts.get('closed', 0)}, 新增 opened {counts.get('opened', 0)}, 变化 changed "
                   f"{counts.get('changed', 0)}", highlight=False)
+    differences = compare_runs(old, new)
+    if differences:
+        console.print("[bold]The two runs differ[/] (not every change is a facility built or closed): "
+                      + "; ".join(differences), highlight=False)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 
@@ -502,10 +548,13 @@ def sites_evaluate(
     from .ledger import write_sites
     from .maps import write_map
 
-    with console.status("evaluating candidates…", spinner="dots") as status:
+    with _outputs(out, "sites.csv", "sites.xlsx", "sites_map.html", "run.json") as outputs, \
+            console.status("evaluating candidates…", spinner="dots") as status:
+        outputs.note_inputs("candidates", candidates)
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, None, status)
         paths = write_sites(site_study, None, out, warnings=analysis.warnings)
         paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
+    paths["run"] = out / "run.json"
     if not options["quiet"]:
         top = site_study.candidates.sort_values("rank").head(10)
         console.print(f"[bold]{len(site_study.candidates)} candidates[/], {len(site_study.eligible)} selectable "
@@ -559,7 +608,11 @@ def sites_select(
     if k is not None and k < 1:
         raise InputError(f"--k {k}: give at least 1")
     cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
-    with console.status("selecting sites…", spinner="dots") as status:
+    with _outputs(out, "sites.csv", "sites.xlsx", "selection.json", "sites_map.html", "ledger_after/ledger.xlsx",
+                  "ledger_after/ledger.csv", "ledger_after/coverage.gpkg", "run.json") as outputs, \
+            console.status("selecting sites…", spinner="dots") as status:
+        outputs.note_inputs("candidates", candidates)
+        outputs.note_inputs("cost_matrix", cost_matrix)
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
                                            pmedian=method == "pmedian")
         status.update(f"solving ({method})…")
@@ -571,6 +624,7 @@ def sites_select(
         after_paths = write_ledger(after, out / "ledger_after")
         paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
         paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection))
+    paths["run"] = out / "run.json"
     if not options["quiet"]:
         ids = site_study.candidates["candidate_id"].to_numpy()[selection.selected]
         before_short = int((analysis.communities[f"{category}_status"] == "gap").sum())
@@ -664,7 +718,12 @@ def review_command(
 
     if planned is not None and as_built is not None:
         raise InputError("give --planned (a proposal) or --as-built (a completed project), not both")
-    with console.status("analysing the existing facilities…", spinner="dots") as status:
+    with _outputs(out, "review.csv", "review.xlsx", "review.md", "acceptance.csv", "acceptance.xlsx",
+                  "acceptance.md", "run.json") as outputs, \
+            console.status("analysing the existing facilities…", spinner="dots") as status:
+        outputs.note_inputs("project", project)
+        outputs.note_inputs("planned", planned)
+        outputs.note_inputs("as_built", as_built)
         analysis = _study(**options, status=status)
         comm = analysis.communities
         hh = comm["households"].sum(min_count=1)
@@ -689,6 +748,7 @@ def review_command(
         status.update("reviewing the project…")
         result = review_project(site, checks, analysis=analysis, planned=listed, as_built=as_built is not None)
         paths = write_review(result, out)
+    paths["run"] = out / "run.json"
     if not options["quiet"]:
         title = "竣工验收核查 completion check" if as_built else "配建审查 development review"
         table = Table(title=f"{site.name}: {title} — {site.households:,.0f} households, {site.population:,.0f} people")
@@ -741,36 +801,49 @@ def list_standards(
     out_console.print(view)
 
 
+def _usage_error(exc: BaseException) -> bool:
+    """A mistake on the command line (unknown option, missing value, bad choice): typer's own exception type —
+    typer vendors click, so click itself may not be installed at all."""
+    base = getattr(typer, "TyperException", None)
+    if base is not None and isinstance(exc, base):
+        return True
+    return type(exc).__module__.split(".")[0] == "click" and hasattr(exc, "show") and hasattr(exc, "exit_code")
+
+
+def _report_internal_error(exc: BaseException) -> None:
+    """Never a traceback on the planner's screen: one line, the details in a file for the bug report."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="geofacility-error-", suffix=".log", delete=False,
+                                     encoding="utf-8") as report:
+        report.write(f"geofacility {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    sys.stderr.write(f"error: internal error ({type(exc).__name__}: {first}); this is a geofacility bug, not "
+                     f"your data's fault — please report it with {report.name}\n")
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except InputError as exc:
         sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped: planners paste it into a message
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("interrupted; outputs already written are complete (written atomically)")
+        console.print("interrupted: no output was replaced (a run's outputs are replaced together at its end)")
         sys.exit(130)
     except MemoryError:
         sys.stderr.write("error: out of memory: the inputs are too large for this machine; clip them to the study "
                          "area, run per town (geofacility batch), or use a machine with more memory\n")
         sys.exit(2)
-    except Exception as exc:  # click usage errors come as ClickException
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _usage_error(exc):
+            exc.show()  # typer's usage message: "No such option: --comunities (Possible options: --communities)"
             sys.exit(exc.exit_code)
-        # never a traceback on the planner's screen: one line, the details in a file for the bug report
-        import tempfile
-        import traceback
-
-        with tempfile.NamedTemporaryFile("w", prefix="geofacility-error-", suffix=".log", delete=False,
-                                         encoding="utf-8") as report:
-            report.write(f"geofacility {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        sys.stderr.write(f"error: internal error ({type(exc).__name__}: {first}); this is a geofacility bug, not "
-                         f"your data's fault — please report it with {report.name}\n")
+        _report_internal_error(exc)
         sys.exit(1)
+    if isinstance(result, int) and result:  # standalone_mode=False returns the exit code of --help and friends
+        sys.exit(result)
 
 
 if __name__ == "__main__":

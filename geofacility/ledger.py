@@ -415,6 +415,13 @@ _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 _FIRST_DATA_ROW = 4
 _N_LEAD = 4  # 序号, 镇办, 社区, 户数\人口
+#: the last column of the 台账 sheet: the community id its row belongs to, by which a re-run puts the planner's entries
+#: back on the right community however the rows were sorted or renumbered (geofacility.ledger_workbook)
+ID_HEADING = "社区编码"
+ID_NOTE = ("社区编码：geofacility 按此编码把整治方案、备注留在对应社区的行上，请勿修改。排序时请选中整行（含本列）。\n"
+           "Community id: geofacility keeps your entries on the row of this id when it re-runs; do not edit it, and "
+           "sort whole rows (this column included).")
+_ID_FONT = Font(color="808080")
 
 
 def _ledger_layout() -> list[tuple[str, str | None, float]]:
@@ -434,6 +441,7 @@ def _ledger_layout() -> list[tuple[str, str | None, float]]:
         ("整治方案", "责任单位", 12),
         ("整治方案", "完成时限", 10),
         ("备注（需区领导小组解决问题）", None, 20),
+        (ID_HEADING, None, 14),
     ]
     return columns
 
@@ -472,7 +480,7 @@ def _ledger_row(number: int, row: dict, checks: list[Check], coverage_target: fl
     ]
     for category in CATEGORIES:
         values += [standard_text(row, category, checks, coverage_target=coverage_target), current_text(row, category)]
-    values += [problem_text(row), None, None, None, None]
+    values += [problem_text(row), None, None, None, None, safe_cell_text(row["community_id"])]
     return values
 
 
@@ -493,6 +501,10 @@ def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: d
             status = row[f"{category}_status"]
             if status in _STATUS_FILL:
                 ws.cell(row=r, column=col).style = styles[status]
+    id_col = len(columns)
+    for r in range(_FIRST_DATA_ROW, _FIRST_DATA_ROW + len(table)):
+        ws.cell(row=r, column=id_col).style = styles["id"]
+    _id_header(ws.cell(row=2, column=id_col))
     for cells in ws.iter_rows(min_row=2, max_row=3, max_col=len(columns)):
         for cell in cells:
             cell.border = _BORDER
@@ -511,15 +523,27 @@ def _named_styles(wb) -> dict:
     made openpyxl hash styles tens of thousands of times."""
     from openpyxl.styles import NamedStyle
 
-    names = {None: "gf_cell", **{status: f"gf_{status}" for status in _STATUS_FILL}}
+    names = {None: "gf_cell", **{status: f"gf_{status}" for status in _STATUS_FILL}, "id": "gf_id"}
     existing = set(wb.named_styles)
     for status, name in names.items():
         if name not in existing:
             style = NamedStyle(name=name, alignment=_WRAP, border=_BORDER)
-            if status is not None:
+            if status in _STATUS_FILL:
                 style.fill = _STATUS_FILL[status]
+            if status == "id":
+                style.font = _ID_FONT
             wb.add_named_style(style)
     return names
+
+
+def _id_header(cell) -> None:
+    """The 社区编码 heading, with a note saying what the column is for."""
+    from openpyxl.comments import Comment
+
+    cell.value = ID_HEADING
+    comment = Comment(ID_NOTE, "geofacility")
+    comment.width, comment.height = 320, 120
+    cell.comment = comment
 
 
 def _excel_value(value):
@@ -600,162 +624,72 @@ def _standards_rows(checks: list[Check]) -> list[list]:
     ]
 
 
-def _build_workbook(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict,
-                    entries: PlannerEntries | None = None, facility_load: pd.DataFrame | None = None) -> Workbook:
-    wb = Workbook()
-    ledger = wb.active
-    ledger.title = "台账 ledger"
-    _fill_ledger_sheet(ledger, table, checks, settings)
-    if entries is not None and len(entries.values):
-        _restore_planner_entries(wb, ledger, table, entries)
-    _fill_table_sheet(
-        wb.create_sheet("警告 warnings"),
-        ["文件 file", "行 row", "级别 severity", "说明 message"],
-        _warning_rows(warnings),
-        widths=[28, 8, 12, 80],
-    )
-    _fill_table_sheet(
-        wb.create_sheet("采用标准 standards"),
-        _STANDARDS_HEADER,
-        _standards_rows(checks),
-        widths=[18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60],
-    )
+#: the sub-headings (row 3) or headings (row 2) of the columns the planner fills in (Attachment 3's 整治方案, 备注)
+PLANNER_FIELDS = ("牵头单位", "责任单位", "完成时限", "备注（需区领导小组解决问题）")
+LEDGER_SHEET = "台账 ledger"
+REMOVED_SHEET = "已移除 removed"
+PREVIOUS_XLSX = "ledger.previous.xlsx"
+#: the sheets geofacility writes anew on every run, in workbook order (a planner's notes belong on the 台账 sheet or
+#: on sheets of their own, which are kept)
+GENERATED_SHEETS = ("警告 warnings", "采用标准 standards", "输入核对 input rows", "设施负荷 facility load", "明细 data",
+                    REMOVED_SHEET)
+
+
+def _generated_sheets(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict,
+                      facility_load: pd.DataFrame | None, removed: list[list] | None,
+                      removed_header: list[str] | None) -> list[tuple[str, list, list, list | None]]:
+    """(title, header, rows, widths) of each generated sheet this run has, in :data:`GENERATED_SHEETS` order."""
+    sheets = [("警告 warnings", ["文件 file", "行 row", "级别 severity", "说明 message"], _warning_rows(warnings),
+               [28, 8, 12, 80]),
+              ("采用标准 standards", _STANDARDS_HEADER, _standards_rows(checks),
+               [18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60])]
     accounting = settings.get("_accounting")
     if accounting is not None and len(accounting):
-        _fill_table_sheet(wb.create_sheet("输入核对 input rows"),
-                          ["文件 file", "读入行 rows read", "采用 used", "未采用并已说明 reported (see 警告)",
-                           "未说明 unaccounted"],
-                          [[safe_cell_text(r.file), r.rows_read, r.rows_used, r.rows_reported, r.rows_unaccounted]
-                           for r in accounting.itertuples(index=False)],
-                          widths=[60, 14, 12, 30, 14])
+        sheets.append(("输入核对 input rows", ["文件 file", "读入行 rows read", "采用 used",
+                                           "未采用并已说明 reported (see 警告)", "未说明 unaccounted"],
+                       [[safe_cell_text(r.file), r.rows_read, r.rows_used, r.rows_reported, r.rows_unaccounted]
+                        for r in accounting.itertuples(index=False)], [60, 14, 12, 30, 14]))
     if settings.get("capacity_method") not in (None, "none"):
-        _fill_table_sheet(wb.create_sheet("设施负荷 facility load"), _LOAD_HEADER, _load_rows(facility_load),
-                          widths=[14, 28, 12, 18, 16, 12, 16, 16, 14, 10, 16])
-    data = wb.create_sheet("明细 data")
-    _fill_table_sheet(data, list(table.columns), table.itertuples(index=False))
-    data.auto_filter.ref = data.dimensions
+        sheets.append(("设施负荷 facility load", _LOAD_HEADER, _load_rows(facility_load),
+                       [14, 28, 12, 18, 16, 12, 16, 16, 14, 10, 16]))
+    sheets.append(("明细 data", list(table.columns), table.itertuples(index=False), None))
+    if removed:
+        sheets.append((REMOVED_SHEET, removed_header, removed, [16, 12, 16, 10] + [14] * (len(removed_header) - 4)))
+    return sheets
+
+
+def _add_generated_sheets(wb: Workbook, sheets, positions: dict[str, int] | None = None) -> None:
+    """Create the generated sheets (at the positions they had in an earlier workbook, else at the end)."""
+    for title, header, rows, widths in sheets:
+        index = None if positions is None else positions.get(title)
+        ws = wb.create_sheet(title, index)
+        _fill_table_sheet(ws, header, rows, widths=widths)
+        if title == "明细 data":
+            ws.auto_filter.ref = ws.dimensions
+
+
+def _workbook_settings(analysis) -> dict:
+    return {**(analysis.settings or {}), "_accounting": getattr(analysis, "accounting", None)}
+
+
+def _new_workbook(analysis, table: pd.DataFrame) -> Workbook:
+    """The ledger workbook of a folder that has none yet."""
+    settings = _workbook_settings(analysis)
+    wb = Workbook()
+    ledger = wb.active
+    ledger.title = LEDGER_SHEET
+    _fill_ledger_sheet(ledger, table, list(analysis.checks), settings)
+    _add_generated_sheets(wb, _generated_sheets(table, list(analysis.checks), analysis.warnings, settings,
+                                                getattr(analysis, "facility_load", None), None, None))
     return wb
 
 
-def _write_xlsx(analysis, table: pd.DataFrame, path: Path, entries: PlannerEntries | None = None) -> None:
-    settings = {**(analysis.settings or {}), "_accounting": getattr(analysis, "accounting", None)}
-    _build_workbook(table, list(analysis.checks), analysis.warnings, settings, entries,
-                    getattr(analysis, "facility_load", None)).save(path)
+def read_planner_entries(path: str | Path):
+    """The planner's entries in an earlier ``ledger.xlsx``, by community id (see
+    :func:`geofacility.ledger_workbook.read_planner_entries`)."""
+    from .ledger_workbook import read_planner_entries as read
 
-
-# --------------------------------------------------------------------------------------------- planner entries
-
-#: the sub-headings (row 3) or headings (row 2) of the columns the planner fills in (Attachment 3's 整治方案, 备注)
-PLANNER_FIELDS = ("牵头单位", "责任单位", "完成时限", "备注（需区领导小组解决问题）")
-PREVIOUS_XLSX = "ledger.previous.xlsx"
-REMOVED_SHEET = "已移除 removed"
-
-
-@dataclass
-class PlannerEntries:
-    """What a planner typed into an earlier ledger.xlsx: per community id, the 整治方案/备注 cells and the cells of
-    any column they added right of the ledger (``columns`` in sheet order; ``values`` indexed by community id),
-    and the rows of communities the earlier ledger had kept as removed."""
-
-    columns: list[str]
-    values: pd.DataFrame
-    names: pd.DataFrame  # community_id → 镇办, 社区 as the earlier ledger showed them
-
-
-def read_planner_entries(path: str | Path) -> PlannerEntries:
-    """The planner's entries in an earlier ``ledger.xlsx`` (see :class:`PlannerEntries`).
-
-    Rows are matched to communities through 序号 and the 明细 data sheet, which lists the communities in the same
-    order (so re-sorting the ledger sheet in Excel is harmless). Text is read back as typed."""
-    from openpyxl import load_workbook
-
-    path = Path(path)
-    try:
-        wb = load_workbook(path)  # formulas come back as their text ("=…"), kept as text
-    except Exception as exc:  # openpyxl raises many types for unreadable files
-        raise InputError(f"{path}: an earlier ledger that cannot be read ({exc}); the planner's entries in it "
-                         "would be lost — move it away or repair it, then run again") from None
-    if "明细 data" not in wb.sheetnames:
-        raise InputError(f"{path}: not a geofacility ledger (no 明细 data sheet); move it away, then run again")
-    ws, data = wb.worksheets[0], wb["明细 data"]
-    header = [c.value for c in next(data.iter_rows(min_row=1, max_row=1))]
-    if "community_id" not in header:
-        raise InputError(f"{path}: the 明细 data sheet has no community_id column; move the file away, then run again")
-    id_col = header.index("community_id")
-    ids = [unescape_cell_text(str(r[id_col])) if r[id_col] is not None else None
-           for r in data.iter_rows(min_row=2, values_only=True)]
-    n_layout = len(_ledger_layout())
-    width = max(ws.max_column, n_layout)
-    heads = []
-    for col in range(1, width + 1):
-        top, sub = ws.cell(row=2, column=col).value, ws.cell(row=3, column=col).value
-        heads.append(str(sub if sub not in (None, "") else top if top not in (None, "") else f"列{col}"))
-    planner_cols = [i for i in range(n_layout) if heads[i] in PLANNER_FIELDS] + list(range(n_layout, width))
-    columns = [heads[i] for i in planner_cols]
-    records, names = {}, {}
-    for row in ws.iter_rows(min_row=_FIRST_DATA_ROW, max_col=width, values_only=True):
-        number = row[0]
-        if not isinstance(number, (int, float)) or not 1 <= int(number) <= len(ids) or ids[int(number) - 1] is None:
-            continue
-        cid = ids[int(number) - 1]
-        values = [row[i] for i in planner_cols]
-        values = [unescape_cell_text(v) if isinstance(v, str) else v for v in values]
-        if any(v not in (None, "") for v in values):
-            records[cid] = values
-            names[cid] = (row[1], row[2])
-    if REMOVED_SHEET in wb.sheetnames:  # kept from runs before: still the planner's
-        removed = wb[REMOVED_SHEET]
-        rhead = [c.value for c in next(removed.iter_rows(min_row=1, max_row=1))]
-        for row in removed.iter_rows(min_row=2, values_only=True):
-            cid = unescape_cell_text(str(row[0])) if row[0] is not None else None
-            if cid is None or cid in records:
-                continue
-            by_name = dict(zip(rhead[3:], row[3:]))
-            for extra in rhead[3:]:
-                if extra not in columns:
-                    columns.append(extra)
-            records[cid] = [by_name.get(c) for c in columns]
-            names[cid] = (row[1], row[2])
-    records = {k: v + [None] * (len(columns) - len(v)) for k, v in records.items()}
-    values = pd.DataFrame.from_dict(records, orient="index", columns=columns)
-    return PlannerEntries(columns=columns, values=values,
-                          names=pd.DataFrame.from_dict(names, orient="index", columns=["镇办", "社区"]))
-
-
-def _planner_value(value):
-    return safe_cell_text(value) if isinstance(value, str) else value
-
-
-def _restore_planner_entries(wb, ws, table: pd.DataFrame, entries: PlannerEntries) -> None:
-    """Put the planner's entries back on the rows of the same communities; added columns after the ledger's;
-    entries of communities no longer in the ledger on the 已移除 removed sheet (never dropped)."""
-    layout = _ledger_layout()
-    n_layout = len(layout)
-    position = {head: i + 1 for i, (top, sub, _) in enumerate(layout) for head in (sub or top,)
-                if (sub or top) in PLANNER_FIELDS}
-    extra = [c for c in entries.columns if c not in position]
-    for j, name in enumerate(extra):
-        cell = ws.cell(row=2, column=n_layout + 1 + j, value=_planner_value(name))
-        cell.font, cell.border = Font(bold=True), _BORDER
-        ws.column_dimensions[get_column_letter(n_layout + 1 + j)].width = 16
-    row_of = {cid: _FIRST_DATA_ROW + i for i, cid in enumerate(table["community_id"])}
-    for cid, values in entries.values.iterrows():
-        r = row_of.get(cid)
-        if r is None:
-            continue
-        for name, value in values.items():
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            col = position.get(name, n_layout + 1 + extra.index(name) if name in extra else None)
-            ws.cell(row=r, column=col, value=_planner_value(value))
-    gone = [cid for cid in entries.values.index if cid not in row_of]
-    if gone:
-        removed = wb.create_sheet(REMOVED_SHEET)
-        removed.append(["社区编号 community_id", "镇办", "社区", *map(_planner_value, entries.columns)])
-        for cid in gone:
-            town, name = entries.names.loc[cid] if cid in entries.names.index else (None, None)
-            row = [cid, town, name, *entries.values.loc[cid].tolist()]
-            removed.append([None if isinstance(v, float) and math.isnan(v) else _planner_value(v) for v in row])
+    return read(path)
 
 
 # --------------------------------------------------------------------------------------------- GeoPackage
@@ -787,25 +721,38 @@ def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True) -> dict[st
     """Write ``ledger.csv``, ``ledger.xlsx`` and (unless ``gpkg=False``) ``coverage.gpkg`` into ``out_dir``;
     return their paths by kind (``csv``, ``xlsx``, ``gpkg``).
 
-    All are written to temporary files first and renamed only after the last one is complete.
+    With an earlier ``ledger.xlsx`` in ``out_dir``, the new figures are written into that workbook, so everything
+    the planner typed or set there stays (see :mod:`geofacility.ledger_workbook`); the earlier file is kept as
+    ``ledger.previous.xlsx``. The files (and those of the rest of the run, inside an open
+    :func:`~geofacility.outputs.output_set`) replace the earlier ones together or not at all.
     """
+    from .outputs import output_set
+
     out_dir = Path(out_dir)
     paths = {"csv": out_dir / LEDGER_CSV, "xlsx": out_dir / LEDGER_XLSX, "gpkg": out_dir / COVERAGE_GPKG}
     if not gpkg:
         del paths["gpkg"]
-    ordered = _sorted_communities(analysis.communities)
-    table = _typed(ordered)
-    entries = None
-    if paths["xlsx"].exists():  # an earlier ledger: what the planner typed into it is carried over, never lost
-        entries = read_planner_entries(paths["xlsx"])
-        with atomic_path(out_dir / PREVIOUS_XLSX) as tmp:
-            shutil.copyfile(paths["xlsx"], tmp)
-    with contextlib.ExitStack() as stack:
-        tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
-        _write_csv(table, tmp["csv"])
-        _write_xlsx(analysis, table, tmp["xlsx"], entries)
+    with output_set(out_dir, expected=[p.name for p in paths.values()]) as outputs:
+        outputs.note_settings(getattr(analysis, "settings", None))
+        outputs.note_settings({"standards_applied": [
+            f"{c.category}/{c.subcategory}" + (f" r={c.radius_m:g} m" if c.radius_m else "") for c in analysis.checks]})
+        ordered = _sorted_communities(analysis.communities)
+        table = _typed(ordered)
+        if paths["xlsx"].exists():  # an earlier ledger: what the planner typed and set there is never lost
+            from .ledger_workbook import update_ledger_workbook
+
+            workbook = update_ledger_workbook(paths["xlsx"], analysis, table)
+            with atomic_path(out_dir / PREVIOUS_XLSX) as tmp:
+                shutil.copyfile(paths["xlsx"], tmp)
+        else:
+            workbook = _new_workbook(analysis, table)
+        with atomic_path(paths["csv"]) as tmp:
+            _write_csv(table, tmp)
+        with atomic_path(paths["xlsx"]) as tmp:
+            workbook.save(tmp)
         if gpkg:
-            _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp["gpkg"])
+            with atomic_path(paths["gpkg"]) as tmp:
+                _write_gpkg(analysis, table, ordered.geometry.to_numpy(), tmp)
     return paths
 
 

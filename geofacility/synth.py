@@ -25,6 +25,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from .atomic import atomic_path
 from .network import _NODE_PRECISION_M, Network
 from .standards import CATEGORIES, default_check, load_standards
 
@@ -68,16 +69,17 @@ class SyntheticCity:
             "facilities": folder / "facilities.csv",
             "network": folder / "streets.gpkg",
         }
-        for path in paths.values():
-            path.unlink(missing_ok=True)
-        self.communities.to_file(paths["communities"], driver="GPKG", layer="communities")
-        self.streets.to_file(paths["network"], driver="GPKG", layer="streets")
+        with atomic_path(paths["communities"]) as tmp:
+            self.communities.to_file(tmp, driver="GPKG", layer="communities")
+        with atomic_path(paths["network"]) as tmp:
+            self.streets.to_file(tmp, driver="GPKG", layer="streets")
         for role, frame in (("demand", self.demand), ("facilities", self.facilities)):
             wgs = frame.geometry.to_crs(4326)
             table = pd.DataFrame(frame.drop(columns="geometry"))
             table["lon"] = wgs.x.to_numpy()
             table["lat"] = wgs.y.to_numpy()
-            table.to_csv(paths[role], index=False, float_format="%.9f")
+            with atomic_path(paths[role]) as tmp:
+                table.to_csv(tmp, index=False, float_format="%.9f")
         return paths
 
 

@@ -3,7 +3,11 @@
 :func:`ledger_diff` compares an earlier and a later ``ledger.xlsx`` (their 明细 data sheets) community by
 community and category: a gap that is gone is **closed** (销号), a new one is **opened**, one whose problem text
 changed is **changed**; a category surveyed in only one of the two is reported as such, never as closed or opened.
-Open items whose 完成时限 (deadline, from the later ledger's planner entries) has passed are **overdue**.
+Open items whose 完成时限 (deadline) has passed are **overdue**. The planner's entries are read where the planner
+typed them: the later ledger's, or, for a community the later ledger has none for (a re-run into a fresh folder),
+the earlier ledger's — the overdue table says which file each deadline came from. Both ledgers' ``run.json`` say
+which runs are compared; settings or input files that differ between them are listed (a gap closed because the
+radius changed is not a facility built).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .errors import InputError
 from .ledger import read_planner_entries, unescape_cell_text
+from .outputs import read_run_info, recover_for_reading
 from .standards import CATEGORIES, CATEGORY_SHORT_ZH
 
 __all__ = ["ledger_diff", "progress_by_town", "write_progress", "CHANGE_COLUMNS"]
@@ -25,10 +30,14 @@ _CHANGE_ZH = {"closed": "销号 closed", "opened": "新增 opened", "changed": "
               "survey": "调查范围变化 survey changed"}
 
 
-def _read(path) -> pd.DataFrame:
+def _xlsx(path) -> Path:
     path = Path(path)
-    if path.is_dir():
-        path = path / "ledger.xlsx"
+    return path / "ledger.xlsx" if path.is_dir() else path
+
+
+def _read(path) -> pd.DataFrame:
+    path = _xlsx(path)
+    recover_for_reading(path.parent)  # a run killed while replacing its outputs: completed first
     try:
         table = pd.read_excel(path, sheet_name="明细 data", dtype=str, keep_default_na=False)
     except FileNotFoundError:
@@ -75,22 +84,75 @@ def ledger_diff(old, new, *, today: dt.date | None = None) -> tuple[pd.DataFrame
         ["town", "community_id", "category"], key=lambda s: s.map({c: i for i, c in enumerate(CATEGORIES)})
         if s.name == "category" else s, kind="stable").reset_index(drop=True)
     today = today or dt.date.today()
-    entries = read_planner_entries(Path(new) / "ledger.xlsx" if Path(new).is_dir() else new)
     overdue = []
-    if "完成时限" in entries.columns:
+    for cid, (date, source) in deadlines(old, new).items():
+        if date >= today or cid not in after.index:
+            continue
+        short = [c for c in CATEGORIES if after.loc[cid].get(f"{c}_status") == "gap"]
+        if short:
+            overdue.append({"town": after.loc[cid, "town"], "community_id": cid,
+                            "community": after.loc[cid, "community"], "deadline": date.isoformat(),
+                            "days_overdue": (today - date).days,
+                            "open_categories": "、".join(CATEGORY_SHORT_ZH[c] for c in short),
+                            "deadline_from": source})
+    overdue = pd.DataFrame(overdue, columns=OVERDUE_COLUMNS)
+    return changes, overdue
+
+
+OVERDUE_COLUMNS = ["town", "community_id", "community", "deadline", "days_overdue", "open_categories",
+                   "deadline_from"]
+
+
+def deadlines(old, new) -> dict[str, tuple[dt.date, str]]:
+    """Per community id, its 完成时限 and the ledger file it was read from: the later ledger's where it has one,
+    else the earlier ledger's (a planner who re-ran into a fresh folder typed it only there)."""
+    found: dict[str, tuple[dt.date, str]] = {}
+    for path in (_xlsx(new), _xlsx(old)):
+        entries = read_planner_entries(path)
+        if "完成时限" not in entries.columns:
+            continue
         for cid, due in entries.values["完成时限"].items():
             date = _as_date(due)
-            if date is None or date >= today or cid not in after.index:
-                continue
-            short = [c for c in CATEGORIES if after.loc[cid].get(f"{c}_status") == "gap"]
-            if short:
-                overdue.append({"town": after.loc[cid, "town"], "community_id": cid,
-                                "community": after.loc[cid, "community"], "deadline": date.isoformat(),
-                                "days_overdue": (today - date).days,
-                                "open_categories": "、".join(CATEGORY_SHORT_ZH[c] for c in short)})
-    overdue = pd.DataFrame(overdue, columns=["town", "community_id", "community", "deadline", "days_overdue",
-                                             "open_categories"])
-    return changes, overdue
+            if date is not None and cid not in found:
+                found[cid] = (date, str(path))
+    return found
+
+
+#: settings whose change between two runs changes the figures without any facility being built or closed
+_COMPARED_SETTINGS = ("standards_applied", "distance", "coverage_target", "capacity_method", "max_snap_m",
+                      "buffer_m", "crs", "survey_extent")
+
+
+def compare_runs(old, new) -> list[str]:
+    """What differs between the runs behind two ledgers (their run.json): settings that change the figures by
+    themselves, and input files whose contents changed; [] when the same or unknown."""
+    a, b = read_run_info(_xlsx(old).parent), read_run_info(_xlsx(new).parent)
+    if a is None or b is None:
+        missing = [str(_xlsx(p)) for p, info in ((old, a), (new, b)) if info is None]
+        return [f"no run.json beside {', '.join(missing)}: the settings of that run are unknown"]
+    lines = []
+    sa, sb = a.get("settings", {}), b.get("settings", {})
+    for key in _COMPARED_SETTINGS:
+        if sa.get(key) != sb.get(key):
+            lines.append(f"setting {key}: {sa.get(key)} → {sb.get(key)}")
+    ha = {(i["role"], Path(i["path"]).name): i.get("sha256") for i in a.get("inputs", [])}
+    hb = {(i["role"], Path(i["path"]).name): i.get("sha256") for i in b.get("inputs", [])}
+    for key in sorted(set(ha) | set(hb)):
+        if key not in ha:
+            lines.append(f"input {key[0]} {key[1]}: only in the later run")
+        elif key not in hb:
+            lines.append(f"input {key[0]} {key[1]}: only in the earlier run")
+        elif ha[key] != hb[key]:
+            lines.append(f"input {key[0]} {key[1]}: contents changed")
+    return lines
+
+
+def run_label(path) -> str:
+    """``run of 2026-11-30T08:00:00+00:00 (geofacility 0.1.0)`` for a ledger, from its run.json."""
+    info = read_run_info(_xlsx(path).parent)
+    if info is None:
+        return f"{_xlsx(path)} (no run.json)"
+    return f"{_xlsx(path)}: run {info.get('run_id')} of {info.get('finished')} (geofacility {info.get('geofacility_version')})"
 
 
 def _as_date(value) -> dt.date | None:
@@ -128,16 +190,27 @@ def _md(text) -> str:
 
 
 def write_progress(old, new, out_dir, *, today: dt.date | None = None) -> dict[str, Path]:
-    """``changes.csv``, ``progress.xlsx`` (sheets 进展 by town, 变化 changes, 逾期 overdue) and ``progress.md``."""
+    """``changes.csv``, ``progress.xlsx`` (sheets 进展 by town, 变化 changes, 逾期 overdue, 对比 runs) and
+    ``progress.md``, replaced together (with ``run.json``)."""
+    from .outputs import output_set
+
+    out_dir = Path(out_dir)
+    today = today or dt.date.today()
+    with output_set(out_dir, expected=["changes.csv", "progress.xlsx", "progress.md", "run.json"]) as outputs:
+        outputs.note_inputs("earlier", str(_xlsx(old)))
+        outputs.note_inputs("later", str(_xlsx(new)))
+        outputs.note_settings({"today": today.isoformat()})
+        return _write_progress(old, new, out_dir, today)
+
+
+def _write_progress(old, new, out_dir: Path, today: dt.date) -> dict[str, Path]:
     from openpyxl import Workbook
 
     from .ledger import safe_cell_text
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    today = today or dt.date.today()
     changes, overdue = ledger_diff(old, new, today=today)
     towns = progress_by_town(new, changes, overdue)
+    differences = compare_runs(old, new)
     paths = {"changes": out_dir / "changes.csv", "xlsx": out_dir / "progress.xlsx", "md": out_dir / "progress.md"}
     with atomic_path(paths["changes"]) as tmp:  # text from the ledgers (names) can never become a formula
         changes.map(lambda v: safe_cell_text(v) if isinstance(v, str) else v).to_csv(
@@ -150,20 +223,33 @@ def write_progress(old, new, out_dir, *, today: dt.date | None = None) -> dict[s
                        for v in row])
         ws.freeze_panes = "A2"
     wb.worksheets[0].title, wb.worksheets[1].title, wb.worksheets[2].title = "进展 by town", "变化 changes", "逾期 overdue"
+    runs = wb.create_sheet("对比 runs")
+    runs.append(["说明 what"])
+    for line in [f"较早 earlier: {run_label(old)}", f"较新 later: {run_label(new)}",
+                 *(differences or ["两次运行的设置和输入文件相同 same settings and input files"])]:
+        runs.append([safe_cell_text(line)])
+    runs.column_dimensions["A"].width = 120
     with atomic_path(paths["xlsx"]) as tmp:
         wb.save(tmp)
     total = {k: int(changes["change"].eq(k).sum()) for k in ("closed", "opened", "changed")}
     lines = [f"# 配套设施缺口整治进展 / progress report — {today.isoformat()}", "",
              f"- 销号 closed: {total['closed']} · 新增 opened: {total['opened']} · 变化 changed: {total['changed']} · "
              f"逾期 overdue communities: {len(overdue)}", "",
+             f"- 较早 earlier: {_md(run_label(old))}", f"- 较新 later: {_md(run_label(new))}", ""]
+    if differences:
+        lines += ["**两次运行的设置或输入不同 — 变化不一定来自设施建设 / the runs differ, so not every change is a "
+                  "facility built or closed:**", ""] + [f"- {_md(d)}" for d in differences] + [""]
+    lines += [
              "| 街道/镇 town | 现有缺口 open | 销号 closed | 新增 opened | 变化 changed | 逾期 overdue |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {_md(r.town)} | {r.open_gaps} | {r.closed} | {r.opened} | {r.changed} | {r.overdue_communities} |"
               for r in towns.itertuples(index=False)]
     if len(overdue):
         lines += ["", "## 逾期 overdue", ""]
-        lines += [f"- {r.town} {r.community} ({r.community_id}): 完成时限 {r.deadline}, {r.days_overdue} 天; "
-                  f"{r.open_categories}" for r in overdue.itertuples(index=False)]
+        lines += [f"- {_md(r.town)} {_md(r.community)} ({_md(r.community_id)}): 完成时限 {r.deadline}, "
+                  f"{r.days_overdue} 天; {r.open_categories} (完成时限 from {_md(r.deadline_from)})"
+                  for r in overdue.itertuples(index=False)]
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths["run"] = out_dir / "run.json"
     return paths

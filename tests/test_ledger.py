@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -276,7 +277,7 @@ def test_problem_text_lists_gaps_then_not_surveyed_once():
 def test_workbook_title_has_standards_note_and_no_date(ws):
     title = ws["A1"].value
     assert title == "张店区社区配套设施排查台账\n按标准：小学（详见“采用标准 standards”表）；距离：直线；覆盖目标：100%"
-    assert "A1:W1" in {str(r) for r in ws.merged_cells.ranges}
+    assert "A1:X1" in {str(r) for r in ws.merged_cells.ranges}  # 23 columns and 社区编码
 
 
 def test_workbook_two_row_header(ws):
@@ -293,7 +294,11 @@ def test_workbook_two_row_header(ws):
     assert ws["T2"].value == "整治方案" and "T2:V2" in merged
     assert [ws["T3"].value, ws["U3"].value, ws["V3"].value] == ["牵头单位", "责任单位", "完成时限"]
     assert ws["W2"].value == "备注（需区领导小组解决问题）" and "W2:W3" in merged
-    assert ws.max_column == 23
+    # the community id each row belongs to, by which a re-run finds the planner's entries (with a note on it)
+    assert ws["X2"].value == "社区编码" and "X2:X3" in merged and "请勿修改" in ws["X2"].comment.text
+    assert [ws.cell(row=r, column=24).value for r in (4, 5, 6)] == [
+        ws.parent["明细 data"].cell(row=r - 2, column=1).value for r in (4, 5, 6)]
+    assert ws.max_column == 24
 
 
 def test_workbook_one_row_per_community(ws):
@@ -476,18 +481,19 @@ def _failing_second_layer(monkeypatch):
 
 def test_interrupted_write_leaves_nothing(analysis, tmp_path, monkeypatch):
     calls = _failing_second_layer(monkeypatch)
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(InputError, match="no space left on the disk while writing coverage.gpkg.*nothing was replaced"):
         write_ledger(analysis, tmp_path)
     assert calls == ["communities", "demand"]  # failed midway through the GeoPackage
     assert os.listdir(tmp_path) == []  # no final file, no temp file
 
 
 def test_interrupted_xlsx_leaves_nothing(analysis, tmp_path, monkeypatch):
-    def half_written(analysis, table, path, *entries):
-        path.write_bytes(b"PK\x03\x04 half")
-        raise OSError("killed")
+    class HalfWritten:
+        def save(self, path):
+            Path(path).write_bytes(b"PK\x03\x04 half")
+            raise OSError("killed")
 
-    monkeypatch.setattr(ledger, "_write_xlsx", half_written)
+    monkeypatch.setattr(ledger, "_new_workbook", lambda analysis, table: HalfWritten())
     with pytest.raises(OSError, match="killed"):
         write_ledger(analysis, tmp_path)
     assert os.listdir(tmp_path) == []
@@ -497,9 +503,8 @@ def test_interrupted_rerun_keeps_the_previous_ledger(analysis, tmp_path, monkeyp
     first = write_ledger(analysis, tmp_path)
     before = {kind: path.read_bytes() for kind, path in first.items()}
     _failing_second_layer(monkeypatch)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(InputError, match="no space left"):
         write_ledger(analysis, tmp_path)
-    # the earlier ledger is untouched, and its copy (kept before every rewrite) is byte-identical
-    assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.previous.xlsx", "ledger.xlsx"]
+    # the earlier set is untouched: no file replaced, none added (not even the copy of the earlier ledger)
+    assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.xlsx", "run.json"]
     assert {kind: path.read_bytes() for kind, path in first.items()} == before
-    assert (tmp_path / "ledger.previous.xlsx").read_bytes() == before["xlsx"]

@@ -56,7 +56,8 @@ def test_planner_entries_survive_a_rerun(tmp_path, grid_communities, grid_facili
     rows = _rows_by_community(ws, wb["明细 data"])
     assert ws.cell(row=rows["社区32"], column=_column(ws, "牵头单位")).value == "区教委"
     assert ws.cell(row=rows["社区32"], column=_column(ws, "完成时限")).value == dt.datetime(2027, 6, 30)
-    assert ws.cell(row=rows["社区11"], column=_column(ws, "备注（需区领导小组解决问题）")).value == "'=需协调用地"
+    # the planner's cell is theirs, byte for byte (here what openpyxl stores for a typed "=…": a formula)
+    assert ws.cell(row=rows["社区11"], column=_column(ws, "备注（需区领导小组解决问题）")).value == "=需协调用地"
     assert ws.cell(row=rows["社区11"], column=_column(ws, "进展 progress")).value == "已选址"
     assert ws.cell(row=rows["社区22"], column=_column(ws, "牵头单位")).value is None
     entries = read_planner_entries(out / "ledger.xlsx")  # and again, unchanged: text read back as typed

@@ -79,3 +79,44 @@ def test_names_from_the_data_cannot_become_formulas_in_the_report(tmp_path, grid
     assert "| 东\\|街道 |" in paths["md"].read_text(encoding="utf-8")
     cells = [c.value for row in openpyxl.load_workbook(paths["xlsx"])["变化 changes"].iter_rows() for c in row]
     assert not any(isinstance(v, str) and v.startswith("=") for v in cells)
+
+
+def test_deadlines_typed_in_the_earlier_ledger_count(tmp_path, grid_communities, grid_facilities):
+    """The README's monthly cycle with a fresh folder for 十一月: the planner typed 完成时限 only in 十月's ledger.
+    Overdue items still show, and say which file each deadline came from; one typed in the later ledger wins."""
+    _, old = _ledger(tmp_path / "十月", grid_communities, grid_facilities.iloc[:1])
+    new_a, new = _ledger(tmp_path / "十一月", grid_communities, grid_facilities.iloc[:1])
+    short = sorted(new_a.communities.loc[new_a.communities["education_status"] == "gap", "community_id"])[:2]
+    for folder, cid, due in ((old, short[0], dt.datetime(2026, 9, 30)), (old, short[1], dt.datetime(2026, 8, 31)),
+                             (new, short[1], dt.datetime(2026, 12, 31))):
+        wb = openpyxl.load_workbook(folder / "ledger.xlsx")
+        ws = wb["台账 ledger"]
+        id_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=2, column=c).value == "社区编码")
+        due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=3, column=c).value == "完成时限")
+        row = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=id_col).value == cid)
+        ws.cell(row=row, column=due_col, value=due)
+        wb.save(folder / "ledger.xlsx")
+    _, overdue = ledger_diff(old, new, today=dt.date(2026, 11, 26))
+    assert overdue.set_index("community_id")["deadline"].to_dict() == {short[0]: "2026-09-30"}  # short[1]: Dec
+    assert overdue["deadline_from"].tolist() == [str(old / "ledger.xlsx")]
+    assert overdue["days_overdue"].tolist() == [57]
+
+
+def test_the_report_says_which_runs_and_what_differs(tmp_path, grid_communities, grid_facilities):
+    """A gap closed by a larger radius is not a facility built: the report lists the changed standard and input."""
+    folder = tmp_path / "a"
+    folder.mkdir()
+    comm, fac = write_grid_files(folder, grid_communities, grid_facilities)
+    from geofacility.outputs import output_set
+
+    for name, radius in (("old", 520), ("new", 900)):
+        analysis = analyze(communities=comm, facilities=[fac], radius={"education": radius})
+        with output_set(tmp_path / name):
+            write_ledger(analysis, tmp_path / name)
+    paths = write_progress(tmp_path / "old", tmp_path / "new", tmp_path / "report", today=dt.date(2026, 11, 26))
+    md = paths["md"].read_text(encoding="utf-8")
+    assert "setting standards_applied: ['education/primary_school r=520 m'] → ['education/primary_school r=900 m']" \
+        in md
+    assert "变化不一定来自设施建设" in md and "run " in md
+    runs = [c.value for c in openpyxl.load_workbook(paths["xlsx"])["对比 runs"]["A"]]
+    assert any("r=900 m" in str(v) for v in runs)
