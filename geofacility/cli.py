@@ -459,8 +459,8 @@ def ledger_diff_command(
                   f"{counts.get('changed', 0)}", highlight=False)
     differences = compare_runs(old, new)
     if differences:
-        console.print("[bold]The two runs differ[/] (not every change is a facility built or closed): "
-                      + "; ".join(differences), highlight=False)
+        console.print("[bold]The two runs differ[/] (a changed setting changes figures without any facility built): "
+                      + "; ".join(differences), highlight=False, soft_wrap=True)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 

@@ -632,7 +632,33 @@ PREVIOUS_XLSX = "ledger.previous.xlsx"
 #: the sheets geofacility writes anew on every run, in workbook order (a planner's notes belong on the 台账 sheet or
 #: on sheets of their own, which are kept)
 GENERATED_SHEETS = ("警告 warnings", "采用标准 standards", "输入核对 input rows", "设施负荷 facility load", "明细 data",
-                    REMOVED_SHEET)
+                    REMOVED_SHEET, "geofacility_written")
+#: a very hidden sheet holding what geofacility wrote in each computed cell of the 台账, so that a re-run can tell a
+#: cell the planner typed over (their text is then kept in a note on the cell) from one it wrote itself
+WRITTEN_SHEET = "geofacility_written"
+
+
+def computed_columns() -> list[tuple[int, str]]:
+    """(layout index, key) of the 台账 columns geofacility computes and rewrites on every run."""
+    out = []
+    for i, (top, sub, _) in enumerate(_ledger_layout()):
+        if (sub or top) in PLANNER_FIELDS or top in ("序号", ID_HEADING):
+            continue
+        out.append((i, f"{top}|{sub or ''}"))
+    return out
+
+
+def record_written(wb: Workbook, ws, rows: dict[int, str], columns: dict[str, int]) -> None:
+    """(Re)write the hidden :data:`WRITTEN_SHEET`: per community id (``rows``: sheet row → id), the value of each
+    computed column (``columns``: key → sheet column) as it stands now."""
+    if WRITTEN_SHEET in wb.sheetnames:
+        wb.remove(wb[WRITTEN_SHEET])
+    sheet = wb.create_sheet(WRITTEN_SHEET)
+    sheet.sheet_state = "veryHidden"
+    keys = list(columns)
+    sheet.append(["community_id", *keys])
+    for r, cid in sorted(rows.items()):
+        sheet.append([safe_cell_text(cid), *[ws.cell(row=r, column=columns[k]).value for k in keys]])
 
 
 def _generated_sheets(table: pd.DataFrame, checks: list[Check], warnings: pd.DataFrame, settings: dict,
@@ -681,6 +707,8 @@ def _new_workbook(analysis, table: pd.DataFrame) -> Workbook:
     _fill_ledger_sheet(ledger, table, list(analysis.checks), settings)
     _add_generated_sheets(wb, _generated_sheets(table, list(analysis.checks), analysis.warnings, settings,
                                                 getattr(analysis, "facility_load", None), None, None))
+    record_written(wb, ledger, {_FIRST_DATA_ROW + i: cid for i, cid in enumerate(table["community_id"])},
+                   {key: i + 1 for i, key in computed_columns()})
     return wb
 
 

@@ -42,10 +42,10 @@ from openpyxl.styles import PatternFill
 from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 
 from .errors import InputError
-from .ledger import (_FIRST_DATA_ROW, _STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS,
-                     REMOVED_SHEET, _add_generated_sheets, _coverage_target, _generated_sheets, _id_header,
-                     _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, safe_cell_text,
-                     unescape_cell_text)
+from .ledger import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET,
+                     WRITTEN_SHEET, _add_generated_sheets, _coverage_target, _generated_sheets, _id_header,
+                     _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, computed_columns,
+                     record_written, safe_cell_text, unescape_cell_text)
 
 __all__ = ["PlannerEntries", "read_planner_entries", "update_ledger_workbook", "LedgerRows"]
 
@@ -172,7 +172,9 @@ def read_sheet(ws) -> LedgerRows | None:
             sheet.blank.add(r)
             continue
         get = lambda c: row[c - 1] if c - 1 < len(row) else None  # noqa: E731
-        cid = _cell_norm(get(sheet.id_col)) if sheet.id_col else ""
+        raw = get(sheet.id_col) if sheet.id_col else None
+        formula = isinstance(raw, str) and raw.startswith("=")  # the planner's own (a count in a totals row)
+        cid = "" if formula else _cell_norm(raw)
         sheet.rows[r] = (cid, _cell_norm(get(town_c)), _cell_norm(get(comm_c)), get(seq_c))
     return sheet
 
@@ -241,6 +243,7 @@ class Match:
     new: list[str]  # ids of this run without a row
     problems: list[str]
     notes: list[str]
+    added: dict = field(default_factory=dict)  # row → id of the rows added for ``new``
 
 
 def _names_fit(row_names: tuple[str, str], *known: tuple[str, str] | None) -> bool:
@@ -344,7 +347,11 @@ def match_rows(sheet: LedgerRows, ids: list[str], names: dict[str, tuple[str, st
             problems.append(f"row {r}: 社区编码 {cid} is not a community of this run, but the row shows "
                             f"{_shown(row_names)} (社区编码 {candidates[0]})")
             continue
-        removed[r] = cid
+        if cid in previous or community:
+            removed[r] = cid  # a community of the earlier run that this run's data no longer has
+        else:
+            notes.append(f"row {r}: 社区编码 {cid} is not a community of this run or of the earlier one, and the row "
+                         "names none; left as it is")
     new = [i for i in ids if i not in claimed]
     return Match(rows=matched, removed=removed, new=new, problems=problems, notes=notes)
 
@@ -586,6 +593,7 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
                 writes[(r, c)] = safe_cell_text(cid)
         for c in category_of:
             fills[(r, c)] = "not_surveyed"
+    _keep_hand_edits(wb, ws, match, writes, keys, computed, notes)
     _write_merged_aware(ws, writes, sheet, notes)
     for (r, c), status in fills.items():
         cell = ws.cell(row=r, column=c)
@@ -604,6 +612,9 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         notes.append(f"openpyxl could not keep part of the workbook ({loss}); the untouched earlier file is kept as "
                      "ledger.previous.xlsx")
     _regenerate(wb, table, analysis, settings, match, sheet)
+    rows_now = {**match.rows, **match.removed, **match.added}
+    record_written(wb, ws, rows_now, {"|".join(_layout_key_text(i)): sheet.columns[keys[i]]
+                                      for i, _ in computed if keys[i] != id_key})
     label = str(path)
     rows = [{"file": label, "row": "", "severity": "warning", "message": note} for note in notes]
     if rows:
@@ -613,6 +624,58 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         if outputs is not None:
             outputs.notes.extend(f"ledger.xlsx: {note}" for note in notes)
     return wb
+
+
+def _layout_key_text(i: int) -> tuple[str, str]:
+    top, sub, _ = _ledger_layout()[i]
+    return top, sub or ""
+
+
+def _written(wb) -> dict[str, dict[str, object]]:
+    """What geofacility wrote in each computed cell last time, per normalised community id (empty when the hidden
+    sheet is missing, e.g. in a ledger of an older version)."""
+    if WRITTEN_SHEET not in wb.sheetnames:
+        return {}
+    rows = wb[WRITTEN_SHEET].iter_rows(values_only=True)
+    header = list(next(rows, []))
+    out = {}
+    for row in rows:
+        if row and row[0] is not None:
+            out[_cell_norm(row[0])] = dict(zip(header[1:], row[1:]))
+    return out
+
+
+def _keep_hand_edits(wb, ws, match: Match, writes: dict, keys, computed, notes: list[str]) -> None:
+    """A computed cell the planner typed over (its value is not what geofacility wrote there last time): the new
+    figure is written, and the planner's text is kept in a note on the cell and listed — never silently lost."""
+    from openpyxl.comments import Comment
+
+    written = _written(wb)
+    if not written:
+        return
+    edited = []
+    for r, cid in {**match.rows, **match.removed}.items():
+        before = written.get(norm(cid))
+        if before is None:
+            continue
+        for i, c in computed:
+            key = "|".join(_layout_key_text(i))
+            if key not in before:
+                continue  # the 社区编码 column: compared with the names instead
+            cell = ws.cell(row=r, column=c)
+            if isinstance(cell, MergedCell) or cell.value in (None, "") or key not in before:
+                continue
+            if _text(cell.value) != _text(before[key]) and _text(cell.value) != _text(writes.get((r, c))):
+                text = f"规划人员在此格填写的内容（geofacility 每次运行重写本列，说明请写在备注）：\n{_text(cell.value)}"
+                old = cell.comment.text + "\n\n" if cell.comment is not None else ""
+                comment = Comment(old + text, "geofacility")
+                comment.width, comment.height = 300, 150
+                cell.comment = comment
+                edited.append(f"{ws.cell(row=r, column=c).coordinate}")
+    if edited:
+        notes.append(f"cells {', '.join(edited[:10])}{' …' if len(edited) > 10 else ''} had been typed over by hand; "
+                     "they hold this run's figures again, and what was typed is kept in a note on each cell (write "
+                     "remarks in 备注)")
 
 
 def _write_merged_aware(ws, writes: dict, sheet: LedgerRows, notes: list[str]) -> None:
@@ -661,6 +724,7 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
 
     for offset, cid in enumerate(match.new):
         r = at + offset
+        match.added[r] = cid
         values = _ledger_row(start + offset, records[cid], checks, target)
         for i, key in enumerate(keys):
             cell = ws.cell(row=r, column=sheet.columns[key])

@@ -42,6 +42,8 @@ __all__ = ["OutputSet", "output_set", "current_set", "recover", "recover_for_rea
            "file_sha256"]
 
 RUN_JSON = "run.json"
+#: the run.json of the run a run replaced (it describes ledger.previous.xlsx)
+RUN_PREVIOUS_JSON = "run.previous.json"
 JOURNAL = ".geofacility-commit.json"
 LOCK = ".geofacility.lock"
 #: temporary files of a set: ``.<stem>.gf-<8 hex>.<suffix>`` beside their target
@@ -234,10 +236,12 @@ def recover_for_reading(folder: str | os.PathLike) -> list[Path]:
         lock.release(remove=True)
 
 
-def read_run_info(folder: str | os.PathLike) -> dict | None:
-    """The ``run.json`` of an output folder (or of the folder above, for ``ledger_after/``), None if absent."""
+def read_run_info(folder: str | os.PathLike, *, previous: bool = False) -> dict | None:
+    """The ``run.json`` of an output folder (or of the folder above, for ``ledger_after/``), None if absent;
+    ``previous``: the run before it (``run.previous.json``, kept beside ``ledger.previous.xlsx``)."""
     folder = Path(folder)
-    for candidate in (folder / RUN_JSON, folder.parent / RUN_JSON):
+    name = RUN_PREVIOUS_JSON if previous else RUN_JSON
+    for candidate in (folder / name, folder.parent / name):
         if candidate.is_file():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
@@ -375,7 +379,7 @@ class OutputSet:
         previous = read_run_info(self.root) if (self.root / RUN_JSON).is_file() else None
         outputs = []
         for target, tmp in self.staged.items():
-            if target.name == RUN_JSON and target.parent == self.root:
+            if target.name in (RUN_JSON, RUN_PREVIOUS_JSON) and target.parent == Path(os.path.abspath(self.root)):
                 continue
             outputs.append({"file": target.relative_to(os.path.abspath(self.root)).as_posix(),
                             "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)})
@@ -404,6 +408,9 @@ class OutputSet:
         if blocked:
             raise _blocked_error(self.root, blocked)
         run_json = Path(os.path.abspath(self.root / RUN_JSON))
+        if run_json.is_file():  # the run replaced: kept, as ledger.previous.xlsx is
+            with contextlib.suppress(OSError):
+                shutil.copyfile(run_json, self.stage(run_json.with_name(RUN_PREVIOUS_JSON)))
         info = self._run_info(dt.datetime.now(dt.timezone.utc))
         tmp = self.stage(run_json)
         tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -123,10 +123,16 @@ _COMPARED_SETTINGS = ("standards_applied", "distance", "coverage_target", "capac
                       "buffer_m", "crs", "survey_extent")
 
 
+def _run_info(path) -> dict | None:
+    """The run.json of the run that wrote a ledger (``ledger.previous.xlsx``: the run before, run.previous.json)."""
+    path = _xlsx(path)
+    return read_run_info(path.parent, previous=path.name == "ledger.previous.xlsx")
+
+
 def compare_runs(old, new) -> list[str]:
     """What differs between the runs behind two ledgers (their run.json): settings that change the figures by
     themselves, and input files whose contents changed; [] when the same or unknown."""
-    a, b = read_run_info(_xlsx(old).parent), read_run_info(_xlsx(new).parent)
+    a, b = _run_info(old), _run_info(new)
     if a is None or b is None:
         missing = [str(_xlsx(p)) for p, info in ((old, a), (new, b)) if info is None]
         return [f"no run.json beside {', '.join(missing)}: the settings of that run are unknown"]
@@ -135,21 +141,29 @@ def compare_runs(old, new) -> list[str]:
     for key in _COMPARED_SETTINGS:
         if sa.get(key) != sb.get(key):
             lines.append(f"setting {key}: {sa.get(key)} → {sb.get(key)}")
-    ha = {(i["role"], Path(i["path"]).name): i.get("sha256") for i in a.get("inputs", [])}
-    hb = {(i["role"], Path(i["path"]).name): i.get("sha256") for i in b.get("inputs", [])}
-    for key in sorted(set(ha) | set(hb)):
-        if key not in ha:
-            lines.append(f"input {key[0]} {key[1]}: only in the later run")
-        elif key not in hb:
-            lines.append(f"input {key[0]} {key[1]}: only in the earlier run")
-        elif ha[key] != hb[key]:
-            lines.append(f"input {key[0]} {key[1]}: contents changed")
+    def by_role(info) -> dict[str, tuple[set, list]]:
+        roles: dict[str, tuple[set, list]] = {}
+        for item in info.get("inputs", []):
+            hashes, names = roles.setdefault(item["role"], (set(), []))
+            hashes.add(item.get("sha256"))
+            names.append(Path(item["path"]).name)
+        return roles
+
+    ra, rb = by_role(a), by_role(b)
+    for role in sorted(set(ra) | set(rb)):
+        (ha, na), (hb, nb) = ra.get(role, (set(), [])), rb.get(role, (set(), []))
+        if ha == hb:
+            continue
+        if sorted(na) == sorted(nb):
+            lines.append(f"input {role} {', '.join(na)}: contents changed")
+        else:
+            lines.append(f"input {role}: {', '.join(na) or '(none)'} → {', '.join(nb) or '(none)'}")
     return lines
 
 
 def run_label(path) -> str:
     """``run of 2026-11-30T08:00:00+00:00 (geofacility 0.1.0)`` for a ledger, from its run.json."""
-    info = read_run_info(_xlsx(path).parent)
+    info = _run_info(path)
     if info is None:
         return f"{_xlsx(path)} (no run.json)"
     return f"{_xlsx(path)}: run {info.get('run_id')} of {info.get('finished')} (geofacility {info.get('geofacility_version')})"
@@ -237,8 +251,9 @@ def _write_progress(old, new, out_dir: Path, today: dt.date) -> dict[str, Path]:
              f"逾期 overdue communities: {len(overdue)}", "",
              f"- 较早 earlier: {_md(run_label(old))}", f"- 较新 later: {_md(run_label(new))}", ""]
     if differences:
-        lines += ["**两次运行的设置或输入不同 — 变化不一定来自设施建设 / the runs differ, so not every change is a "
-                  "facility built or closed:**", ""] + [f"- {_md(d)}" for d in differences] + [""]
+        lines += ["**两次运行的设置或输入不同（设置变化也会改变结果，不一定来自设施建设） / the two runs differ in settings "
+                  "or inputs (a changed setting changes figures without any facility built):**", ""] + \
+            [f"- {_md(d)}" for d in differences] + [""]
     lines += [
              "| 街道/镇 town | 现有缺口 open | 销号 closed | 新增 opened | 变化 changed | 逾期 overdue |",
              "|---|---|---|---|---|---|"]

@@ -76,7 +76,7 @@ def _col(ws, heading: str) -> int:
 def _rows_by_id(ws) -> dict[str, int]:
     c = _col(ws, "社区编码")
     return {norm(ws.cell(row=r, column=c).value): r for r in range(4, ws.max_row + 1)
-            if ws.cell(row=r, column=c).value not in (None, "")}
+            if ws.cell(row=r, column=c).value not in (None, "") and not str(ws.cell(row=r, column=c).value).startswith("=")}
 
 
 def _fresh(runs, tmp_path):
@@ -487,3 +487,74 @@ def test_rows_that_cannot_be_matched_stop_the_run(runs, tmp_path, manipulate, te
     message = str(caught.value)
     assert "\n" not in message and "row" in message and "nothing was written" in message
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing replaced, nothing added
+
+
+def test_a_figure_typed_over_by_hand_and_a_totals_formula(runs, tmp_path):
+    """A planner typed over a computed cell (存在问题): the new figure is written and their text kept in a note on the
+    cell and in the warnings; a totals row counting the 社区编码 column with a formula is left alone."""
+    from geofacility.ledger import problem_text
+
+    folder = _fresh(runs, tmp_path)
+    wb = openpyxl.load_workbook(folder / "ledger.xlsx")
+    ws = wb[LEDGER]
+    rows, problem, id_col = _rows_by_id(ws), _col(ws, "存在问题（规划、建设、移交、使用）"), _col(ws, "社区编码")
+    cid = sorted(set(runs["entries"]) - {runs["gone"]})[3]
+    ws.cell(row=rows[cid], column=problem).value = "已协调区教委，2027年开学前解决"
+    last = ws.max_row + 2
+    ws.cell(row=last, column=2, value="合计")
+    ws.cell(row=last, column=id_col, value=f"=COUNTA(X4:X{last - 2})")
+    wb.save(folder / "ledger.xlsx")
+    after = _rerun(runs, folder)
+    ws = after[LEDGER]
+    cell = ws.cell(row=_rows_by_id(ws)[cid], column=problem)
+    assert cell.value == problem_text(runs["table_b"].loc[cid].to_dict())
+    assert "已协调区教委，2027年开学前解决" in cell.comment.text
+    totals = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
+    assert ws.cell(row=totals, column=id_col).value.startswith("=COUNTA(")
+    warnings = [r[3] for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
+    assert any("typed over by hand" in str(w) for w in warnings)
+    _check_entries(ws, runs["entries"], runs)
+
+
+def test_the_monthly_cycle_on_the_command_line(tmp_path):
+    """The bundled sample through the CLI: analyze, the planner sorts the ledger and types entries, the schools
+    change, analyze again into the same folder (the terminal says what happened to the workbook), ledger diff
+    between the two."""
+    import subprocess
+    import sys
+
+    sample = sample_inputs()
+    out = tmp_path / "xicheng"
+    base = ["--communities", str(sample["communities"]), "--demand", str(sample["demand"]), "--towns",
+            str(sample["towns"]), "--study", "北京市西城区", "--out", str(out)]
+    schools = pd.read_csv(sample["facilities"][0][0], dtype=str)
+    schools[schools.index % 4 != 0].to_csv(tmp_path / "schools_dec.csv", index=False)
+
+    def run(*args):
+        result = subprocess.run([sys.executable, "-m", "geofacility.cli", *args], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    run("analyze", *base, "--facilities", f"education={sample['facilities'][0][0]}")
+    wb = openpyxl.load_workbook(out / "ledger.xlsx")
+    sort_by_community(wb)
+    ws = wb[LEDGER]
+    rows = _rows_by_id(ws)
+    typed = {cid: f"第{i}批" for i, cid in enumerate(sorted(rows)[::20])}
+    for cid, text in typed.items():
+        ws.cell(row=rows[cid], column=_col(ws, "牵头单位"), value=text)
+        ws.cell(row=rows[cid], column=_col(ws, "完成时限"), value=dt.datetime(2026, 10, 31))
+    wb.save(out / "ledger.xlsx")
+    second = run("analyze", *base, "--facilities", f"education={tmp_path / 'schools_dec.csv'}")
+    assert "run.json" in second.stdout
+    ws = openpyxl.load_workbook(out / "ledger.xlsx")[LEDGER]
+    rows_after = _rows_by_id(ws)
+    assert rows_after == rows  # same rows, the planner's order
+    for cid, text in typed.items():
+        assert ws.cell(row=rows_after[cid], column=_col(ws, "牵头单位")).value == text
+    diff = run("ledger", "diff", str(out / "ledger.previous.xlsx"), str(out / "ledger.xlsx"), "--out",
+               str(tmp_path / "进展"), "--today", "2026-12-04")
+    assert "新增 opened" in diff.stderr and "input facilities" in diff.stderr  # the schools file changed
+    report = (tmp_path / "进展" / "progress.md").read_text(encoding="utf-8")
+    assert "逾期 overdue communities:" in report

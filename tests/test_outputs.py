@@ -247,13 +247,14 @@ def test_kill_at_every_step_leaves_the_old_set_or_the_new_one(tmp_path, grid_inp
             if not new:
                 assert {k: v for k, v in _snapshot(folder).items() if not Path(k).name.startswith(".")} == \
                     _snapshot(base)
-        expected = sorted([*SET, "ledger.previous.xlsx"]) if new else SET  # the new set keeps the earlier ledger
+        # the new set keeps the earlier ledger and the run.json that describes it
+        expected = sorted([*SET, "ledger.previous.xlsx", "run.previous.json"]) if new else SET
         assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == expected
     # the next run removes what the killed ones left and writes a complete set
     folder = folders["staged"]
     assert any(p.name.startswith(".") for p in folder.iterdir())
     assert _cli(_analyze_args(grid_inputs, "two", folder)).returncode == 0
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*SET, "ledger.previous.xlsx"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*SET, "ledger.previous.xlsx", "run.previous.json"])
     _consistent(folder)
 
 

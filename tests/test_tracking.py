@@ -117,6 +117,6 @@ def test_the_report_says_which_runs_and_what_differs(tmp_path, grid_communities,
     md = paths["md"].read_text(encoding="utf-8")
     assert "setting standards_applied: ['education/primary_school r=520 m'] → ['education/primary_school r=900 m']" \
         in md
-    assert "变化不一定来自设施建设" in md and "run " in md
+    assert "不一定来自设施建设" in md and "run " in md
     runs = [c.value for c in openpyxl.load_workbook(paths["xlsx"])["对比 runs"]["A"]]
     assert any("r=900 m" in str(v) for v in runs)
