@@ -14,6 +14,7 @@ import functools
 import re
 import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -248,11 +249,25 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
     if coords is not None and named_system is not None and not isinstance(coords, CRS) and coords != named_system:
         log.add(label, None, f"columns {lon_col}/{lat_col} are named as {named_system} but --coords says {coords}; "
                              f"read as {coords}", severity="warning")
-    lon = _to_float(frame[lon_col])
-    lat = _to_float(frame[lat_col])
+    # degrees never have thousands separators: a comma in a coordinate is a decimal comma or a typo, never guessed
+    lon_read, lat_read = (parse_numbers(frame[c], thousands=False) for c in (lon_col, lat_col))
+    lon, lat = lon_read.values, lat_read.values
+    if lon_read.normalised or lat_read.normalised:
+        log.add(label, None, f"full-width digits or punctuation in {lon_col}/{lat_col} read as ordinary ones",
+                severity="info")
+    comma = np.zeros(len(lon), dtype=bool)
+    for read, col in ((lon_read, lon_col), (lat_read, lat_col)):
+        if read.problem is None:
+            continue
+        hit = (read.problem == "ambiguous") & ~comma
+        for row, cell in zip(frame.loc[hit, "source_row"], frame.loc[hit, col]):
+            log.add(label, row, f"{col} {_cell(cell)} has a comma (a decimal comma?); row not used: write "
+                                "coordinates in degrees with a decimal point, e.g. 116.3625")
+        comma |= hit
     bad = ~np.isfinite(lon) | ~np.isfinite(lat)
-    if bad.any():
-        log.extend(label, frame.loc[bad, "source_row"], f"missing or non-numeric {lon_col}/{lat_col}; row not used")
+    if (bad & ~comma).any():
+        log.extend(label, frame.loc[bad & ~comma, "source_row"],
+                   f"missing or non-numeric {lon_col}/{lat_col}; row not used")
     if isinstance(system, CRS) and system.is_projected:
         points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=system).to_crs(4326)
         gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=points.values, crs=4326)
@@ -570,30 +585,161 @@ def _cell(value) -> str:
         return repr(value)
 
 
+#: the largest value one row of a column can hold; above it the value is a typing or unit error, never real.
+#: People: a community (社区) holds 1,000–30,000 people, a subdistrict (街道) used as a unit up to a few hundred
+#: thousand, and the most populous district-level unit in China, Shanghai's 浦东新区, 5.68 million (2020 census):
+#: 10 million in one row is more than any district, whatever the unit. Floor area: the largest building in the
+#: world by floor area (New Century Global Center, Chengdu) has about 1.76 million m²; 10 million m² is no facility.
+#: Capacity: residents one facility serves, bounded like people.
+MAX_VALUE = {"population": 10_000_000, "households": 10_000_000, "floor_area_m2": 10_000_000,
+             "capacity": 10_000_000}
+_MAX_WHAT = {"population": "people in one row, more than any district in China (浦东新区 had 5.68 million in the 2020 "
+                            "census)",
+             "households": "households in one row, more than any district in China",
+             "floor_area_m2": "m² for one facility, more than any building (the largest, in Chengdu, has about 1.76 "
+                              "million m²)",
+             "capacity": "residents for one facility, more than any district in China"}
+#: thousands separators in groups of three: 1,234 and 12,345,678.9 (read without them)
+_GROUPED = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"
+
+
+class Numbers(NamedTuple):
+    """A column read by :func:`parse_numbers`: ``values`` (float64, NaN where empty or unusable), ``problem`` (per
+    cell None, ``"not a number"`` or ``"ambiguous"``; None as a whole when no cell has one) and ``normalised``
+    (some cell was written in full-width digits or punctuation and read after NFKC)."""
+
+    values: np.ndarray
+    problem: np.ndarray | None
+    normalised: bool
+
+
+def parse_numbers(raw: pd.Series, *, thousands: bool = True) -> Numbers:
+    """Numbers as planners type them, vectorised; the one parser of every numeric input column.
+
+    * plain decimals (``1234``, ``-0.5``) are read as :func:`_to_float` reads them (Arrow, to the bit); a column of
+      nothing else costs one regular-expression pass more than the cast;
+    * ``1,234`` and ``12,345,678`` (thousands separators in groups of three) are read without the separators, when
+      ``thousands`` (not for coordinates: degrees never have thousands);
+    * full-width digits and punctuation (``１２３４``, ``１，２３４．５``) are read after NFKC normalisation, which is
+      lossless (``normalised`` says it happened);
+    * ``12,34``, ``1.234,5``, ``116,3625`` (a decimal comma or a misplaced separator: which one cannot be told) are
+      ``"ambiguous"`` and ``inf``, ``nan``, ``Infinity``, words and anything else ``"not a number"``: their value
+      is NaN and the caller refuses or reports them; never a number guessed.
+    """
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy(dtype="float64", na_value=np.nan)
+        infinite = np.isinf(values)
+        if not infinite.any():
+            return Numbers(values, None, False)
+        values = values.copy()
+        values[infinite] = np.nan
+        return Numbers(values, np.where(infinite, "not a number", None), False)
+    arr = pa.array(raw.astype("string").array)
+    if pc.all(_plain_mask(arr), min_count=0).as_py():  # the fast path: every cell a plain decimal (or empty)
+        return Numbers(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), None, False)
+    # the rest in Arrow's string kernels, column at once: strip, NFKC where not ASCII, separators, words
+    text = pc.utf8_trim_whitespace(arr)
+    normalised = False
+    if not pc.all(pc.string_is_ascii(text), min_count=0).as_py():
+        nfkc = pc.utf8_trim_whitespace(pc.replace_substring(pc.utf8_normalize(text, form="NFKC"), "\u2212", "-"))
+        normalised = bool(pc.any(pc.not_equal(nfkc, text)).as_py())
+        text = nfkc
+    comma = pc.match_substring(text, ",").fill_null(False)
+    ambiguous = None
+    if pc.any(comma).as_py():
+        grouped = (pc.match_substring_regex(text, f"^{_GROUPED}$").fill_null(False) if thousands
+                   else pa.array(np.zeros(len(text), dtype=bool)))
+        ambiguous = pc.and_(comma, pc.invert(grouped))
+        text = pc.replace_substring(text, ",", "")
+        if pc.any(ambiguous).as_py():
+            text = pc.if_else(ambiguous, pa.scalar(None, text.type), text)
+    # inf, nan, Infinity parse (pandas' rules) to ±inf or NaN: not a number, as words are
+    values = _to_float(pd.Series(pd.arrays.ArrowStringArray(text)))
+    if not values.flags.writeable:
+        values = values.copy()
+    typed = pc.not_equal(text, "").fill_null(False).to_numpy(zero_copy_only=False)
+    bad = typed & ~np.isfinite(values)
+    ambiguous = (ambiguous.to_numpy(zero_copy_only=False) if ambiguous is not None
+                 else np.zeros(len(values), dtype=bool))
+    if not (bad | ambiguous).any():
+        return Numbers(values, None, normalised)
+    values[bad] = np.nan
+    problem = np.full(len(values), None, dtype=object)
+    problem[bad] = "not a number"
+    problem[ambiguous] = "ambiguous"
+    return Numbers(values, problem, normalised)
+
+
+def _ambiguity(cell) -> str:
+    """Why a number with a comma cannot be read: '12,34' could be 12.34 or 1234."""
+    text = unicodedata.normalize("NFKC", str(cell)).strip()
+    if "," in text and "." in text and text.rfind(",") > text.rfind("."):
+        european = text.replace(".", "").replace(",", ".")
+        return f"a dot and a decimal comma as in European numbers ({european}?)"
+    if text.count(",") == 1 and "." not in text:
+        whole, part = text.split(",")
+        return f"{whole}.{part} with a decimal comma, or {whole}{part} with a misplaced thousands separator?"
+    return "commas that do not separate groups of three digits"
+
+
 def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog, required: bool,
-             allow_negative: bool = False) -> pd.Series:
-    """A numeric column; non-numeric or negative cells are reported (error when ``required``)."""
+             allow_negative: bool = False, maximum: float | None = None) -> pd.Series:
+    """A numeric column through :func:`parse_numbers`. Cells that are not a number, ambiguous (``12,34``), negative
+    (unless ``allow_negative``) or above ``maximum`` (:data:`MAX_VALUE` of the column by default) stop the run
+    with the first row when ``required``; otherwise each is reported on its row and treated as unknown."""
     raw = gdf[column]
-    text = raw.astype("string").str.replace(",", "", regex=False).str.strip()
-    values = pd.Series(_to_float(text), index=text.index, name=text.name)
-    non_numeric = values.isna() & text.notna() & (text != "")
-    negative = values < 0 if not allow_negative else pd.Series(False, index=values.index)
-    for mask, what in ((non_numeric, "is not a number"), (negative, "is negative")):
-        if mask.any():
-            first = gdf.loc[mask].iloc[0]
-            if required:
-                raise InputError(
-                    f"{label}, row {first['source_row']}: {column} {what} ({_cell(raw[mask].iloc[0])}); fix the value"
-                    + (f" (and {int(mask.sum()) - 1} more rows)" if mask.sum() > 1 else "")
-                )
-            log.extend(label, gdf.loc[mask, "source_row"], f"{column} {what}; treated as unknown")
-            values[mask] = np.nan
+    parsed = parse_numbers(raw)
+    values = pd.Series(parsed.values, index=raw.index, name=column)
+    if parsed.normalised:
+        log.add(label, None, f"full-width digits or punctuation in {column} read as ordinary ones (e.g. '１２３４' as "
+                             "1234)", severity="info")
+    problem = parsed.problem if parsed.problem is not None else np.full(len(values), None, dtype=object)
+    maximum = MAX_VALUE.get(column) if maximum is None else maximum
+    checks = [
+        (problem == "not a number", "is not a number"),
+        (problem == "ambiguous", "is ambiguous"),
+        ((values < 0).to_numpy() if not allow_negative else np.zeros(len(values), dtype=bool), "is negative"),
+        ((values > maximum).to_numpy() if maximum is not None else np.zeros(len(values), dtype=bool), "is impossibly large"),
+    ]
+    rows = gdf["source_row"].to_numpy()
+    for mask, what in checks:
+        if not mask.any():
+            continue
+        cells = raw.to_numpy()[mask]
+        if what == "is ambiguous":
+            detail = [f"({_cell(c)}: {_ambiguity(c)})" for c in cells]
+        elif what == "is impossibly large":
+            detail = [f"({_cell(c)}: over {maximum:,.0f} {_MAX_WHAT.get(column, '')})".replace(" )", ")")
+                      for c in cells]
+        else:
+            detail = [f"({_cell(c)})" for c in cells]
+        if required:
+            fix = {"is ambiguous": "write it with a decimal point and no thousands separators, e.g. 1234 or 12.34",
+                   "is impossibly large": "fix the value (a typing or unit error?)"}.get(what, "fix the value")
+            more = int(mask.sum()) - 1
+            raise InputError(f"{label}, row {rows[mask][0]}: {column} {what} {detail[0]}; {fix}"
+                             + (f" (and {more} more rows)" if more else ""))
+        for row, text in zip(rows[mask], detail):
+            log.add(label, row, f"{column} {what} {text}; treated as unknown")
+        values[mask] = np.nan
     return values
 
 
 #: cells pandas and Arrow parse to the same double (up to 15 digits); not "-0", whose sign pandas may drop
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 _NEGATIVE_ZERO = r"^-0+(\.0+)?$"
+
+
+def _plain_mask(text: pa.Array) -> pa.Array:
+    """Per cell: a plain decimal Arrow casts to the same double as pandas (null for empty cells)."""
+    plain = pc.match_substring_regex(text, _PLAIN_NUMBER)
+    if (pc.max(pc.binary_length(text)).as_py() or 0) > 15:  # some cell may have more digits: count them
+        digits = pc.subtract(pc.binary_length(text), pc.add(pc.count_substring(text, "."),
+                                                           pc.count_substring(text, "-")))
+        plain = pc.and_(plain, pc.less_equal(digits, 15))
+    if pc.any(pc.starts_with(text, "-0")).as_py():
+        plain = pc.and_(plain, pc.invert(pc.match_substring_regex(text, _NEGATIVE_ZERO)))
+    return plain
 
 
 def _to_float(values: pd.Series) -> np.ndarray:
@@ -605,14 +751,7 @@ def _to_float(values: pd.Series) -> np.ndarray:
     """
     if isinstance(values.dtype, pd.StringDtype):
         text = pa.array(values.array)
-        plain = pc.match_substring_regex(text, _PLAIN_NUMBER)
-        if (pc.max(pc.binary_length(text)).as_py() or 0) > 15:  # some cell may have more digits: count them
-            digits = pc.subtract(pc.binary_length(text), pc.add(pc.count_substring(text, "."),
-                                                               pc.count_substring(text, "-")))
-            plain = pc.and_(plain, pc.less_equal(digits, 15))
-        if pc.any(pc.starts_with(text, "-0")).as_py():
-            plain = pc.and_(plain, pc.invert(pc.match_substring_regex(text, _NEGATIVE_ZERO)))
-        if pc.all(plain, min_count=0).as_py():
+        if pc.all(_plain_mask(text), min_count=0).as_py():
             return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
 
