@@ -599,6 +599,17 @@ _MAX_WHAT = {"population": "people in one row, more than any district in China (
              "floor_area_m2": "m² for one facility, more than any building (the largest, in Chengdu, has about 1.76 "
                               "million m²)",
              "capacity": "residents for one facility, more than any district in China"}
+#: people per km² of a community's polygon (roads, courtyards and parks included) no real place reaches: 2 people on
+#: every square metre. The densest neighbourhood ever recorded, Kowloon Walled City (about 33,000 people on 2.6 ha in
+#: the 1980s), was about 1.3 million per km²; today's densest, Dharavi in Mumbai and Mong Kok in Hong Kong, are
+#: about 0.3 and 0.13 million per km², Beijing's Xicheng district about 22,000 per km². Above it the population is
+#: wrong (a unit or typing error) or the polygon is (a sliver, a boundary in the wrong unit).
+MAX_DENSITY_PER_KM2 = 2_000_000
+#: a community polygon narrower than this on average (2 × area ÷ outline length, in metres) has no area: a line, a
+#: point or a sliver, not a place where people live (a street-wide strip is 10–30 m; a line drawn as a polygon and
+#: reprojected keeps millimetres of "width")
+MIN_COMMUNITY_WIDTH_M = 1.0
+
 #: thousands separators in groups of three: 1,234 and 12,345,678.9 (read without them)
 _GROUPED = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"
 
@@ -814,14 +825,17 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
     aliases = aliases or ALIASES
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
     label = str(path)
+    typed = list(gdf.columns)
     gdf = _rename_columns(gdf, ["community_id", "community", "town", "population", "households"], aliases)
     if "community_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["community_id"], {"community_id": GENERIC_ID})
+    typed = dict(zip(gdf.columns, typed))  # canonical name → the column name in the file
     if "community" not in gdf.columns and "community_id" not in gdf.columns:
         raise InputError(f"{label}: no community name or id column; add a column 社区 (community) or community_id")
     gdf = _drop_unusable(gdf)
     if gdf.empty:
         raise InputError(f"{label}: no community has a geometry")
+    was_invalid = ~gdf.geometry.is_valid.to_numpy()
     gdf = _repair_polygons(gdf, label=label, log=log, what="communities")
     if "community_id" not in gdf.columns:
         gdf["community_id"] = _string(gdf["community"])
@@ -840,11 +854,77 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
             gdf[column] = _numeric(gdf, column, label=label, log=log, required=True)
         else:
             gdf[column] = np.nan
+    _check_community_numbers(gdf, label=label, log=log, was_invalid=was_invalid, typed=typed)
     if "approximate" in gdf.columns:
         gdf["approximate"] = gdf["approximate"].astype("string").str.lower().isin(["true", "1", "yes", "是"])
     else:
         gdf["approximate"] = False
     return gdf
+
+
+def _area_m2(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Areas (m²) and mean widths (m: 2 × area ÷ outline length) of polygons in degrees (EPSG:4326). A degree of
+    latitude is 111.32 km, one of longitude that times cos(latitude): areas within 1 % at the size of a community;
+    outlines are measured as if every degree were 111.32 km, so widths err low by at most cos(latitude). Good for
+    limits that are orders of magnitude from real values."""
+    arr = np.asarray(geoms.values)
+    empty = shapely.is_empty(arr) | shapely.is_missing(arr)
+    lat = np.zeros(len(arr))
+    lat[~empty] = shapely.get_y(shapely.centroid(arr[~empty]))
+    area = np.where(empty, 0.0, np.nan_to_num(shapely.area(arr)) * 111_320.0 ** 2 * np.cos(np.radians(lat)))
+    outline = np.where(empty, 0.0, np.nan_to_num(shapely.length(arr)) * 111_320.0)
+    width = np.divide(2 * area, outline, out=np.zeros(len(arr)), where=outline > 0)
+    return area, width
+
+
+def _community(gdf: gpd.GeoDataFrame, i: int, where: str = "") -> str:
+    """community C11 (社区11, feature 1)"""
+    cid, name = gdf["community_id"].iloc[i], gdf["community"].iloc[i]
+    inside = ", ".join(part for part in (name if name != cid else "", where) if part)
+    return f"community {cid}" + (f" ({inside})" if inside else "")
+
+
+def _check_community_numbers(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog, was_invalid: np.ndarray,
+                             typed: dict) -> None:
+    """What no real community is: a polygon without area, a density no place has, more households than people."""
+    where = "feature" if log.read_rows.get(label, (0, 1))[1] == 1 else "row"
+    rows = gdf["source_row"].to_numpy()
+    area, width = _area_m2(gdf.geometry)
+    flat = np.flatnonzero(width < MIN_COMMUNITY_WIDTH_M)
+    if len(flat):
+        i = flat[0]
+        why = ("its outline is a line or a point, and make_valid leaves no polygon of it" if was_invalid[i] or
+               not area[i] else f"{area[i]:.2g} m², on average {width[i]:.2g} m wide: a line or a sliver")
+        more = f" (and {len(flat) - 1} more features)" if len(flat) > 1 else ""
+        raise InputError(f"{label}, {where} {rows[i]}: {_community(gdf, i)} has no area ({why}); its people cannot be "
+                         f"placed: redraw its boundary, or remove the feature if it is not a community{more}")
+    population = gdf["population"].to_numpy(dtype="float64")
+    density = population / (area / 1e6)
+    dense = np.flatnonzero(density > MAX_DENSITY_PER_KM2)
+    if len(dense):
+        i = dense[0]
+        raise InputError(
+            f"{label}, {where} {rows[i]}: {_community(gdf, i)} has {population[i]:,.0f} people on {area[i]:,.0f} m², "
+            f"{density[i]:,.0f} per km²; no place is that dense (the limit is {MAX_DENSITY_PER_KM2:,} per km², more "
+            "than the densest neighbourhood ever recorded): fix the population (a typing or unit error?) or the "
+            "boundary (a sliver, or coordinates in the wrong unit?)")
+    households = gdf["households"].to_numpy(dtype="float64")
+    both = np.isfinite(population) & np.isfinite(households)
+    over = both & (households > population)
+    if not over.any():
+        return
+    hh_col, pop_col = (typed.get(c, c) + (f" ({c})" if typed.get(c, c) != c else "") for c in ("households",
+                                                                                           "population"))
+    if over.sum() > 0.5 * both.sum():
+        i = int(np.flatnonzero(over)[0])
+        raise InputError(
+            f"{label}: households exceed population on {int(over.sum())} of {int(both.sum())} rows (e.g. {where} "
+            f"{rows[i]}: {households[i]:,.0f} households, {population[i]:,.0f} people), and a household has at least "
+            f"one person: the columns {hh_col} and {pop_col} look swapped; swap their names or their values")
+    for i in np.flatnonzero(over):
+        log.add(label, rows[i], f"households ({households[i]:,.0f}) exceed population ({population[i]:,.0f}), which "
+                                "cannot be (a household has at least one person); the numbers are kept as given: "
+                                f"check {hh_col} and {pop_col} on this row")
 
 
 def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,

@@ -567,6 +567,28 @@ def with_cell(comm: gpd.GeoDataFrame, column: str, index: int, text: str) -> gpd
     return out
 
 
+@case(REFUSED, "communities-degenerate-polygon")
+def _(d, comm, fac, comm_path, fac_path):
+    """C31 drawn as three points on a line (in the file's own degrees, so it stays invalid): make_valid turns it
+    into lines, no polygon."""
+    flat = comm.to_crs(4326)
+    x0, y0, x1, _ = flat.geometry[2].bounds
+    flat.loc[2, "geometry"] = shapely.Polygon([(x0, y0), ((x0 + x1) / 2, y0), (x1, y0), (x0, y0)])
+    path = d / "flat.geojson"
+    flat.to_file(path, driver="GeoJSON")
+    return (lambda: run_analysis(path, [(fac_path, "education")], demand=None),
+            Refused(path, ("feature 3", "community C31 (社区31)", "has no area", "make_valid", "redraw")))
+
+
+@case(REFUSED, "communities-zero-area-sliver")
+def _(d, comm, fac, comm_path, fac_path):
+    """C31 a 500 m line in metres; written in degrees it is a valid sliver of about 1 m² (reprojection noise)."""
+    sliver = comm.copy()
+    sliver.loc[2, "geometry"] = shapely.Polygon([(X0 + 1000, Y0), (X0 + 1250, Y0), (X0 + 1500, Y0), (X0 + 1000, Y0)])
+    path = write_geojson(sliver, d / "sliver.geojson")
+    return lambda: read_communities(path), Refused(path, ("feature 3", "community C31", "has no area", "m wide"))
+
+
 @case(REFUSED, "communities-population-misplaced-separator")
 def _(d, comm, fac, comm_path, fac_path):
     path = write_geojson(with_cell(comm, "population", 1, "12,34"), d / "pop.geojson")
@@ -591,6 +613,25 @@ def _(d, comm, fac, comm_path, fac_path):
     path = write_geojson(with_cell(comm, "population", 1, "1e12"), d / "pop.geojson")
     return (lambda: read_communities(path),
             Refused(path, ("row 2", "population is impossibly large ('1e12'", "10,000,000", "fix the value")))
+
+
+@case(REFUSED, "communities-density-absurd")
+def _(d, comm, fac, comm_path, fac_path):
+    """A million people on C21's 500 m × 500 m: 4 million per km²."""
+    dense = comm.copy()
+    dense.loc[1, "population"] = 1_000_000.0
+    path = write_geojson(dense, d / "dense.geojson")
+    return (lambda: read_communities(path),
+            Refused(path, ("feature 2", "community C21", "1,000,000 people", "per km²", "fix the population")))
+
+
+@case(REFUSED, "communities-households-and-population-swapped")
+def _(d, comm, fac, comm_path, fac_path):
+    swapped = chinese(comm).rename(columns={"常住人口": "户数", "户数": "常住人口"})
+    path = write_geojson(swapped, d / "swapped.geojson")
+    return (lambda: read_communities(path),
+            Refused(path, ("households exceed population on 9 of 9 rows", "feature 1", "户数 (households)",
+                           "常住人口 (population)", "swapped")))
 
 
 def decimal_comma_coordinates(fac_path: Path) -> pd.DataFrame:
@@ -999,6 +1040,18 @@ def _(d, comm, fac, comm_path, fac_path):
 
 
 # --- issue 13, section 4 -----------------------------------------------------------------------------------------
+
+
+@case(REPAIRED, "communities-households-exceed-population-on-one-row")
+def _(d, comm, fac, comm_path, fac_path):
+    odd = comm.copy()
+    odd.loc[1, "households"] = 5000.0  # C21: 2,000 people
+    path = write_geojson(odd, d / "hh.geojson")
+
+    def check(result):
+        assert result.set_index("community_id").loc["C21", ["population", "households"]].tolist() == [2000, 5000]
+    return (read_with_log(read_communities, path),
+            Repaired(path, 2, "households (5,000) exceed population (2,000), which cannot be", check))
 
 
 @case(REPAIRED, "communities-full-width-digits")

@@ -1,5 +1,5 @@
-"""Numbers that were read wrong silently (issue 13, section 4): the number parser every numeric column goes through.
-The bad-input cases themselves are in tests/test_bad_inputs.py."""
+"""Numbers and names that gave wrong numbers silently (issue 13, section 4): the number parser every numeric column
+goes through. The bad-input cases themselves are in tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import numpy as np
