@@ -927,6 +927,65 @@ def _check_community_numbers(gdf: gpd.GeoDataFrame, *, label: str, log: WarningL
                                 f"check {hh_col} and {pop_col} on this row")
 
 
+#: overlaps under this share of the smaller community are digitising noise along shared boundaries: not reported
+OVERLAP_REPORTED = 0.01
+#: overlaps from this share of the smaller community on are the same place drawn twice, or one community drawn over
+#: another: refused unless the planner says they really share the land (allow_overlap, --allow-overlap)
+OVERLAP_REFUSED = 0.5
+
+
+def check_overlaps(communities: gpd.GeoDataFrame, *, label: str, log: WarningLog, allow: bool = False) -> pd.DataFrame:
+    """Pairs of communities whose polygons overlap, as a share of the smaller one's area (communities in a metric
+    CRS): reported from :data:`OVERLAP_REPORTED`, refused from :data:`OVERLAP_REFUSED` unless ``allow``.
+
+    Vectorised: one STRtree query of the polygons against themselves, the pairs whose interiors meet
+    (``relate_pattern`` T********: touching neighbours are not overlaps) intersected at once. Returns the pairs
+    reported (positions ``i``, ``j``, ``share``, ``area_m2``)."""
+    columns = ["i", "j", "share", "area_m2"]
+    polys = np.asarray(communities.geometry.values)
+    if len(polys) < 2:
+        return pd.DataFrame(columns=columns)
+    i, j = shapely.STRtree(polys).query(polys, predicate="intersects")
+    i, j = i[i < j], j[i < j]
+    inner = shapely.relate_pattern(polys[i], polys[j], "T********")
+    i, j = i[inner], j[inner]
+    area = shapely.area(polys)
+    common = shapely.area(shapely.intersection(polys[i], polys[j]))
+    smaller = np.minimum(area[i], area[j])
+    share = np.divide(common, smaller, out=np.zeros(len(common)), where=smaller > 0)
+    pairs = pd.DataFrame({"i": i, "j": j, "share": share, "area_m2": common})
+    pairs = pairs[pairs["share"] >= OVERLAP_REPORTED].sort_values(["i", "j"]).reset_index(drop=True)
+    if pairs.empty:
+        return pairs[columns]
+    rows = communities["source_row"].to_numpy()
+    where = "feature" if log.read_rows.get(label, (0, 1))[1] == 1 else "row"
+    ids = communities["community_id"].to_numpy()
+
+    def both(k):
+        a, b = pairs["i"].iloc[k], pairs["j"].iloc[k]
+        return (f"{_community(communities, a, f'{where} {rows[a]}')} and "
+                f"{_community(communities, b, f'{where} {rows[b]}')}")
+
+    large = np.flatnonzero(pairs["share"].to_numpy() >= OVERLAP_REFUSED)
+    if len(large) and not allow:
+        k = int(large[np.argmax(pairs["share"].to_numpy()[large])])
+        more = f" (and {len(large) - 1} more such pairs)" if len(large) > 1 else ""
+        raise InputError(
+            f"{label}, {where}s {rows[pairs['i'].iloc[k]]} and {rows[pairs['j'].iloc[k]]}: {both(k)} overlap by "
+            f"{pairs['share'].iloc[k]:.0%} of the smaller one's area ({pairs['area_m2'].iloc[k]:,.0f} m²): the same "
+            f"place drawn twice, or one community drawn over another, whose people could be counted twice{more}; fix "
+            "the boundaries or remove the duplicate, or give --allow-overlap if the two really share this land")
+    for k in range(len(pairs)):
+        a, b = pairs["i"].iloc[k], pairs["j"].iloc[k]
+        first = min(ids[a], ids[b])
+        kept = " kept as given (--allow-overlap):" if pairs["share"].iloc[k] >= OVERLAP_REFUSED else ""
+        log.add(label, f"{rows[a]}, {rows[b]}",
+                f"{both(k)} overlap by {pairs['share'].iloc[k]:.0%} of the smaller one's area "
+                f"({pairs['area_m2'].iloc[k]:,.0f} m²);{kept} each community's population counts once, spread over "
+                f"its own polygon, and a demand point in the overlap counts in {first} only: check the boundaries")
+    return pairs[columns]
+
+
 def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
                log: WarningLog | None = None) -> gpd.GeoDataFrame:
     """Street (街道) / town (镇) polygons: ``town``, ``population`` (optional)."""

@@ -589,6 +589,17 @@ def _(d, comm, fac, comm_path, fac_path):
     return lambda: read_communities(path), Refused(path, ("feature 3", "community C31", "has no area", "m wide"))
 
 
+@case(REFUSED, "communities-identical-polygons")
+def _(d, comm, fac, comm_path, fac_path):
+    """Feature 10, X, is C11's west half drawn again: 100 % of the smaller one."""
+    extra = gpd.GeoDataFrame([{"community_id": "X", "community": "重复", "town": "东街道", "population": 600.0,
+                               "households": 240.0, "geometry": shapely.box(X0, Y0, X0 + 250, Y0 + BLOCK)}], crs=CRS)
+    path = write_geojson(pd.concat([comm, extra], ignore_index=True), d / "dup.geojson")
+    return (lambda: run_analysis(path, [(fac_path, "education")]),
+            Refused(path, ("features 1 and 10", "C11", "community X (重复, feature 10)", "100%",
+                           "counted twice", "--allow-overlap")))
+
+
 @case(REFUSED, "communities-population-misplaced-separator")
 def _(d, comm, fac, comm_path, fac_path):
     path = write_geojson(with_cell(comm, "population", 1, "12,34"), d / "pop.geojson")
@@ -1042,6 +1053,46 @@ def _(d, comm, fac, comm_path, fac_path):
 # --- issue 13, section 4 -----------------------------------------------------------------------------------------
 
 
+def people_counted_once(analysis) -> None:
+    """Every demand point in one community at most, and each community's spread points carry its population."""
+    assert analysis.demand["community_id"].map(type).eq(str).all()
+    weights = analysis.demand.groupby("community_id")["weight"].sum().to_dict()
+    population = analysis.communities.set_index("community_id")["population"].to_dict()
+    assert weights == pytest.approx(population)
+    no_unaccounted_rows(analysis)
+
+
+@case(REPAIRED, "communities-overlap-warned")
+def _(d, comm, fac, comm_path, fac_path):
+    """C12 (feature 4) drawn 100 m into C11 (feature 1): 500 × 100 m = 50,000 m², 20 % of C11's 250,000 m²."""
+    over = comm.copy()
+    over.loc[3, "geometry"] = shapely.box(X0, Y0 + BLOCK - 100, X0 + BLOCK, Y0 + 2 * BLOCK)
+    path = write_geojson(over, d / "overlap.geojson")
+
+    def check(analysis):
+        assert analysis.demand["weight"].sum() == pytest.approx(45_000)
+        people_counted_once(analysis)
+    return (analysed(path, [(fac_path, "education")]),
+            Repaired(path, "1, 4", "community C11 (社区11, feature 1) and community C12 (社区12, feature 4) overlap by "
+                                   "20% of the smaller one's area (50,000 m²)", check))
+
+
+@case(REPAIRED, "communities-identical-polygons-allowed")
+def _(d, comm, fac, comm_path, fac_path):
+    """X over C11's west half, with allow_overlap (--allow-overlap): 1,000 people in C11 and 600 in X, each spread
+    over its own polygon: 45,600 in all, nobody twice."""
+    extra = gpd.GeoDataFrame([{"community_id": "X", "community": "重复", "town": "东街道", "population": 600.0,
+                               "households": 240.0, "geometry": shapely.box(X0, Y0, X0 + 250, Y0 + BLOCK)}], crs=CRS)
+    path = write_geojson(pd.concat([comm, extra], ignore_index=True), d / "dup.geojson")
+
+    def check(analysis):
+        assert analysis.demand["weight"].sum() == pytest.approx(45_600)
+        people_counted_once(analysis)
+    return (analysed(path, [(fac_path, "education")], allow_overlap=True),
+            Repaired(path, "1, 10", "overlap by 100% of the smaller one's area (125,000 m²); kept as given "
+                                    "(--allow-overlap)", check))
+
+
 @case(REPAIRED, "communities-households-exceed-population-on-one-row")
 def _(d, comm, fac, comm_path, fac_path):
     odd = comm.copy()
@@ -1297,6 +1348,16 @@ def _(d, comm_path, fac_path):
     path = d / "planned.csv"
     path.write_text("类别,子类,建筑面积\n养老,日间照料中心,约350\n", encoding="utf-8")
     return review_args(d, comm_path, fac_path, path), Refused(path, ("row 2", "约350"))
+
+
+@cli_case("option-allow-overlap")
+def _(d, comm_path, fac_path):
+    comm, _ = grid_frames()
+    extra = gpd.GeoDataFrame([{"community_id": "X", "community": "重复", "town": "东街道", "population": 600.0,
+                               "households": 240.0, "geometry": shapely.box(X0, Y0, X0 + 250, Y0 + BLOCK)}], crs=CRS)
+    path = write_geojson(pd.concat([comm, extra], ignore_index=True), d / "dup.geojson")
+    return (analyze_args(d, path, "--facilities", f"education={fac_path}", "--allow-overlap"),
+            Repaired(path, "1, 10", "kept as given (--allow-overlap)"))
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:

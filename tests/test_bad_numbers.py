@@ -1,12 +1,17 @@
 """Numbers and names that gave wrong numbers silently (issue 13, section 4): the number parser every numeric column
-goes through. The bad-input cases themselves are in tests/test_bad_inputs.py."""
+goes through, and where the people of overlapping communities are counted. The bad-input cases themselves are in
+tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
-from geofacility.io import _to_float, parse_numbers
+from conftest import BLOCK, CRS, X0, Y0, centre, write_grid_files
+from geofacility.errors import InputError, WarningLog
+from geofacility.io import _to_float, check_overlaps, parse_numbers
+from geofacility.pipeline import analyze
 
 NAN = float("nan")
 
@@ -66,3 +71,51 @@ def test_plain_numbers_read_to_the_bit_as_before(cells):
     assert got.problem is None and not got.normalised
     assert np.array_equal(np.isnan(got.values), np.isnan(expected))
     assert np.array_equal(got.values[~np.isnan(got.values)].view("i8"), expected[~np.isnan(expected)].view("i8"))
+
+
+@pytest.fixture
+def overlapping(tmp_path, grid_communities, grid_facilities):
+    """The grid with X, C11's west half drawn again (600 people), and a demand file: one point in the overlap
+    (300 people), one in C22 (500)."""
+    import geopandas as gpd
+
+    extra = gpd.GeoDataFrame([{"community_id": "X", "community": "重复", "town": "东街道", "population": 600.0,
+                               "households": 240.0, "geometry": shapely.box(X0, Y0, X0 + 250, Y0 + BLOCK)}], crs=CRS)
+    comm = pd.concat([grid_communities, extra], ignore_index=True)
+    comm_path, fac_path = write_grid_files(tmp_path, gpd.GeoDataFrame(comm, crs=CRS), grid_facilities)
+    points = gpd.GeoSeries([shapely.Point(X0 + 100, Y0 + 100), shapely.Point(*centre(2, 2))], crs=CRS).to_crs(4326)
+    demand = tmp_path / "demand.csv"
+    pd.DataFrame({"小区": ["甲", "乙"], "人口": [300, 500], "lon": points.x, "lat": points.y}).to_csv(demand, index=False)
+    return comm_path, fac_path, demand
+
+
+def test_overlapping_communities_count_their_people_once(overlapping):
+    """--allow-overlap: without demand points, C11's 1,000 and X's 600 people are each spread over their own
+    polygon (the overlap holds points of both, each carrying its own community's people): 45,600 in all. With
+    demand points, the point in the overlap counts in C11 only (the lowest id), never in both."""
+    comm_path, fac_path, demand = overlapping
+    with pytest.raises(InputError, match="overlap by 100%"):
+        analyze(communities=comm_path, facilities=[(fac_path, "education")])
+    spread = analyze(communities=comm_path, facilities=[(fac_path, "education")], allow_overlap=True)
+    weights = spread.demand.groupby("community_id")["weight"].sum()
+    assert weights["C11"] == pytest.approx(1000) and weights["X"] == pytest.approx(600)
+    assert spread.demand["weight"].sum() == pytest.approx(45_600)
+    points = analyze(communities=comm_path, facilities=[(fac_path, "education")], demand=demand, allow_overlap=True)
+    given = points.demand[points.demand["demand_id"].str.startswith("demand:")].set_index("demand_id")
+    assert given.loc["demand:2", "community_id"] == "C11" and given["weight"].sum() == 800
+    assert (points.accounting["rows_unaccounted"] == 0).all()
+
+
+def test_overlap_shares_are_of_the_smaller_polygon(grid_communities):
+    """C12 drawn 100 m into C11 (50,000 m², 20 % of C11); touching neighbours are not overlaps; under 1 % is
+    noise."""
+    comm = grid_communities.copy()
+    comm.loc[3, "geometry"] = shapely.box(X0, Y0 + BLOCK - 100, X0 + BLOCK, Y0 + 2 * BLOCK)  # C12
+    comm.loc[5, "geometry"] = shapely.box(X0 + 2 * BLOCK - 2, Y0 + BLOCK, X0 + 3 * BLOCK, Y0 + 2 * BLOCK)  # C32, 2 m
+    comm["source_row"] = range(1, 10)
+    log = WarningLog()
+    log.record_read("c.geojson", 9)
+    pairs = check_overlaps(comm, label="c.geojson", log=log)
+    assert pairs[["i", "j"]].values.tolist() == [[0, 3]]
+    assert pairs["share"].iloc[0] == pytest.approx(0.2) and pairs["area_m2"].iloc[0] == pytest.approx(50_000)
+    assert log.to_frame()["row"].tolist() == ["1, 4"]
