@@ -636,6 +636,11 @@ def _summary(analysis, seconds: float) -> None:
                           f"{row['population']:,.0f}; {problems or 'no gap'}", markup=False, highlight=False)
     if len(analysis.warnings):
         console.print(f"{len(analysis.warnings)} input warnings: see the 警告 warnings sheet of ledger.xlsx")
+    from .errors import digest
+
+    for line in digest(analysis.warnings):  # rows set aside, per file; categories left without a usable row
+        console.print(line, style="bold red" if line.startswith("WARNING:") else None, markup=False,
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("review")

@@ -26,8 +26,8 @@ import shapely
 from pyproj import CRS
 
 from .crs import COORD_SYSTEMS, to_wgs84
-from .errors import InputError, WarningLog
-from .standards import CATEGORIES, load_standards
+from .errors import NO_USABLE_ROW, InputError, WarningLog, not_used, reasons_text
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, load_standards
 
 __all__ = [
     "ALIASES",
@@ -1037,6 +1037,28 @@ def _subcategory_lookup() -> dict[str, tuple[str, str]]:
     return lookup
 
 
+def _no_usable_row(gdf: gpd.GeoDataFrame, keep: np.ndarray, *, label: str, log: WarningLog,
+                   category: str | None) -> None:
+    """A facility file with rows but none usable is refused: given as CATEGORY=PATH it would read "surveyed, none
+    exist" (every community a gap), given with a category column its categories "not surveyed". A category that
+    only some rows of a file name and none of them is usable is said loudly (a file-level warning)."""
+    n_rows = len(gdf)
+    if n_rows and not keep.any():
+        reasons = reasons_text(not_used(log.to_frame(), label))
+        meaning = (f"as given (--facilities {category}=…) it would read as {category} surveyed and none existing, "
+                   "every community short" if category else "its categories would read as not surveyed")
+        raise InputError(f"{label}: none of its {n_rows:,} rows is usable ({reasons}); {meaning}: fix the rows, or "
+                         "give a file with only its header if there is really no such facility")
+    named = gdf["category"].to_numpy()
+    for lost in [c for c in CATEGORIES if (named == c).any() and not ((named == c) & keep).any()]:
+        rows = set(gdf.loc[named == lost, "source_row"].astype(str))
+        reported = not_used(log.to_frame(), label)
+        reasons = reasons_text(reported[reported["row"].astype(str).isin(rows)])
+        log.add(label, None, f"category {lost} ({CATEGORY_SHORT_ZH[lost]}) {NO_USABLE_ROW} in this file: its "
+                             f"{len(rows):,} rows are not used ({reasons}); unless another file gives {lost} "
+                             "facilities it reads 未调查 not surveyed: fix these rows")
+
+
 def read_facilities(path, *, category: str | None = None, coords=None, encoding=None, layer=None,
                     aliases=None, log: WarningLog | None = None) -> gpd.GeoDataFrame:
     """Existing facilities: points (polygons are reduced to a point inside them).
@@ -1062,18 +1084,20 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
                           aliases)
     if "facility_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
-    gdf = _drop_unusable(gdf)
-    kinds = set(gdf.geom_type.unique())
+    present = (gdf.geometry.notna() & ~gdf.geometry.is_empty).to_numpy()
+    kinds = set(gdf.loc[present].geom_type.unique())
     if kinds & {"Polygon", "MultiPolygon"}:
-        polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+        polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"]) & present
         gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
         log.add(label, None, f"{int(polys.sum())} facility polygons reduced to a point inside each", severity="info")
     if kinds & {"LineString", "MultiLineString", "GeometryCollection"}:
         raise InputError(f"{label}: facilities must be points or polygons, found {', '.join(sorted(kinds))}")
-    multi = gdf.geom_type == "MultiPoint"
+    multi = (gdf.geom_type == "MultiPoint") & present
     if multi.any():
         gdf.loc[multi, "geometry"] = shapely.centroid(np.asarray(gdf.geometry[multi].values))
 
+    # the category of every row, those without a location included: a category all of whose rows were set aside
+    # is said loudly (it would read "not surveyed" with nothing on the terminal)
     lookup = _subcategory_lookup()
     sub_raw = _string(gdf["subcategory"]) if "subcategory" in gdf.columns else pd.Series(None, index=gdf.index,
                                                                                           dtype=object)
@@ -1099,21 +1123,22 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     if cat.isna().all() and "category" not in gdf.columns:
         raise InputError(f"{label}: no category column; add a column 类别 (category) or give the category as "
                          "--facilities CATEGORY=PATH")
-    unknown = cat.isna()
-    if unknown.any():
-        for row, value in zip(gdf.loc[unknown, "source_row"], raw[unknown]):
-            log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
-                                "their Chinese names, e.g. 教育, 养老)")
+    unknown = cat.isna().to_numpy()
+    for row, value in zip(gdf.loc[unknown & present, "source_row"], raw[unknown & present]):
+        log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
+                            "their Chinese names, e.g. 教育, 养老)")
+    keep = present & ~unknown
     gdf["category"] = cat
     gdf["subcategory"] = [
         m[1] if m is not None and m[0] == c else None for m, c in zip(sub_match, cat)
     ]
-    unknown_sub = sub_raw.notna() & gdf["subcategory"].isna() & ~unknown
+    unknown_sub = (sub_raw.notna() & gdf["subcategory"].isna()).to_numpy() & keep
     if unknown_sub.any():
         for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
             log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
                                 "category's default standard", severity="info")
-    gdf = gdf.loc[~unknown].reset_index(drop=True)
+    _no_usable_row(gdf, keep, label=label, log=log, category=category)
+    gdf = gdf.loc[keep].reset_index(drop=True)
     if "facility_id" not in gdf.columns:
         gdf["facility_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
     gdf["facility_id"] = _string(gdf["facility_id"])

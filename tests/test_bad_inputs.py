@@ -34,7 +34,7 @@ from pyproj import Geod
 
 from conftest import BLOCK, CRS, X0, Y0, block, centre, write_grid_files
 from geofacility.crs import wgs84_to_gcj02
-from geofacility.errors import InputError, WarningLog
+from geofacility.errors import InputError, WarningLog, digest, not_used
 from geofacility.io import load_aliases, read_candidates, read_communities, read_demand, read_facilities, read_towns
 from geofacility.pipeline import analyze
 from geofacility.review import read_planned, read_project
@@ -68,6 +68,8 @@ class Repaired:
     check: Callable | None = None
     #: CLI: the workbook holding the warnings, relative to the output folder
     workbook: str = "ledger.xlsx"
+    #: CLI: texts the terminal (stderr) must show
+    stderr: tuple = ()
 
 
 def assert_refused_message(message: str, expect: Refused) -> None:
@@ -653,6 +655,24 @@ def decimal_comma_coordinates(fac_path: Path) -> pd.DataFrame:
     return table
 
 
+@case(REFUSED, "facilities-all-rows-unusable-with-category")
+def _(d, comm, fac, comm_path, fac_path):
+    path = write_csv(decimal_comma_coordinates(fac_path), d / "schools.csv")
+    return (lambda: run_analysis(comm_path, [(path, "education")]),
+            Refused(path, ("none of its 2 rows is usable", "has a comma (a decimal comma?)",
+                           "education surveyed and none existing", "fix the rows")))
+
+
+@case(REFUSED, "facilities-all-rows-unusable-without-category")
+def _(d, comm, fac, comm_path, fac_path):
+    table = facility_table(fac_path)
+    table["lon"] = ["", "NaN"]
+    path = write_csv(table, d / "设施.csv")
+    return (lambda: read_facilities(path),
+            Refused(path, ("none of its 2 rows is usable", "missing or non-numeric lon/lat ×2",
+                           "would read as not surveyed")))
+
+
 @case(REFUSED, "demand-population-decimal-comma")
 def _(d, comm, fac, comm_path, fac_path):
     lon, lat = lonlat(*centre(1, 1))
@@ -1123,6 +1143,23 @@ def _(d, comm, fac, comm_path, fac_path):
     return read_with_log(read_communities, path), Repaired(None, check=check)
 
 
+@case(REPAIRED, "facilities-category-with-no-usable-row")
+def _(d, comm, fac, comm_path, fac_path):
+    """A file with a 类别 column: its two 医疗 rows have no coordinates, its schools do."""
+    table = facility_table(fac_path)
+    health = table.assign(facility_id=["H1", "H2"], category="医疗", subcategory="社区卫生服务站", lon="", lat="")
+    path = write_csv(pd.concat([table, health], ignore_index=True), d / "设施.csv")
+
+    def check(analysis):
+        assert "health" not in analysis.surveyed
+        assert (analysis.communities["health_status"] == "not_surveyed").all()
+        assert any(line.startswith("WARNING: 设施.csv: category health") for line in digest(analysis.warnings))
+        no_unaccounted_rows(analysis)
+    return (analysed(comm_path, [path]),
+            Repaired(path, "", "category health (医疗卫生) has no usable row in this file: its 2 rows are not used "
+                               "(missing or non-numeric lon/lat ×2)", check))
+
+
 @case(REPAIRED, "facilities-decimal-comma-in-one-row")
 def _(d, comm, fac, comm_path, fac_path):
     table = facility_table(fac_path)
@@ -1350,6 +1387,13 @@ def _(d, comm_path, fac_path):
     return review_args(d, comm_path, fac_path, path), Refused(path, ("row 2", "约350"))
 
 
+@cli_case("facilities-all-rows-unusable")
+def _(d, comm_path, fac_path):
+    path = write_csv(decimal_comma_coordinates(fac_path), d / "schools.csv")
+    return (analyze_args(d, comm_path, "--facilities", f"education={path}"),
+            Refused(path, ("none of its 2 rows is usable", "a decimal comma?")))
+
+
 @cli_case("option-allow-overlap")
 def _(d, comm_path, fac_path):
     comm, _ = grid_frames()
@@ -1358,6 +1402,20 @@ def _(d, comm_path, fac_path):
     path = write_geojson(pd.concat([comm, extra], ignore_index=True), d / "dup.geojson")
     return (analyze_args(d, path, "--facilities", f"education={fac_path}", "--allow-overlap"),
             Repaired(path, "1, 10", "kept as given (--allow-overlap)"))
+
+
+@cli_case("facilities-dropped-rows-on-the-terminal")
+def _(d, comm_path, fac_path):
+    """Not --quiet: after the summary, the rows not used per file and the category left with none."""
+    table = facility_table(fac_path)
+    hospitals = table.assign(facility_id=["C", "D"], category="社区医院", subcategory="")
+    health = table.assign(facility_id=["H1", "H2"], category="医疗", subcategory="社区卫生服务站", lon="", lat="")
+    path = write_csv(pd.concat([table, hospitals, health], ignore_index=True), d / "设施.csv")
+    args = analyze_args(d, comm_path, "--facilities", path)
+    args.remove("--quiet")
+    return args, Repaired(path, 4, "unknown category '社区医院'", stderr=(
+        "设施.csv: 4 rows not used — missing or non-numeric lon/lat ×2; unknown category '社区医院' ×2",
+        "WARNING: 设施.csv: category health (医疗卫生) has no usable row"))
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:
@@ -1402,3 +1460,5 @@ def test_cli(case_id, cli_runs):
             assert_warned(workbook_warnings(out / expect.workbook), expect)
         if expect.check is not None:
             expect.check(out)
+        for text in expect.stderr:
+            assert text in result.stderr, f"{text!r} not on the terminal:\n{result.stderr}"

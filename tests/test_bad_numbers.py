@@ -1,6 +1,6 @@
 """Numbers and names that gave wrong numbers silently (issue 13, section 4): the number parser every numeric column
-goes through, and where the people of overlapping communities are counted. The bad-input cases themselves are in
-tests/test_bad_inputs.py."""
+goes through, the terminal digest of rows not used, and where the people of overlapping communities are counted. The
+bad-input cases themselves are in tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from conftest import BLOCK, CRS, X0, Y0, centre, write_grid_files
-from geofacility.errors import InputError, WarningLog
+from geofacility.errors import InputError, WarningLog, digest
 from geofacility.io import _to_float, check_overlaps, parse_numbers
 from geofacility.pipeline import analyze
 
@@ -71,6 +71,26 @@ def test_plain_numbers_read_to_the_bit_as_before(cells):
     assert got.problem is None and not got.normalised
     assert np.array_equal(np.isnan(got.values), np.isnan(expected))
     assert np.array_equal(got.values[~np.isnan(got.values)].view("i8"), expected[~np.isnan(expected)].view("i8"))
+
+
+def test_digest_of_rows_not_used():
+    """The terminal digest is built from the warnings alone: per file, the rows set aside grouped by reason with
+    their most common values; repairs and info rows are not counted; a category with no usable row is loud."""
+    log = WarningLog()
+    log.extend("data/facilities.csv", range(2, 12), "unknown category '社区医院'; not used (use one of …)")
+    log.extend("data/facilities.csv", [12, 13], "unknown category '诊所'; not used (use one of …)")
+    log.extend("data/facilities.csv", [14, 15, 16], "missing or non-numeric lon/lat; row not used")
+    log.add("data/facilities.csv", 17, "floor_area_m2 is not a number ('约两千'); treated as unknown")  # kept
+    log.add("data/facilities.csv", None, "category health (医疗卫生) has no usable row in this file: …")
+    log.add("demand.csv", 3, "population missing; row not used")
+    log.extend("streets.geojson", [1, 2], "not walkable (highway/foot/access tags); not used", severity="info")
+    assert digest(log.to_frame()) == [
+        "facilities.csv: 15 rows not used — unknown category '社区医院' ×10, '诊所' ×2; missing or non-numeric "
+        "lon/lat ×3",
+        "demand.csv: 1 row not used — population missing ×1",
+        "WARNING: facilities.csv: category health (医疗卫生) has no usable row in this file: …",
+    ]
+    assert digest(WarningLog().to_frame()) == []
 
 
 @pytest.fixture
