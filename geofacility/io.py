@@ -91,32 +91,42 @@ CATEGORY_ALIASES: dict[str, list[str]] = {
     "health": ["health", "医疗", "卫生", "医疗卫生", "医疗卫生服务设施", "医疗卫生设施", "卫生服务", "healthcare",
                "medical"],
     "community_service": ["community_service", "社区用房", "社区管理服务设施", "社区服务", "社区管理",
-                          "社区办公和服务用房", "社区服务用房", "党群服务中心", "community service"],
+                          "社区办公和服务用房", "社区服务用房", "党群服务中心", "社区党群服务中心", "党群服务站",
+                          "community service"],
     "elderly_care": ["elderly_care", "养老", "社区养老服务设施", "养老服务设施", "养老设施", "elderly", "elderly care"],
     "commerce": ["commerce", "商业", "便民商业", "社区便民商业设施", "便民商业设施", "commercial", "retail"],
     "sports": ["sports", "体育", "健身", "社区体育场地", "体育场地", "体育设施", "全民健身", "fitness", "sport"],
     "canteen": ["canteen", "食堂", "社区食堂", "助餐", "老年助餐", "dining"],
 }
-#: extra subcategory spellings beyond the standards table's Chinese names
+#: extra subcategory spellings beyond the standards table's Chinese names: the ways facility lists (教育局, 卫健委,
+#: 民政 and 商务 lists, POI exports) write them. Only spellings that name one standard: 社区医院 (a designation a
+#: community health centre or a township hospital may hold), 便民菜店 (a vegetable shop: neither the market nor the
+#: convenience store of the standards) and 高中 (no community standard) stay unknown and are reported.
 SUBCATEGORY_ALIASES: dict[str, list[str]] = {
-    "middle_school": ["初中", "中学", "初级中学", "middle school"],
-    "primary_school": ["小学", "primary school"],
-    "kindergarten": ["幼儿园", "kindergarten"],
+    "middle_school": ["初中", "中学", "初级中学", "完全中学", "middle school",
+                      # a school with primary and middle grades: counted as a middle school, with a warning
+                      "九年一贯制", "九年一贯制学校"],
+    "primary_school": ["小学", "完小", "完全小学", "中心小学", "primary school"],
+    "kindergarten": ["幼儿园", "幼稚园", "公办幼儿园", "民办幼儿园", "普惠性幼儿园", "kindergarten"],
     "nursery": ["托儿所", "托育", "托育机构", "nursery"],
     "service_station": ["社区服务站", "社区综合服务站"],
     "community_rooms_national": ["社区综合服务设施", "社区用房"],
-    "day_care_center": ["日间照料中心", "托老所", "日间照料", "养老驿站"],
+    "day_care_center": ["日间照料中心", "托老所", "日间照料", "养老驿站", "社区养老服务驿站", "养老服务驿站",
+                        "老年日间照料中心", "老年人日间照料中心", "社区日间照料中心", "日间照料站"],
     "nursing_home": ["养老院", "敬老院", "养老机构", "老年养护院"],
-    "vegetable_market": ["菜市场", "农贸市场", "便民市场"],
-    "supermarket": ["超市"],
+    "vegetable_market": ["菜市场", "农贸市场", "便民市场", "社区菜市场", "生鲜超市"],  # GB 50180: 菜市场或生鲜超市
+    "supermarket": ["超市", "综合超市", "社区超市"],
     "convenience_store": ["便利店"],
-    "outdoor_fitness_ground": ["健身场地", "健身广场", "室外健身场地", "健身点"],
-    "community_health_center": ["社区卫生服务中心"],
-    "community_health_station": ["社区卫生服务站", "卫生室", "卫生站"],
+    "outdoor_fitness_ground": ["健身场地", "健身广场", "室外健身场地", "健身点", "健身路径", "全民健身路径",
+                               "健身苑点"],
+    "community_health_center": ["社区卫生服务中心", "社区卫生中心", "卫生服务中心"],
+    "community_health_station": ["社区卫生服务站", "卫生室", "卫生站", "卫生服务站", "社区卫生站", "社区卫生室"],
     "community_canteen": ["社区食堂"],
-    "elderly_canteen": ["老年食堂", "幸福食堂"],
-    "elderly_meal_point": ["助餐点", "老年助餐点"],
+    "elderly_canteen": ["老年食堂", "幸福食堂", "长者食堂"],
+    "elderly_meal_point": ["助餐点", "老年助餐点", "老年餐桌", "助餐服务点"],
 }
+#: spellings counted under one standard although the facility serves two (a warning on each row says so)
+_PARTIAL = ["九年一贯制", "九年一贯制学校"]
 
 
 @functools.lru_cache(maxsize=65536, typed=True)  # facility files repeat a few category names on every row
@@ -124,6 +134,9 @@ def _key(name) -> str:
     """Column-name comparison key: NFKC (full-width → half-width), lower case, no spaces/underscores/dashes."""
     text = unicodedata.normalize("NFKC", str(name)).strip().lower()
     return re.sub(r"[\s_\-]+", "", text)
+
+
+_PARTIAL_KEYS = frozenset(_key(name) for name in _PARTIAL)
 
 
 def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
@@ -1137,6 +1150,11 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
         for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
             log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
                                 "category's default standard", severity="info")
+    partial = (sub_raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()
+               | raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()) & keep
+    for row, value in zip(gdf.loc[partial, "source_row"], sub_raw.where(sub_raw.notna(), raw)[partial]):
+        log.add(label, row, f"{value!r} (a school with primary and middle grades) counted as a middle school (初中) "
+                            "only: add a row for its primary part (小学) to count it as a primary school too")
     _no_usable_row(gdf, keep, label=label, log=log, category=category)
     gdf = gdf.loc[keep].reset_index(drop=True)
     if "facility_id" not in gdf.columns:

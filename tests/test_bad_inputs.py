@@ -1200,6 +1200,30 @@ def _(d, comm, fac, comm_path, fac_path):
     return read_with_log(read_facilities, path), Repaired(path, 3, "floor_area_m2 is impossibly large ('1e12'")
 
 
+@case(REPAIRED, "facilities-subcategory-spelling")
+def _(d, comm, fac, comm_path, fac_path):
+    """卫生服务站 in 类别 (a common way to write 社区卫生服务站): the health category, the health-station standard."""
+    table = facility_table(fac_path).assign(category="卫生服务站", subcategory="")
+    path = write_csv(table, d / "health.csv")
+
+    def check(analysis):
+        assert set(analysis.facilities["subcategory"]) == {"community_health_station"}
+        assert analysis.surveyed == ["health"] and not len(not_used(analysis.warnings))
+    return analysed(comm_path, [path]), Repaired(None, check=check)
+
+
+@case(REPAIRED, "facilities-nine-year-school")
+def _(d, comm, fac, comm_path, fac_path):
+    table = facility_table(fac_path).assign(category="教育")
+    table.loc[1, "subcategory"] = "九年一贯制学校"
+    path = write_csv(table, d / "schools.csv")
+
+    def check(result):
+        assert list(result["subcategory"]) == ["primary_school", "middle_school"]
+    return (read_with_log(read_facilities, path),
+            Repaired(path, 3, "counted as a middle school (初中) only: add a row for its primary part", check))
+
+
 @case(REPAIRED, "demand-thousands-separators")
 def _(d, comm, fac, comm_path, fac_path):
     lon, lat = lonlat(*centre(1, 1))

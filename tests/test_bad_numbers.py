@@ -1,6 +1,6 @@
 """Numbers and names that gave wrong numbers silently (issue 13, section 4): the number parser every numeric column
-goes through, the terminal digest of rows not used, and where the people of overlapping communities are counted. The
-bad-input cases themselves are in tests/test_bad_inputs.py."""
+goes through, the terminal digest of rows not used, facility type spellings, and where the people of overlapping
+communities are counted. The bad-input cases themselves are in tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ import shapely
 
 from conftest import BLOCK, CRS, X0, Y0, centre, write_grid_files
 from geofacility.errors import InputError, WarningLog, digest
-from geofacility.io import _to_float, check_overlaps, parse_numbers
+from geofacility.io import _to_float, check_overlaps, parse_numbers, read_facilities
 from geofacility.pipeline import analyze
 
 NAN = float("nan")
@@ -91,6 +91,55 @@ def test_digest_of_rows_not_used():
         "WARNING: facilities.csv: category health (医疗卫生) has no usable row in this file: …",
     ]
     assert digest(WarningLog().to_frame()) == []
+
+
+SPELLINGS = {  # what Chinese facility lists write → (category, subcategory)
+    "卫生服务站": ("health", "community_health_station"),
+    "社区卫生站": ("health", "community_health_station"),
+    "卫生室": ("health", "community_health_station"),
+    "社区卫生中心": ("health", "community_health_center"),
+    "幼儿园": ("education", "kindergarten"),
+    "幼稚园": ("education", "kindergarten"),
+    "完小": ("education", "primary_school"),
+    "中心小学": ("education", "primary_school"),
+    "初中": ("education", "middle_school"),
+    "初级中学": ("education", "middle_school"),
+    "九年一贯制学校": ("education", "middle_school"),  # with a warning: its primary part is not counted
+    "养老驿站": ("elderly_care", "day_care_center"),
+    "老年日间照料中心": ("elderly_care", "day_care_center"),
+    "托老所": ("elderly_care", "day_care_center"),
+    "老年餐桌": ("canteen", "elderly_meal_point"),
+    "长者食堂": ("canteen", "elderly_canteen"),
+    "综合超市": ("commerce", "supermarket"),
+    "生鲜超市": ("commerce", "vegetable_market"),
+    "健身广场": ("sports", "outdoor_fitness_ground"),
+    "健身路径": ("sports", "outdoor_fitness_ground"),
+    "党群服务中心": ("community_service", None),  # the category; which of its standards is not said
+    "社区医院": (None, None),  # a designation, not one standard: reported as an unknown category
+    "便民菜店": (None, None),  # neither the market nor the convenience store of the standards
+}
+
+
+@pytest.fixture(scope="module")
+def spellings_read(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spellings") / "设施.csv"
+    pd.DataFrame({"名称": list(SPELLINGS), "类别": list(SPELLINGS), "lon": 116.35, "lat": 39.9}).to_csv(path,
+                                                                                                     index=False)
+    log = WarningLog()
+    return read_facilities(path, log=log).set_index("name"), log.to_frame()
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_facility_type_spellings(spelling, spellings_read):
+    facilities, warnings = spellings_read
+    category, subcategory = SPELLINGS[spelling]
+    if category is None:
+        assert spelling not in facilities.index
+        assert warnings["message"].str.contains(f"unknown category '{spelling}'").any()
+        return
+    assert facilities.loc[spelling, "category"] == category
+    got = facilities.loc[spelling, "subcategory"]
+    assert (None if pd.isna(got) else got) == subcategory
 
 
 @pytest.fixture
