@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -417,17 +418,63 @@ def _vector_encoding(path: Path, encoding: str | None, log: WarningLog) -> str |
     return None
 
 
+def split_layer(text: str | Path, exists=None) -> tuple[Path, str | None]:
+    """``社区.gpkg:communities`` → (``社区.gpkg``, ``communities``): the trailing ``:LAYER`` is a layer name only when
+    the part before it is a file and the whole is not, so paths with colons (``C:\\data\\社区.gpkg``, the
+    drive letter of Windows) are kept whole. ``exists`` (tests): the predicate that says a path is a file."""
+    exists = exists or os.path.isfile
+    text = str(text)
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and not any(c in tail for c in "/\\") and exists(head) and not exists(text):
+        return Path(head), tail
+    return Path(text), None
+
+
+#: vector formats that can hold several layers (GeoJSON, Shapefile and FlatGeobuf hold one)
+MULTI_LAYER_SUFFIXES = {".gpkg", ".zip", ".kml", ".gml", ".sqlite", ".gdb"}
+
+
+def _choose_layer(path: Path, layer: str | None, *, label: str, option: str | None) -> str | None:
+    """The layer to read: the one named, else the only spatial layer; a source with several and none named is
+    refused with its layers listed (taking the first silently could analyse the roads as communities)."""
+    if not (path.is_dir() or path.suffix.lower() in MULTI_LAYER_SUFFIXES):
+        return layer
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # unreadable: the read below reports it in GDAL's words
+        return layer
+    names = [str(name) for name, kind in layers]
+    spatial = [str(name) for name, kind in layers if kind is not None]
+    base = "" if not option else option if option.endswith("=") else f"{option} "
+    if layer is not None:
+        if layer not in names:
+            raise InputError(f"{label}: no layer {layer!r} in {path.name}; its layers are {', '.join(names) or 'none'}: "
+                             f"give one as {base}{path}:LAYER")
+        return layer
+    if len(spatial) > 1:
+        raise InputError(f"{label}: {len(spatial)} layers ({', '.join(spatial)}) and none named; say which to use: "
+                         f"{base}{path}:{spatial[0]} (PATH:LAYER)")
+    return spatial[0] if spatial else layer
+
+
 def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, layer: str | None = None,
-               log: WarningLog | None = None) -> gpd.GeoDataFrame:
+               log: WarningLog | None = None, option: str | None = None) -> gpd.GeoDataFrame:
     """Read any supported file into a GeoDataFrame in EPSG:4326 with ``source_file``/``source_row`` columns.
 
     ``coords``: the coordinate system of the input when its file does not say (``wgs84``, ``cgcs2000``,
     ``gcj02``, ``bd09`` or a pyproj CRS). For a vector file declared as WGS84/CGCS2000, ``gcj02``/``bd09``
     shifts every vertex back to WGS84 (Amap/Baidu exports are often labelled WGS84 but are not).
+    ``path`` may name a layer (a sheet of a workbook) as ``PATH:LAYER`` (see :func:`split_layer`); a GeoPackage
+    with several layers and none named is refused. ``option`` (``--communities``) is used in that message. The
+    warnings and ``source_file`` keep ``path`` as given, layer included.
     """
     log = log if log is not None else WarningLog()
-    path = Path(path)
     label = str(path)
+    path, named = split_layer(path)
+    if named is not None:
+        if layer is not None and layer != named:
+            raise InputError(f"{label}: layer {named!r} named in the path and {layer!r} given; give one")
+        layer = named
     coords = parse_coords(coords) if isinstance(coords, str) else coords
     if not path.exists():
         raise InputError(f"{label}: file not found; check the path")
@@ -445,6 +492,8 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
                 raise InputError(f"{label}: not a readable spreadsheet ({exc}); save it as .xlsx") from None
             first_row = 2
         else:
+            if layer is not None:
+                raise InputError(f"{label}: a {suffix} file has no layers; give the path without :{layer}")
             frame = _read_csv(path, encoding)
             first_row = 2
         if frame.empty:
@@ -456,6 +505,7 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         gdf = _points_from_table(frame, label=label, coords=coords, log=log)
     elif suffix in VECTOR_SUFFIXES or path.is_dir():
         enc = _vector_encoding(path, encoding, log)
+        layer = _choose_layer(path, layer, label=label, option=option)
         try:
             gdf = gpd.read_file(path, engine="pyogrio", layer=layer, encoding=enc)
         except UnicodeDecodeError:
@@ -836,7 +886,7 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
     """Community (社区) polygons: ``community_id``, ``community``, ``town``, ``population``, ``households``."""
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--communities")
     label = str(path)
     typed = list(gdf.columns)
     gdf = _rename_columns(gdf, ["community_id", "community", "town", "population", "households"], aliases)
@@ -1004,7 +1054,7 @@ def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
     """Street (街道) / town (镇) polygons: ``town``, ``population`` (optional)."""
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--towns")
     label = str(path)
     town_aliases = {**aliases, "town": aliases["town"] + ["name", "名称"]}
     gdf = _rename_columns(gdf, ["town", "population"], town_aliases)
@@ -1020,7 +1070,8 @@ def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
 def read_extent(path, *, coords=None, encoding=None, layer=None, log: WarningLog | None = None):
     """A survey extent: the union of a polygon layer's features, in EPSG:4326 (a shapely geometry)."""
     log = log if log is not None else WarningLog()
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
+                     option="--survey-extent CATEGORY=")
     gdf = _repair_polygons(gdf, label=str(path), log=log, what="survey extent")
     geoms = gdf.geometry[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if not len(geoms):
@@ -1092,7 +1143,8 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
                                      "floor_area_m2": [], "capacity": [], "source_file": [], "source_row": []},
                                     geometry=[], crs=4326)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
+                     option=f"--facilities {category or 'CATEGORY'}=")
     gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity"],
                           aliases)
     if "facility_id" not in gdf.columns:
@@ -1179,7 +1231,7 @@ def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--demand")
     gdf = _rename_columns(gdf, ["demand_id", "name", "population", "households", "community_id"], aliases)
     if "population" not in gdf.columns:
         raise InputError(f"{label}: no population column; add a column 人口 (population) with the people at each "
@@ -1231,7 +1283,7 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--candidates")
     gdf = _rename_columns(gdf, ["candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed",
                                 "floor", "cost"], aliases)
     if "candidate_id" not in gdf.columns:

@@ -647,6 +647,24 @@ def _(d, comm, fac, comm_path, fac_path):
                            "常住人口 (population)", "swapped")))
 
 
+@case(REFUSED, "communities-geopackage-several-layers")
+def _(d, comm, fac, comm_path, fac_path):
+    path = d / "社区.gpkg"
+    comm.to_file(path, layer="communities")
+    fac.to_file(path, layer="schools")
+    return (lambda: read_communities(path),
+            Refused(path, ("2 layers (communities, schools)", f"--communities {path}:communities")))
+
+
+@case(REFUSED, "communities-geopackage-unknown-layer")
+def _(d, comm, fac, comm_path, fac_path):
+    path = d / "社区.gpkg"
+    comm.to_file(path, layer="communities")
+    fac.to_file(path, layer="schools")
+    return (lambda: read_communities(f"{path}:roads"),
+            Refused(f"{path}:roads", ("no layer 'roads'", "communities, schools")))
+
+
 def decimal_comma_coordinates(fac_path: Path) -> pd.DataFrame:
     """The schools with lon/lat written with decimal commas, as a European-locale Excel exports them."""
     table = facility_table(fac_path)
@@ -1143,6 +1161,18 @@ def _(d, comm, fac, comm_path, fac_path):
     return read_with_log(read_communities, path), Repaired(None, check=check)
 
 
+@case(REPAIRED, "communities-geopackage-layer-named")
+def _(d, comm, fac, comm_path, fac_path):
+    path = d / "社区.gpkg"
+    fac.to_file(path, layer="schools")  # the first layer
+    comm.to_file(path, layer="communities")
+
+    def check(analysis):
+        assert len(analysis.communities) == 9 and analysis.communities["population"].sum() == 45_000
+        no_unaccounted_rows(analysis)
+    return analysed(f"{path}:communities", [(fac_path, "education")]), Repaired(None, check=check)
+
+
 @case(REPAIRED, "facilities-category-with-no-usable-row")
 def _(d, comm, fac, comm_path, fac_path):
     """A file with a 类别 column: its two 医疗 rows have no coordinates, its schools do."""
@@ -1409,6 +1439,19 @@ def _(d, comm_path, fac_path):
     path = d / "planned.csv"
     path.write_text("类别,子类,建筑面积\n养老,日间照料中心,约350\n", encoding="utf-8")
     return review_args(d, comm_path, fac_path, path), Refused(path, ("row 2", "约350"))
+
+
+@cli_case("communities-geopackage-layer-syntax")
+def _(d, comm_path, fac_path):
+    comm, fac = grid_frames()
+    path = d / "社区.gpkg"
+    fac.to_file(path, layer="schools")
+    comm.to_file(path, layer="communities")
+
+    def nine_communities(out: Path) -> None:
+        assert len(pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")) == 9
+    return (analyze_args(d, f"{path}:communities", "--facilities", f"education={fac_path}"),
+            Repaired(None, check=nine_communities))
 
 
 @cli_case("facilities-all-rows-unusable")

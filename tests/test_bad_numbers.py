@@ -1,6 +1,6 @@
-"""Numbers and names that gave wrong numbers silently (issue 13, section 4): the number parser every numeric column
-goes through, the terminal digest of rows not used, facility type spellings, and where the people of overlapping
-communities are counted. The bad-input cases themselves are in tests/test_bad_inputs.py."""
+"""Numbers, names and layers that gave wrong numbers silently (issue 13, section 4): the number parser every numeric
+column goes through, the terminal digest of rows not used, facility type spellings, ``PATH:LAYER``, and where the
+people of overlapping communities are counted. The bad-input cases themselves are in tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ import shapely
 
 from conftest import BLOCK, CRS, X0, Y0, centre, write_grid_files
 from geofacility.errors import InputError, WarningLog, digest
-from geofacility.io import _to_float, check_overlaps, parse_numbers, read_facilities
+from geofacility.io import _to_float, check_overlaps, parse_numbers, read_facilities, split_layer
 from geofacility.pipeline import analyze
 
 NAN = float("nan")
@@ -71,6 +71,20 @@ def test_plain_numbers_read_to_the_bit_as_before(cells):
     assert got.problem is None and not got.normalised
     assert np.array_equal(np.isnan(got.values), np.isnan(expected))
     assert np.array_equal(got.values[~np.isnan(got.values)].view("i8"), expected[~np.isnan(expected)].view("i8"))
+
+
+@pytest.mark.parametrize("text,files,path,layer", [
+    ("社区.gpkg:communities", {"社区.gpkg"}, "社区.gpkg", "communities"),
+    ("社区.gpkg", {"社区.gpkg"}, "社区.gpkg", None),
+    ("社区.gpkg:communities", set(), "社区.gpkg:communities", None),  # no such file: reported as not found
+    (r"C:\data\社区.gpkg", {r"C:\data\社区.gpkg"}, r"C:\data\社区.gpkg", None),  # a Windows drive letter
+    (r"C:\data\社区.gpkg:communities", {r"C:\data\社区.gpkg"}, r"C:\data\社区.gpkg", "communities"),
+    (r"C:\data\社区.gpkg", set(), r"C:\data\社区.gpkg", None),  # 'C' is no file: the whole path, not found
+    ("a:b.gpkg", {"a:b.gpkg", "a"}, "a:b.gpkg", None),  # the whole string exists: never split
+])
+def test_split_layer(text, files, path, layer):
+    got_path, got_layer = split_layer(text, exists=files.__contains__)
+    assert (str(got_path), got_layer) == (str(pd.io.common.stringify_path(path)), layer)
 
 
 def test_digest_of_rows_not_used():
