@@ -119,13 +119,18 @@ CapacityMethod = Annotated[str, typer.Option(
          "within capacity and radius, nearest first; exact), 2sfca (two-step floating catchment index) or none. "
          "Capacity: the facilities' capacity column (residents), else floor area ÷ the standard's m² per resident, "
          "else the population one facility serves by the standard.")]
+AllowOverlap = Annotated[bool, typer.Option(
+    help="Go on when two communities overlap by half the smaller one's area or more (refused by default: the same "
+         "place drawn twice counts its people twice); each community's people still count once, in its own "
+         "polygon, and the overlaps are listed in the warnings.")]
 Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
 
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
-                    service_area_buffer=50.0, survey_extent=None, capacity_method="allocate") -> dict:
+                    service_area_buffer=50.0, survey_extent=None, capacity_method="allocate",
+                    allow_overlap=False) -> dict:
     """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
     sample when no --communities; extra --facilities are then added to it)."""
     from .pipeline import sample_inputs
@@ -162,7 +167,7 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
             "standard_choices": choices or None, "radius": radius_m or None,
             "coords": _coords_arg(coords), "crs": crs, "encoding": encoding, "aliases": aliases,
             "coverage_target": coverage_target, "network": network, "distance": distance, "max_snap_m": max_snap,
-            "buffer_m": service_area_buffer, "capacity_method": capacity_method}
+            "buffer_m": service_area_buffer, "capacity_method": capacity_method, "allow_overlap": allow_overlap}
 
 
 #: the options of every command that runs a study (what _prepare_kwargs turns into prepare() arguments)
@@ -172,7 +177,8 @@ _STUDY_PARAMETERS = (
     ("coords", Coords, None), ("crs", Crs, None), ("encoding", Encoding, None), ("aliases", Aliases, None),
     ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
     ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
-    ("capacity_method", CapacityMethod, "allocate"), ("study", Study, None), ("quiet", Quiet, False),
+    ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False), ("study", Study, None),
+    ("quiet", Quiet, False),
 )
 _STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
 
@@ -684,6 +690,11 @@ def _summary(analysis, seconds: float) -> None:
                           f"{row['population']:,.0f}; {problems or 'no gap'}", markup=False, highlight=False)
     if len(analysis.warnings):
         console.print(f"{len(analysis.warnings)} input warnings: see the 警告 warnings sheet of ledger.xlsx")
+    from .errors import digest
+
+    for line in digest(analysis.warnings):  # rows set aside, per file; categories left without a usable row
+        console.print(line, style="bold red" if line.startswith("WARNING:") else None, markup=False,
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("review")

@@ -6,11 +6,20 @@ prints it and exits with code 2, never a traceback. What can be repaired is repa
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
+from pathlib import Path
+
 import pandas as pd
 
-__all__ = ["InputError", "WarningLog", "WARNING_COLUMNS"]
+__all__ = ["InputError", "WarningLog", "WARNING_COLUMNS", "NO_USABLE_ROW", "not_used", "reasons_text", "digest"]
 
 WARNING_COLUMNS = ["file", "row", "severity", "message"]
+#: the words of every row-level warning whose row was set aside ("…; row not used", "…; not used (…)")
+NOT_USED = "not used"
+#: a file-level warning with these words says that a category a file names got no usable row: printed loudly
+NO_USABLE_ROW = "has no usable row"
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 class InputError(ValueError):
@@ -49,3 +58,63 @@ class WarningLog:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self._rows, columns=WARNING_COLUMNS)
+
+
+def not_used(warnings: pd.DataFrame, file: str | None = None) -> pd.DataFrame:
+    """The row-level warnings of rows set aside (not the repairs, not the info rows), of one file or all."""
+    if warnings is None or warnings.empty:
+        return pd.DataFrame(columns=WARNING_COLUMNS)
+    hit = (warnings["row"].astype(str) != "") & (warnings["severity"] != "info") \
+        & warnings["message"].str.contains(NOT_USED, regex=False)
+    if file is not None:
+        hit &= warnings["file"] == str(file)
+    return warnings.loc[hit]
+
+
+def _reason(message: str) -> tuple[str, str | None]:
+    """'unknown category '公厕'; not used (…)' → ('unknown category {}', "'公厕'"): the words before the first ';'
+    with the first quoted value taken out."""
+    head = message.split(";")[0].strip()
+    found = _QUOTED.search(head)
+    if found is None:
+        return head, None
+    return head[:found.start()] + "{}" + head[found.end():], found.group(0)
+
+
+def reasons_text(warnings: pd.DataFrame, *, values: int = 3, reasons: int = 4) -> str:
+    """Why rows were set aside, most common first, with their most common values: ``unknown category '社区医院'
+    ×10, '诊所' ×2; missing or non-numeric lon/lat ×3``."""
+    groups: dict[str, Counter] = {}
+    for message in warnings["message"]:
+        template, value = _reason(message)
+        groups.setdefault(template, Counter())[value] += 1
+    ranked = sorted(groups.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    parts = []
+    for template, counts in ranked[:reasons]:
+        if list(counts) == [None]:
+            parts.append(f"{template.replace('{}', '…')} ×{counts[None]}")
+            continue
+        top = [f"{v} ×{n}" for v, n in counts.most_common(values) if v is not None]
+        rest = len([v for v in counts if v is not None]) - len(top)
+        listed = ", ".join(top) + (f" and {rest} other value{'s' if rest > 1 else ''}" if rest > 0 else "")
+        parts.append(template.replace("{}", listed))
+    if len(ranked) > reasons:
+        parts.append(f"{len(ranked) - reasons} other reasons")
+    return "; ".join(parts)
+
+
+def digest(warnings: pd.DataFrame) -> list[str]:
+    """The terminal digest of input rows not used, for the end of a run (the 警告 sheet has every row): one line
+    per file, ``facilities.csv: 12 rows not used — unknown category '社区医院' ×12``, then one ``WARNING:`` line per
+    category that a file names but got no usable row from it (it may read 未调查 not surveyed)."""
+    lines = []
+    dropped = not_used(warnings)
+    for file, rows in dropped.groupby("file", sort=False):
+        n = rows["row"].astype(str).nunique()
+        lines.append(f"{Path(file).name}: {n:,} row{'s' if n > 1 else ''} not used — {reasons_text(rows)}")
+    if warnings is not None and not warnings.empty:
+        loud = warnings.loc[(warnings["row"].astype(str) == "")
+                            & warnings["message"].str.contains(NO_USABLE_ROW, regex=False)]
+        for file, message in zip(loud["file"], loud["message"]):
+            lines.append(f"WARNING: {Path(file).name}: {message}")
+    return lines

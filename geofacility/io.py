@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -25,8 +27,8 @@ import shapely
 from pyproj import CRS
 
 from .crs import COORD_SYSTEMS, to_wgs84
-from .errors import InputError, WarningLog
-from .standards import CATEGORIES, load_standards
+from .errors import NO_USABLE_ROW, InputError, WarningLog, not_used, reasons_text
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, load_standards
 
 __all__ = [
     "ALIASES",
@@ -90,32 +92,42 @@ CATEGORY_ALIASES: dict[str, list[str]] = {
     "health": ["health", "医疗", "卫生", "医疗卫生", "医疗卫生服务设施", "医疗卫生设施", "卫生服务", "healthcare",
                "medical"],
     "community_service": ["community_service", "社区用房", "社区管理服务设施", "社区服务", "社区管理",
-                          "社区办公和服务用房", "社区服务用房", "党群服务中心", "community service"],
+                          "社区办公和服务用房", "社区服务用房", "党群服务中心", "社区党群服务中心", "党群服务站",
+                          "community service"],
     "elderly_care": ["elderly_care", "养老", "社区养老服务设施", "养老服务设施", "养老设施", "elderly", "elderly care"],
     "commerce": ["commerce", "商业", "便民商业", "社区便民商业设施", "便民商业设施", "commercial", "retail"],
     "sports": ["sports", "体育", "健身", "社区体育场地", "体育场地", "体育设施", "全民健身", "fitness", "sport"],
     "canteen": ["canteen", "食堂", "社区食堂", "助餐", "老年助餐", "dining"],
 }
-#: extra subcategory spellings beyond the standards table's Chinese names
+#: extra subcategory spellings beyond the standards table's Chinese names: the ways facility lists (教育局, 卫健委,
+#: 民政 and 商务 lists, POI exports) write them. Only spellings that name one standard: 社区医院 (a designation a
+#: community health centre or a township hospital may hold), 便民菜店 (a vegetable shop: neither the market nor the
+#: convenience store of the standards) and 高中 (no community standard) stay unknown and are reported.
 SUBCATEGORY_ALIASES: dict[str, list[str]] = {
-    "middle_school": ["初中", "中学", "初级中学", "middle school"],
-    "primary_school": ["小学", "primary school"],
-    "kindergarten": ["幼儿园", "kindergarten"],
+    "middle_school": ["初中", "中学", "初级中学", "完全中学", "middle school",
+                      # a school with primary and middle grades: counted as a middle school, with a warning
+                      "九年一贯制", "九年一贯制学校"],
+    "primary_school": ["小学", "完小", "完全小学", "中心小学", "primary school"],
+    "kindergarten": ["幼儿园", "幼稚园", "公办幼儿园", "民办幼儿园", "普惠性幼儿园", "kindergarten"],
     "nursery": ["托儿所", "托育", "托育机构", "nursery"],
     "service_station": ["社区服务站", "社区综合服务站"],
     "community_rooms_national": ["社区综合服务设施", "社区用房"],
-    "day_care_center": ["日间照料中心", "托老所", "日间照料", "养老驿站"],
+    "day_care_center": ["日间照料中心", "托老所", "日间照料", "养老驿站", "社区养老服务驿站", "养老服务驿站",
+                        "老年日间照料中心", "老年人日间照料中心", "社区日间照料中心", "日间照料站"],
     "nursing_home": ["养老院", "敬老院", "养老机构", "老年养护院"],
-    "vegetable_market": ["菜市场", "农贸市场", "便民市场"],
-    "supermarket": ["超市"],
+    "vegetable_market": ["菜市场", "农贸市场", "便民市场", "社区菜市场", "生鲜超市"],  # GB 50180: 菜市场或生鲜超市
+    "supermarket": ["超市", "综合超市", "社区超市"],
     "convenience_store": ["便利店"],
-    "outdoor_fitness_ground": ["健身场地", "健身广场", "室外健身场地", "健身点"],
-    "community_health_center": ["社区卫生服务中心"],
-    "community_health_station": ["社区卫生服务站", "卫生室", "卫生站"],
+    "outdoor_fitness_ground": ["健身场地", "健身广场", "室外健身场地", "健身点", "健身路径", "全民健身路径",
+                               "健身苑点"],
+    "community_health_center": ["社区卫生服务中心", "社区卫生中心", "卫生服务中心"],
+    "community_health_station": ["社区卫生服务站", "卫生室", "卫生站", "卫生服务站", "社区卫生站", "社区卫生室"],
     "community_canteen": ["社区食堂"],
-    "elderly_canteen": ["老年食堂", "幸福食堂"],
-    "elderly_meal_point": ["助餐点", "老年助餐点"],
+    "elderly_canteen": ["老年食堂", "幸福食堂", "长者食堂"],
+    "elderly_meal_point": ["助餐点", "老年助餐点", "老年餐桌", "助餐服务点"],
 }
+#: spellings counted under one standard although the facility serves two (a warning on each row says so)
+_PARTIAL = ["九年一贯制", "九年一贯制学校"]
 
 
 @functools.lru_cache(maxsize=65536, typed=True)  # facility files repeat a few category names on every row
@@ -123,6 +135,9 @@ def _key(name) -> str:
     """Column-name comparison key: NFKC (full-width → half-width), lower case, no spaces/underscores/dashes."""
     text = unicodedata.normalize("NFKC", str(name)).strip().lower()
     return re.sub(r"[\s_\-]+", "", text)
+
+
+_PARTIAL_KEYS = frozenset(_key(name) for name in _PARTIAL)
 
 
 def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
@@ -248,11 +263,25 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
     if coords is not None and named_system is not None and not isinstance(coords, CRS) and coords != named_system:
         log.add(label, None, f"columns {lon_col}/{lat_col} are named as {named_system} but --coords says {coords}; "
                              f"read as {coords}", severity="warning")
-    lon = _to_float(frame[lon_col])
-    lat = _to_float(frame[lat_col])
+    # degrees never have thousands separators: a comma in a coordinate is a decimal comma or a typo, never guessed
+    lon_read, lat_read = (parse_numbers(frame[c], thousands=False) for c in (lon_col, lat_col))
+    lon, lat = lon_read.values, lat_read.values
+    if lon_read.normalised or lat_read.normalised:
+        log.add(label, None, f"full-width digits or punctuation in {lon_col}/{lat_col} read as ordinary ones",
+                severity="info")
+    comma = np.zeros(len(lon), dtype=bool)
+    for read, col in ((lon_read, lon_col), (lat_read, lat_col)):
+        if read.problem is None:
+            continue
+        hit = (read.problem == "ambiguous") & ~comma
+        for row, cell in zip(frame.loc[hit, "source_row"], frame.loc[hit, col]):
+            log.add(label, row, f"{col} {_cell(cell)} has a comma (a decimal comma?); row not used: write "
+                                "coordinates in degrees with a decimal point, e.g. 116.3625")
+        comma |= hit
     bad = ~np.isfinite(lon) | ~np.isfinite(lat)
-    if bad.any():
-        log.extend(label, frame.loc[bad, "source_row"], f"missing or non-numeric {lon_col}/{lat_col}; row not used")
+    if (bad & ~comma).any():
+        log.extend(label, frame.loc[bad & ~comma, "source_row"],
+                   f"missing or non-numeric {lon_col}/{lat_col}; row not used")
     if isinstance(system, CRS) and system.is_projected:
         points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=system).to_crs(4326)
         gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=points.values, crs=4326)
@@ -389,17 +418,63 @@ def _vector_encoding(path: Path, encoding: str | None, log: WarningLog) -> str |
     return None
 
 
+def split_layer(text: str | Path, exists=None) -> tuple[Path, str | None]:
+    """``社区.gpkg:communities`` → (``社区.gpkg``, ``communities``): the trailing ``:LAYER`` is a layer name only when
+    the part before it is a file and the whole is not, so paths with colons (``C:\\data\\社区.gpkg``, the
+    drive letter of Windows) are kept whole. ``exists`` (tests): the predicate that says a path is a file."""
+    exists = exists or os.path.isfile
+    text = str(text)
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and not any(c in tail for c in "/\\") and exists(head) and not exists(text):
+        return Path(head), tail
+    return Path(text), None
+
+
+#: vector formats that can hold several layers (GeoJSON, Shapefile and FlatGeobuf hold one)
+MULTI_LAYER_SUFFIXES = {".gpkg", ".zip", ".kml", ".gml", ".sqlite", ".gdb"}
+
+
+def _choose_layer(path: Path, layer: str | None, *, label: str, option: str | None) -> str | None:
+    """The layer to read: the one named, else the only spatial layer; a source with several and none named is
+    refused with its layers listed (taking the first silently could analyse the roads as communities)."""
+    if not (path.is_dir() or path.suffix.lower() in MULTI_LAYER_SUFFIXES):
+        return layer
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # unreadable: the read below reports it in GDAL's words
+        return layer
+    names = [str(name) for name, kind in layers]
+    spatial = [str(name) for name, kind in layers if kind is not None]
+    base = "" if not option else option if option.endswith("=") else f"{option} "
+    if layer is not None:
+        if layer not in names:
+            raise InputError(f"{label}: no layer {layer!r} in {path.name}; its layers are {', '.join(names) or 'none'}: "
+                             f"give one as {base}{path}:LAYER")
+        return layer
+    if len(spatial) > 1:
+        raise InputError(f"{label}: {len(spatial)} layers ({', '.join(spatial)}) and none named; say which to use: "
+                         f"{base}{path}:{spatial[0]} (PATH:LAYER)")
+    return spatial[0] if spatial else layer
+
+
 def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, layer: str | None = None,
-               log: WarningLog | None = None) -> gpd.GeoDataFrame:
+               log: WarningLog | None = None, option: str | None = None) -> gpd.GeoDataFrame:
     """Read any supported file into a GeoDataFrame in EPSG:4326 with ``source_file``/``source_row`` columns.
 
     ``coords``: the coordinate system of the input when its file does not say (``wgs84``, ``cgcs2000``,
     ``gcj02``, ``bd09`` or a pyproj CRS). For a vector file declared as WGS84/CGCS2000, ``gcj02``/``bd09``
     shifts every vertex back to WGS84 (Amap/Baidu exports are often labelled WGS84 but are not).
+    ``path`` may name a layer (a sheet of a workbook) as ``PATH:LAYER`` (see :func:`split_layer`); a GeoPackage
+    with several layers and none named is refused. ``option`` (``--communities``) is used in that message. The
+    warnings and ``source_file`` keep ``path`` as given, layer included.
     """
     log = log if log is not None else WarningLog()
-    path = Path(path)
     label = str(path)
+    path, named = split_layer(path)
+    if named is not None:
+        if layer is not None and layer != named:
+            raise InputError(f"{label}: layer {named!r} named in the path and {layer!r} given; give one")
+        layer = named
     coords = parse_coords(coords) if isinstance(coords, str) else coords
     if not path.exists():
         raise InputError(f"{label}: file not found; check the path")
@@ -417,6 +492,8 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
                 raise InputError(f"{label}: not a readable spreadsheet ({exc}); save it as .xlsx") from None
             first_row = 2
         else:
+            if layer is not None:
+                raise InputError(f"{label}: a {suffix} file has no layers; give the path without :{layer}")
             frame = _read_csv(path, encoding)
             first_row = 2
         if frame.empty:
@@ -428,6 +505,7 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         gdf = _points_from_table(frame, label=label, coords=coords, log=log)
     elif suffix in VECTOR_SUFFIXES or path.is_dir():
         enc = _vector_encoding(path, encoding, log)
+        layer = _choose_layer(path, layer, label=label, option=option)
         try:
             gdf = gpd.read_file(path, engine="pyogrio", layer=layer, encoding=enc)
         except UnicodeDecodeError:
@@ -570,30 +648,172 @@ def _cell(value) -> str:
         return repr(value)
 
 
+#: the largest value one row of a column can hold; above it the value is a typing or unit error, never real.
+#: People: a community (社区) holds 1,000–30,000 people, a subdistrict (街道) used as a unit up to a few hundred
+#: thousand, and the most populous district-level unit in China, Shanghai's 浦东新区, 5.68 million (2020 census):
+#: 10 million in one row is more than any district, whatever the unit. Floor area: the largest building in the
+#: world by floor area (New Century Global Center, Chengdu) has about 1.76 million m²; 10 million m² is no facility.
+#: Capacity: residents one facility serves, bounded like people.
+MAX_VALUE = {"population": 10_000_000, "households": 10_000_000, "floor_area_m2": 10_000_000,
+             "capacity": 10_000_000}
+_MAX_WHAT = {"population": "people in one row, more than any district in China (浦东新区 had 5.68 million in the 2020 "
+                            "census)",
+             "households": "households in one row, more than any district in China",
+             "floor_area_m2": "m² for one facility, more than any building (the largest, in Chengdu, has about 1.76 "
+                              "million m²)",
+             "capacity": "residents for one facility, more than any district in China"}
+#: people per km² of a community's polygon (roads, courtyards and parks included) no real place reaches: 2 people on
+#: every square metre. The densest neighbourhood ever recorded, Kowloon Walled City (about 33,000 people on 2.6 ha in
+#: the 1980s), was about 1.3 million per km²; today's densest, Dharavi in Mumbai and Mong Kok in Hong Kong, are
+#: about 0.3 and 0.13 million per km², Beijing's Xicheng district about 22,000 per km². Above it the population is
+#: wrong (a unit or typing error) or the polygon is (a sliver, a boundary in the wrong unit).
+MAX_DENSITY_PER_KM2 = 2_000_000
+#: a community polygon narrower than this on average (2 × area ÷ outline length, in metres) has no area: a line, a
+#: point or a sliver, not a place where people live (a street-wide strip is 10–30 m; a line drawn as a polygon and
+#: reprojected keeps millimetres of "width")
+MIN_COMMUNITY_WIDTH_M = 1.0
+
+#: thousands separators in groups of three: 1,234 and 12,345,678.9 (read without them)
+_GROUPED = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"
+
+
+class Numbers(NamedTuple):
+    """A column read by :func:`parse_numbers`: ``values`` (float64, NaN where empty or unusable), ``problem`` (per
+    cell None, ``"not a number"`` or ``"ambiguous"``; None as a whole when no cell has one) and ``normalised``
+    (some cell was written in full-width digits or punctuation and read after NFKC)."""
+
+    values: np.ndarray
+    problem: np.ndarray | None
+    normalised: bool
+
+
+def parse_numbers(raw: pd.Series, *, thousands: bool = True) -> Numbers:
+    """Numbers as planners type them, vectorised; the one parser of every numeric input column.
+
+    * plain decimals (``1234``, ``-0.5``) are read as :func:`_to_float` reads them (Arrow, to the bit); a column of
+      nothing else costs one regular-expression pass more than the cast;
+    * ``1,234`` and ``12,345,678`` (thousands separators in groups of three) are read without the separators, when
+      ``thousands`` (not for coordinates: degrees never have thousands);
+    * full-width digits and punctuation (``１２３４``, ``１，２３４．５``) are read after NFKC normalisation, which is
+      lossless (``normalised`` says it happened);
+    * ``12,34``, ``1.234,5``, ``116,3625`` (a decimal comma or a misplaced separator: which one cannot be told) are
+      ``"ambiguous"`` and ``inf``, ``nan``, ``Infinity``, words and anything else ``"not a number"``: their value
+      is NaN and the caller refuses or reports them; never a number guessed.
+    """
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy(dtype="float64", na_value=np.nan)
+        infinite = np.isinf(values)
+        if not infinite.any():
+            return Numbers(values, None, False)
+        values = values.copy()
+        values[infinite] = np.nan
+        return Numbers(values, np.where(infinite, "not a number", None), False)
+    arr = pa.array(raw.astype("string").array)
+    if pc.all(_plain_mask(arr), min_count=0).as_py():  # the fast path: every cell a plain decimal (or empty)
+        return Numbers(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), None, False)
+    # the rest in Arrow's string kernels, column at once: strip, NFKC where not ASCII, separators, words
+    text = pc.utf8_trim_whitespace(arr)
+    normalised = False
+    if not pc.all(pc.string_is_ascii(text), min_count=0).as_py():
+        nfkc = pc.utf8_trim_whitespace(pc.replace_substring(pc.utf8_normalize(text, form="NFKC"), "\u2212", "-"))
+        normalised = bool(pc.any(pc.not_equal(nfkc, text)).as_py())
+        text = nfkc
+    comma = pc.match_substring(text, ",").fill_null(False)
+    ambiguous = None
+    if pc.any(comma).as_py():
+        grouped = (pc.match_substring_regex(text, f"^{_GROUPED}$").fill_null(False) if thousands
+                   else pa.array(np.zeros(len(text), dtype=bool)))
+        ambiguous = pc.and_(comma, pc.invert(grouped))
+        text = pc.replace_substring(text, ",", "")
+        if pc.any(ambiguous).as_py():
+            text = pc.if_else(ambiguous, pa.scalar(None, text.type), text)
+    # inf, nan, Infinity parse (pandas' rules) to ±inf or NaN: not a number, as words are
+    values = _to_float(pd.Series(pd.arrays.ArrowStringArray(text)))
+    if not values.flags.writeable:
+        values = values.copy()
+    typed = pc.not_equal(text, "").fill_null(False).to_numpy(zero_copy_only=False)
+    bad = typed & ~np.isfinite(values)
+    ambiguous = (ambiguous.to_numpy(zero_copy_only=False) if ambiguous is not None
+                 else np.zeros(len(values), dtype=bool))
+    if not (bad | ambiguous).any():
+        return Numbers(values, None, normalised)
+    values[bad] = np.nan
+    problem = np.full(len(values), None, dtype=object)
+    problem[bad] = "not a number"
+    problem[ambiguous] = "ambiguous"
+    return Numbers(values, problem, normalised)
+
+
+def _ambiguity(cell) -> str:
+    """Why a number with a comma cannot be read: '12,34' could be 12.34 or 1234."""
+    text = unicodedata.normalize("NFKC", str(cell)).strip()
+    if "," in text and "." in text and text.rfind(",") > text.rfind("."):
+        european = text.replace(".", "").replace(",", ".")
+        return f"a dot and a decimal comma as in European numbers ({european}?)"
+    if text.count(",") == 1 and "." not in text:
+        whole, part = text.split(",")
+        return f"{whole}.{part} with a decimal comma, or {whole}{part} with a misplaced thousands separator?"
+    return "commas that do not separate groups of three digits"
+
+
 def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog, required: bool,
-             allow_negative: bool = False) -> pd.Series:
-    """A numeric column; non-numeric or negative cells are reported (error when ``required``)."""
+             allow_negative: bool = False, maximum: float | None = None) -> pd.Series:
+    """A numeric column through :func:`parse_numbers`. Cells that are not a number, ambiguous (``12,34``), negative
+    (unless ``allow_negative``) or above ``maximum`` (:data:`MAX_VALUE` of the column by default) stop the run
+    with the first row when ``required``; otherwise each is reported on its row and treated as unknown."""
     raw = gdf[column]
-    text = raw.astype("string").str.replace(",", "", regex=False).str.strip()
-    values = pd.Series(_to_float(text), index=text.index, name=text.name)
-    non_numeric = values.isna() & text.notna() & (text != "")
-    negative = values < 0 if not allow_negative else pd.Series(False, index=values.index)
-    for mask, what in ((non_numeric, "is not a number"), (negative, "is negative")):
-        if mask.any():
-            first = gdf.loc[mask].iloc[0]
-            if required:
-                raise InputError(
-                    f"{label}, row {first['source_row']}: {column} {what} ({_cell(raw[mask].iloc[0])}); fix the value"
-                    + (f" (and {int(mask.sum()) - 1} more rows)" if mask.sum() > 1 else "")
-                )
-            log.extend(label, gdf.loc[mask, "source_row"], f"{column} {what}; treated as unknown")
-            values[mask] = np.nan
+    parsed = parse_numbers(raw)
+    values = pd.Series(parsed.values, index=raw.index, name=column)
+    if parsed.normalised:
+        log.add(label, None, f"full-width digits or punctuation in {column} read as ordinary ones (e.g. '１２３４' as "
+                             "1234)", severity="info")
+    problem = parsed.problem if parsed.problem is not None else np.full(len(values), None, dtype=object)
+    maximum = MAX_VALUE.get(column) if maximum is None else maximum
+    checks = [
+        (problem == "not a number", "is not a number"),
+        (problem == "ambiguous", "is ambiguous"),
+        ((values < 0).to_numpy() if not allow_negative else np.zeros(len(values), dtype=bool), "is negative"),
+        ((values > maximum).to_numpy() if maximum is not None else np.zeros(len(values), dtype=bool), "is impossibly large"),
+    ]
+    rows = gdf["source_row"].to_numpy()
+    for mask, what in checks:
+        if not mask.any():
+            continue
+        cells = raw.to_numpy()[mask]
+        if what == "is ambiguous":
+            detail = [f"({_cell(c)}: {_ambiguity(c)})" for c in cells]
+        elif what == "is impossibly large":
+            detail = [f"({_cell(c)}: over {maximum:,.0f} {_MAX_WHAT.get(column, '')})".replace(" )", ")")
+                      for c in cells]
+        else:
+            detail = [f"({_cell(c)})" for c in cells]
+        if required:
+            fix = {"is ambiguous": "write it with a decimal point and no thousands separators, e.g. 1234 or 12.34",
+                   "is impossibly large": "fix the value (a typing or unit error?)"}.get(what, "fix the value")
+            more = int(mask.sum()) - 1
+            raise InputError(f"{label}, row {rows[mask][0]}: {column} {what} {detail[0]}; {fix}"
+                             + (f" (and {more} more rows)" if more else ""))
+        for row, text in zip(rows[mask], detail):
+            log.add(label, row, f"{column} {what} {text}; treated as unknown")
+        values[mask] = np.nan
     return values
 
 
 #: cells pandas and Arrow parse to the same double (up to 15 digits); not "-0", whose sign pandas may drop
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 _NEGATIVE_ZERO = r"^-0+(\.0+)?$"
+
+
+def _plain_mask(text: pa.Array) -> pa.Array:
+    """Per cell: a plain decimal Arrow casts to the same double as pandas (null for empty cells)."""
+    plain = pc.match_substring_regex(text, _PLAIN_NUMBER)
+    if (pc.max(pc.binary_length(text)).as_py() or 0) > 15:  # some cell may have more digits: count them
+        digits = pc.subtract(pc.binary_length(text), pc.add(pc.count_substring(text, "."),
+                                                           pc.count_substring(text, "-")))
+        plain = pc.and_(plain, pc.less_equal(digits, 15))
+    if pc.any(pc.starts_with(text, "-0")).as_py():
+        plain = pc.and_(plain, pc.invert(pc.match_substring_regex(text, _NEGATIVE_ZERO)))
+    return plain
 
 
 def _to_float(values: pd.Series) -> np.ndarray:
@@ -605,14 +825,7 @@ def _to_float(values: pd.Series) -> np.ndarray:
     """
     if isinstance(values.dtype, pd.StringDtype):
         text = pa.array(values.array)
-        plain = pc.match_substring_regex(text, _PLAIN_NUMBER)
-        if (pc.max(pc.binary_length(text)).as_py() or 0) > 15:  # some cell may have more digits: count them
-            digits = pc.subtract(pc.binary_length(text), pc.add(pc.count_substring(text, "."),
-                                                               pc.count_substring(text, "-")))
-            plain = pc.and_(plain, pc.less_equal(digits, 15))
-        if pc.any(pc.starts_with(text, "-0")).as_py():
-            plain = pc.and_(plain, pc.invert(pc.match_substring_regex(text, _NEGATIVE_ZERO)))
-        if pc.all(plain, min_count=0).as_py():
+        if pc.all(_plain_mask(text), min_count=0).as_py():
             return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
 
@@ -673,16 +886,19 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
     """Community (社区) polygons: ``community_id``, ``community``, ``town``, ``population``, ``households``."""
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--communities")
     label = str(path)
+    typed = list(gdf.columns)
     gdf = _rename_columns(gdf, ["community_id", "community", "town", "population", "households"], aliases)
     if "community_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["community_id"], {"community_id": GENERIC_ID})
+    typed = dict(zip(gdf.columns, typed))  # canonical name → the column name in the file
     if "community" not in gdf.columns and "community_id" not in gdf.columns:
         raise InputError(f"{label}: no community name or id column; add a column 社区 (community) or community_id")
     gdf = _drop_unusable(gdf)
     if gdf.empty:
         raise InputError(f"{label}: no community has a geometry")
+    was_invalid = ~gdf.geometry.is_valid.to_numpy()
     gdf = _repair_polygons(gdf, label=label, log=log, what="communities")
     if "community_id" not in gdf.columns:
         gdf["community_id"] = _string(gdf["community"])
@@ -701,6 +917,7 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
             gdf[column] = _numeric(gdf, column, label=label, log=log, required=True)
         else:
             gdf[column] = np.nan
+    _check_community_numbers(gdf, label=label, log=log, was_invalid=was_invalid, typed=typed)
     if "approximate" in gdf.columns:
         gdf["approximate"] = gdf["approximate"].astype("string").str.lower().isin(["true", "1", "yes", "是"])
     else:
@@ -708,12 +925,136 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
     return gdf
 
 
+def _area_m2(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Areas (m²) and mean widths (m: 2 × area ÷ outline length) of polygons in degrees (EPSG:4326). A degree of
+    latitude is 111.32 km, one of longitude that times cos(latitude): areas within 1 % at the size of a community;
+    outlines are measured as if every degree were 111.32 km, so widths err low by at most cos(latitude). Good for
+    limits that are orders of magnitude from real values."""
+    arr = np.asarray(geoms.values)
+    empty = shapely.is_empty(arr) | shapely.is_missing(arr)
+    lat = np.zeros(len(arr))
+    lat[~empty] = shapely.get_y(shapely.centroid(arr[~empty]))
+    area = np.where(empty, 0.0, np.nan_to_num(shapely.area(arr)) * 111_320.0 ** 2 * np.cos(np.radians(lat)))
+    outline = np.where(empty, 0.0, np.nan_to_num(shapely.length(arr)) * 111_320.0)
+    width = np.divide(2 * area, outline, out=np.zeros(len(arr)), where=outline > 0)
+    return area, width
+
+
+def _community(gdf: gpd.GeoDataFrame, i: int, where: str = "") -> str:
+    """community C11 (社区11, feature 1)"""
+    cid, name = gdf["community_id"].iloc[i], gdf["community"].iloc[i]
+    inside = ", ".join(part for part in (name if name != cid else "", where) if part)
+    return f"community {cid}" + (f" ({inside})" if inside else "")
+
+
+def _check_community_numbers(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog, was_invalid: np.ndarray,
+                             typed: dict) -> None:
+    """What no real community is: a polygon without area, a density no place has, more households than people."""
+    where = "feature" if log.read_rows.get(label, (0, 1))[1] == 1 else "row"
+    rows = gdf["source_row"].to_numpy()
+    area, width = _area_m2(gdf.geometry)
+    flat = np.flatnonzero(width < MIN_COMMUNITY_WIDTH_M)
+    if len(flat):
+        i = flat[0]
+        why = ("its outline is a line or a point, and make_valid leaves no polygon of it" if was_invalid[i] or
+               not area[i] else f"{area[i]:.2g} m², on average {width[i]:.2g} m wide: a line or a sliver")
+        more = f" (and {len(flat) - 1} more features)" if len(flat) > 1 else ""
+        raise InputError(f"{label}, {where} {rows[i]}: {_community(gdf, i)} has no area ({why}); its people cannot be "
+                         f"placed: redraw its boundary, or remove the feature if it is not a community{more}")
+    population = gdf["population"].to_numpy(dtype="float64")
+    density = population / (area / 1e6)
+    dense = np.flatnonzero(density > MAX_DENSITY_PER_KM2)
+    if len(dense):
+        i = dense[0]
+        raise InputError(
+            f"{label}, {where} {rows[i]}: {_community(gdf, i)} has {population[i]:,.0f} people on {area[i]:,.0f} m², "
+            f"{density[i]:,.0f} per km²; no place is that dense (the limit is {MAX_DENSITY_PER_KM2:,} per km², more "
+            "than the densest neighbourhood ever recorded): fix the population (a typing or unit error?) or the "
+            "boundary (a sliver, or coordinates in the wrong unit?)")
+    households = gdf["households"].to_numpy(dtype="float64")
+    both = np.isfinite(population) & np.isfinite(households)
+    over = both & (households > population)
+    if not over.any():
+        return
+    hh_col, pop_col = (typed.get(c, c) + (f" ({c})" if typed.get(c, c) != c else "") for c in ("households",
+                                                                                           "population"))
+    if over.sum() > 0.5 * both.sum():
+        i = int(np.flatnonzero(over)[0])
+        raise InputError(
+            f"{label}: households exceed population on {int(over.sum())} of {int(both.sum())} rows (e.g. {where} "
+            f"{rows[i]}: {households[i]:,.0f} households, {population[i]:,.0f} people), and a household has at least "
+            f"one person: the columns {hh_col} and {pop_col} look swapped; swap their names or their values")
+    for i in np.flatnonzero(over):
+        log.add(label, rows[i], f"households ({households[i]:,.0f}) exceed population ({population[i]:,.0f}), which "
+                                "cannot be (a household has at least one person); the numbers are kept as given: "
+                                f"check {hh_col} and {pop_col} on this row")
+
+
+#: overlaps under this share of the smaller community are digitising noise along shared boundaries: not reported
+OVERLAP_REPORTED = 0.01
+#: overlaps from this share of the smaller community on are the same place drawn twice, or one community drawn over
+#: another: refused unless the planner says they really share the land (allow_overlap, --allow-overlap)
+OVERLAP_REFUSED = 0.5
+
+
+def check_overlaps(communities: gpd.GeoDataFrame, *, label: str, log: WarningLog, allow: bool = False) -> pd.DataFrame:
+    """Pairs of communities whose polygons overlap, as a share of the smaller one's area (communities in a metric
+    CRS): reported from :data:`OVERLAP_REPORTED`, refused from :data:`OVERLAP_REFUSED` unless ``allow``.
+
+    Vectorised: one STRtree query of the polygons against themselves, the pairs whose interiors meet
+    (``relate_pattern`` T********: touching neighbours are not overlaps) intersected at once. Returns the pairs
+    reported (positions ``i``, ``j``, ``share``, ``area_m2``)."""
+    columns = ["i", "j", "share", "area_m2"]
+    polys = np.asarray(communities.geometry.values)
+    if len(polys) < 2:
+        return pd.DataFrame(columns=columns)
+    i, j = shapely.STRtree(polys).query(polys, predicate="intersects")
+    i, j = i[i < j], j[i < j]
+    inner = shapely.relate_pattern(polys[i], polys[j], "T********")
+    i, j = i[inner], j[inner]
+    area = shapely.area(polys)
+    common = shapely.area(shapely.intersection(polys[i], polys[j]))
+    smaller = np.minimum(area[i], area[j])
+    share = np.divide(common, smaller, out=np.zeros(len(common)), where=smaller > 0)
+    pairs = pd.DataFrame({"i": i, "j": j, "share": share, "area_m2": common})
+    pairs = pairs[pairs["share"] >= OVERLAP_REPORTED].sort_values(["i", "j"]).reset_index(drop=True)
+    if pairs.empty:
+        return pairs[columns]
+    rows = communities["source_row"].to_numpy()
+    where = "feature" if log.read_rows.get(label, (0, 1))[1] == 1 else "row"
+    ids = communities["community_id"].to_numpy()
+
+    def both(k):
+        a, b = pairs["i"].iloc[k], pairs["j"].iloc[k]
+        return (f"{_community(communities, a, f'{where} {rows[a]}')} and "
+                f"{_community(communities, b, f'{where} {rows[b]}')}")
+
+    large = np.flatnonzero(pairs["share"].to_numpy() >= OVERLAP_REFUSED)
+    if len(large) and not allow:
+        k = int(large[np.argmax(pairs["share"].to_numpy()[large])])
+        more = f" (and {len(large) - 1} more such pairs)" if len(large) > 1 else ""
+        raise InputError(
+            f"{label}, {where}s {rows[pairs['i'].iloc[k]]} and {rows[pairs['j'].iloc[k]]}: {both(k)} overlap by "
+            f"{pairs['share'].iloc[k]:.0%} of the smaller one's area ({pairs['area_m2'].iloc[k]:,.0f} m²): the same "
+            f"place drawn twice, or one community drawn over another, whose people could be counted twice{more}; fix "
+            "the boundaries or remove the duplicate, or give --allow-overlap if the two really share this land")
+    for k in range(len(pairs)):
+        a, b = pairs["i"].iloc[k], pairs["j"].iloc[k]
+        first = min(ids[a], ids[b])
+        kept = " kept as given (--allow-overlap):" if pairs["share"].iloc[k] >= OVERLAP_REFUSED else ""
+        log.add(label, f"{rows[a]}, {rows[b]}",
+                f"{both(k)} overlap by {pairs['share'].iloc[k]:.0%} of the smaller one's area "
+                f"({pairs['area_m2'].iloc[k]:,.0f} m²);{kept} each community's population counts once, spread over "
+                f"its own polygon, and a demand point in the overlap counts in {first} only: check the boundaries")
+    return pairs[columns]
+
+
 def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
                log: WarningLog | None = None) -> gpd.GeoDataFrame:
     """Street (街道) / town (镇) polygons: ``town``, ``population`` (optional)."""
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--towns")
     label = str(path)
     town_aliases = {**aliases, "town": aliases["town"] + ["name", "名称"]}
     gdf = _rename_columns(gdf, ["town", "population"], town_aliases)
@@ -729,7 +1070,8 @@ def read_towns(path, *, coords=None, encoding=None, layer=None, aliases=None,
 def read_extent(path, *, coords=None, encoding=None, layer=None, log: WarningLog | None = None):
     """A survey extent: the union of a polygon layer's features, in EPSG:4326 (a shapely geometry)."""
     log = log if log is not None else WarningLog()
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
+                     option="--survey-extent CATEGORY=")
     gdf = _repair_polygons(gdf, label=str(path), log=log, what="survey extent")
     geoms = gdf.geometry[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if not len(geoms):
@@ -759,6 +1101,28 @@ def _subcategory_lookup() -> dict[str, tuple[str, str]]:
     return lookup
 
 
+def _no_usable_row(gdf: gpd.GeoDataFrame, keep: np.ndarray, *, label: str, log: WarningLog,
+                   category: str | None) -> None:
+    """A facility file with rows but none usable is refused: given as CATEGORY=PATH it would read "surveyed, none
+    exist" (every community a gap), given with a category column its categories "not surveyed". A category that
+    only some rows of a file name and none of them is usable is said loudly (a file-level warning)."""
+    n_rows = len(gdf)
+    if n_rows and not keep.any():
+        reasons = reasons_text(not_used(log.to_frame(), label))
+        meaning = (f"as given (--facilities {category}=…) it would read as {category} surveyed and none existing, "
+                   "every community short" if category else "its categories would read as not surveyed")
+        raise InputError(f"{label}: none of its {n_rows:,} rows is usable ({reasons}); {meaning}: fix the rows, or "
+                         "give a file with only its header if there is really no such facility")
+    named = gdf["category"].to_numpy()
+    for lost in [c for c in CATEGORIES if (named == c).any() and not ((named == c) & keep).any()]:
+        rows = set(gdf.loc[named == lost, "source_row"].astype(str))
+        reported = not_used(log.to_frame(), label)
+        reasons = reasons_text(reported[reported["row"].astype(str).isin(rows)])
+        log.add(label, None, f"category {lost} ({CATEGORY_SHORT_ZH[lost]}) {NO_USABLE_ROW} in this file: its "
+                             f"{len(rows):,} rows are not used ({reasons}); unless another file gives {lost} "
+                             "facilities it reads 未调查 not surveyed: fix these rows")
+
+
 def read_facilities(path, *, category: str | None = None, coords=None, encoding=None, layer=None,
                     aliases=None, log: WarningLog | None = None) -> gpd.GeoDataFrame:
     """Existing facilities: points (polygons are reduced to a point inside them).
@@ -779,23 +1143,26 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
                                      "floor_area_m2": [], "capacity": [], "source_file": [], "source_row": []},
                                     geometry=[], crs=4326)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
+                     option=f"--facilities {category or 'CATEGORY'}=")
     gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity"],
                           aliases)
     if "facility_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
-    gdf = _drop_unusable(gdf)
-    kinds = set(gdf.geom_type.unique())
+    present = (gdf.geometry.notna() & ~gdf.geometry.is_empty).to_numpy()
+    kinds = set(gdf.loc[present].geom_type.unique())
     if kinds & {"Polygon", "MultiPolygon"}:
-        polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+        polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"]) & present
         gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
         log.add(label, None, f"{int(polys.sum())} facility polygons reduced to a point inside each", severity="info")
     if kinds & {"LineString", "MultiLineString", "GeometryCollection"}:
         raise InputError(f"{label}: facilities must be points or polygons, found {', '.join(sorted(kinds))}")
-    multi = gdf.geom_type == "MultiPoint"
+    multi = (gdf.geom_type == "MultiPoint") & present
     if multi.any():
         gdf.loc[multi, "geometry"] = shapely.centroid(np.asarray(gdf.geometry[multi].values))
 
+    # the category of every row, those without a location included: a category all of whose rows were set aside
+    # is said loudly (it would read "not surveyed" with nothing on the terminal)
     lookup = _subcategory_lookup()
     sub_raw = _string(gdf["subcategory"]) if "subcategory" in gdf.columns else pd.Series(None, index=gdf.index,
                                                                                           dtype=object)
@@ -821,21 +1188,27 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     if cat.isna().all() and "category" not in gdf.columns:
         raise InputError(f"{label}: no category column; add a column 类别 (category) or give the category as "
                          "--facilities CATEGORY=PATH")
-    unknown = cat.isna()
-    if unknown.any():
-        for row, value in zip(gdf.loc[unknown, "source_row"], raw[unknown]):
-            log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
-                                "their Chinese names, e.g. 教育, 养老)")
+    unknown = cat.isna().to_numpy()
+    for row, value in zip(gdf.loc[unknown & present, "source_row"], raw[unknown & present]):
+        log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
+                            "their Chinese names, e.g. 教育, 养老)")
+    keep = present & ~unknown
     gdf["category"] = cat
     gdf["subcategory"] = [
         m[1] if m is not None and m[0] == c else None for m, c in zip(sub_match, cat)
     ]
-    unknown_sub = sub_raw.notna() & gdf["subcategory"].isna() & ~unknown
+    unknown_sub = (sub_raw.notna() & gdf["subcategory"].isna()).to_numpy() & keep
     if unknown_sub.any():
         for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
             log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
                                 "category's default standard", severity="info")
-    gdf = gdf.loc[~unknown].reset_index(drop=True)
+    partial = (sub_raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()
+               | raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()) & keep
+    for row, value in zip(gdf.loc[partial, "source_row"], sub_raw.where(sub_raw.notna(), raw)[partial]):
+        log.add(label, row, f"{value!r} (a school with primary and middle grades) counted as a middle school (初中) "
+                            "only: add a row for its primary part (小学) to count it as a primary school too")
+    _no_usable_row(gdf, keep, label=label, log=log, category=category)
+    gdf = gdf.loc[keep].reset_index(drop=True)
     if "facility_id" not in gdf.columns:
         gdf["facility_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
     gdf["facility_id"] = _string(gdf["facility_id"])
@@ -858,7 +1231,7 @@ def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--demand")
     gdf = _rename_columns(gdf, ["demand_id", "name", "population", "households", "community_id"], aliases)
     if "population" not in gdf.columns:
         raise InputError(f"{label}: no population column; add a column 人口 (population) with the people at each "
@@ -910,7 +1283,7 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log)
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--candidates")
     gdf = _rename_columns(gdf, ["candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed",
                                 "floor", "cost"], aliases)
     if "candidate_id" not in gdf.columns:

@@ -134,6 +134,7 @@ def prepare(
     study: str = "",
     attribution: str = "",
     progress=None,
+    allow_overlap: bool = False,
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`analyze`, which runs both steps).
@@ -145,7 +146,8 @@ def prepare(
     file of the area its facility data cover; communities outside it are ``not_surveyed`` for that category.
     ``network``: an OSM file or street centre lines; with it ``distance`` defaults to ``"network"`` (walking
     distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
-    as the reachable streets buffered by ``buffer_m``.
+    as the reachable streets buffered by ``buffer_m``. ``allow_overlap``: communities overlapping by half the
+    smaller one's area or more are refused unless True (see :func:`geofacility.io.check_overlaps`).
     """
     step = progress or (lambda message: None)
     log = WarningLog()
@@ -193,6 +195,7 @@ def prepare(
 
     metric = choose_metric_crs(comm.geometry, crs)
     comm = comm.to_crs(metric)
+    io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
     fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "source_file",
                 "source_row", "geometry"]
     if fac_frames:
