@@ -527,12 +527,16 @@ def _cost_pairs(analysis, rooms, cost: dict):
     c_pos = pd.Series(np.arange(len(rooms)), index=rooms["candidate_id"].astype(str))
     d = table[cost["origin"]].map(d_pos)
     c = table[cost["destination"]].map(c_pos)
-    value = pd.to_numeric(table[cost["value"]], errors="coerce")
-    bad = d.isna() | c.isna() | value.isna()
+    from .io import parse_numbers
+
+    parsed = parse_numbers(table[cost["value"]])  # as every input number: '12,34' and 'inf' are not costs
+    value = pd.Series(parsed.values, index=table.index)
+    bad = d.isna() | c.isna() | value.isna() | ~np.isfinite(value) | (value < 0)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
         raise InputError(f"{path}, row {row}: origin/destination not a demand_id/candidate_id of this study, or "
-                         "the value is not a number; fix the row (origins are demand ids, destinations candidate ids)")
+                         "the value is not a number ≥ 0 (a decimal point, no thousands separators); fix the row "
+                         "(origins are demand ids, destinations candidate ids)")
     return d.to_numpy(np.int64), c.to_numpy(np.int64), value.to_numpy(float)
 
 
@@ -857,5 +861,27 @@ def main() -> None:
         sys.exit(result)
 
 
+def entry() -> None:
+    """The ``geofacility`` console script: :func:`main`, then the process ends with its exit code at once, once
+    stdout and stderr are flushed. Everything a run opens is closed by then (output sets, Dask clusters); what is
+    skipped is the interpreter's teardown of native thread pools (HiGHS, Arrow, GDAL), which under load could abort
+    a finished run with "terminate called without an active exception" (exit -6 instead of 0 or 2)."""
+    import os
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            sys.stderr.write(f"{exc.code}\n")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -487,9 +487,20 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
     if suffix in TABLE_SUFFIXES:
         if suffix in (".xlsx", ".xls"):
             try:
-                frame = pd.read_excel(path, dtype=str, sheet_name=layer or 0)
+                with pd.ExcelFile(path) as book:
+                    sheets = list(book.sheet_names)
+                    if layer is not None and layer not in sheets:
+                        raise InputError(f"{label}: no sheet {layer!r} in {path.name}; its sheets are "
+                                         f"{', '.join(sheets)}")
+                    frame = book.parse(sheet_name=layer or 0, dtype=str)
+            except InputError:
+                raise
             except Exception as exc:  # openpyxl/xlrd raise many types for unreadable workbooks
                 raise InputError(f"{label}: not a readable spreadsheet ({exc}); save it as .xlsx") from None
+            if layer is None and len(sheets) > 1:  # never a sheet taken silently
+                log.add(label, None, f"the workbook has {len(sheets)} sheets ({', '.join(sheets)}): the first, "
+                                     f"{sheets[0]!r}, is read; name another as {path.name}:SHEET",
+                        severity="warning")
             first_row = 2
         else:
             if layer is not None:

@@ -42,6 +42,7 @@ from openpyxl.styles import PatternFill
 from openpyxl.worksheet.cell_range import CellRange, MultiCellRange
 
 from .errors import InputError
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH
 from .ledger import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET,
                      WRITTEN_SHEET, _add_generated_sheets, _coverage_target, _generated_sheets, _id_header,
                      _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, computed_columns,
@@ -484,22 +485,27 @@ def _insert_rows(ws, at: int, n: int) -> bool:
     for r in sorted(heights, reverse=True):
         ws.row_dimensions[r + n].height = heights[r]
         ws.row_dimensions[r].height = None
-    for dv in ws.data_validations.dataValidation:
-        dv.sqref = MultiCellRange(" ".join(_shift_ranges(dv.sqref.ranges, at, n)))
-    old = ws.conditional_formatting
-    new = ConditionalFormattingList()
-    for cf in old:
-        for rule in cf.rules:
-            new.add(" ".join(_shift_ranges(cf.sqref.ranges, at, n)), rule)
-    ws.conditional_formatting = new
+    _rewrite_ranges(ws, lambda ranges: _shift_ranges(ranges, at, n))
     for link in getattr(ws, "_hyperlinks", []):
         if link.ref and CellRange(link.ref).min_row >= at:
             rng = CellRange(link.ref)
             rng.shift(row_shift=n)
             link.ref = rng.coord
-    if ws.auto_filter.ref:
-        ws.auto_filter.ref = _shift_ranges([ws.auto_filter.ref], at, n)[0]
     return formulas
+
+
+def _rewrite_ranges(ws, rewrite) -> None:
+    """Apply ``rewrite`` (a list of ranges → a list of range texts) to the sheet's data validation, conditional
+    formats and filter: the parts openpyxl does not move when rows are inserted."""
+    for dv in ws.data_validations.dataValidation:
+        dv.sqref = MultiCellRange(" ".join(rewrite(dv.sqref.ranges)))
+    formats = ConditionalFormattingList()
+    for cf in ws.conditional_formatting:
+        for rule in cf.rules:
+            formats.add(" ".join(rewrite(cf.sqref.ranges)), rule)
+    ws.conditional_formatting = formats
+    if ws.auto_filter.ref:
+        ws.auto_filter.ref = rewrite([ws.auto_filter.ref])[0]
 
 
 def _grow_to(ws, last_row: int, new_last: int) -> None:
@@ -513,16 +519,7 @@ def _grow_to(ws, last_row: int, new_last: int) -> None:
             out.append(rng.coord)
         return out
 
-    for dv in ws.data_validations.dataValidation:
-        dv.sqref = MultiCellRange(" ".join(grown(dv.sqref.ranges)))
-    old = ws.conditional_formatting
-    new = ConditionalFormattingList()
-    for cf in old:
-        for rule in cf.rules:
-            new.add(" ".join(grown(cf.sqref.ranges)), rule)
-    ws.conditional_formatting = new
-    if ws.auto_filter.ref:
-        ws.auto_filter.ref = grown([ws.auto_filter.ref])[0]
+    _rewrite_ranges(ws, grown)
 
 
 def _status_fill(status: str | None):
@@ -533,9 +530,9 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
     """The planner's ``ledger.xlsx`` at ``path`` with this run's figures written in (an openpyxl Workbook, not
     saved): see the module docstring. ``table``: the ledger table (:func:`geofacility.ledger.ledger_table`).
 
-    Adds rows to ``analysis.warnings`` (file ``ledger.xlsx``) for what the planner should know: new and removed
-    communities, rows moved, cells unmerged, workbook features openpyxl could not keep; the same lines go to the
-    open output set's ``notes`` for the terminal."""
+    What the planner should know (new and removed communities, rows moved, cells unmerged or typed over, workbook
+    features openpyxl could not keep) goes to the workbook's 警告 sheet, after the run's own warnings, and to the open
+    output set's ``notes`` for the terminal."""
     from .outputs import current_set
 
     path = Path(path)
@@ -565,14 +562,8 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         notes.append("the 台账 sheet had no 社区编码 column: added as its last column, so later runs match rows by id")
     planner_keys = {k for k in keys if (k[1] or k[0]) in {norm(f) for f in PLANNER_FIELDS}}
     computed = [(i, sheet.columns[k]) for i, k in enumerate(keys) if k not in planner_keys and k[0] != "序号"]
-    status_cols = {sheet.columns[k]: layout[i][0] for i, k in enumerate(keys) if k[1] == "现状"}
-    category_of = {}
-    for c, heading in status_cols.items():
-        from .standards import CATEGORIES, CATEGORY_LABELS_ZH
-
-        for category in CATEGORIES:
-            if heading.startswith(CATEGORY_LABELS_ZH[category]):
-                category_of[c] = category
+    category_of = {sheet.columns[k]: next(c for c in CATEGORIES if layout[i][0].startswith(CATEGORY_LABELS_ZH[c]))
+                   for i, k in enumerate(keys) if k[1] == "现状"}  # the 现状 column of each category
     records = table.set_index("community_id", drop=False).to_dict("index")
     writes: dict[tuple[int, int], object] = {}
     fills: dict[tuple[int, int], str | None] = {}
@@ -593,11 +584,11 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
                 writes[(r, c)] = safe_cell_text(cid)
         for c in category_of:
             fills[(r, c)] = "not_surveyed"
-    _keep_hand_edits(wb, ws, match, writes, keys, computed, notes)
+    _keep_hand_edits(wb, ws, match, writes, computed, notes)
     _write_merged_aware(ws, writes, sheet, notes)
     for (r, c), status in fills.items():
         cell = ws.cell(row=r, column=c)
-        if _fill_key(cell.fill) in _OUR_FILLS:
+        if _fill_key(cell.fill) in _OUR_FILLS:  # a colour the planner chose stays
             cell.fill = _status_fill(status)
     if match.removed:
         notes.append(f"{len(match.removed)} communities of the earlier ledger are not in this run's data (社区编码 "
@@ -608,21 +599,18 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
     if sheet.header_row > 1 and not isinstance(title_cell, MergedCell) and isinstance(title_cell.value, str) \
             and norm(title_cell.value.split("\n")[0]) == norm(_title(settings)):
         title_cell.value = f"{_title(settings)}\n{_note(settings, checks)}"
-    for loss in losses:
-        notes.append(f"openpyxl could not keep part of the workbook ({loss}); the untouched earlier file is kept as "
-                     "ledger.previous.xlsx")
-    _regenerate(wb, table, analysis, settings, match, sheet)
-    rows_now = {**match.rows, **match.removed, **match.added}
-    record_written(wb, ws, rows_now, {"|".join(_layout_key_text(i)): sheet.columns[keys[i]]
-                                      for i, _ in computed if keys[i] != id_key})
-    label = str(path)
-    rows = [{"file": label, "row": "", "severity": "warning", "message": note} for note in notes]
-    if rows:
-        analysis.warnings = pd.concat([analysis.warnings, pd.DataFrame(rows)], ignore_index=True)
-        _regenerate(wb, table, analysis, settings, match, sheet)  # the 警告 sheet with these rows
+    notes += [f"openpyxl could not keep part of the workbook ({loss}); the untouched earlier file is kept as "
+              "ledger.previous.xlsx" for loss in losses]
+    warnings = analysis.warnings
+    if notes:
+        warnings = pd.concat([warnings, pd.DataFrame([{"file": str(path), "row": "", "severity": "warning",
+                                                       "message": note} for note in notes])], ignore_index=True)
         outputs = current_set()
         if outputs is not None:
             outputs.notes.extend(f"ledger.xlsx: {note}" for note in notes)
+    _regenerate(wb, table, analysis, warnings, settings, match, sheet)
+    record_written(wb, ws, {**match.rows, **match.removed, **match.added},
+                   {"|".join(_layout_key_text(i)): sheet.columns[keys[i]] for i, _ in computed if keys[i] != id_key})
     return wb
 
 
@@ -645,7 +633,7 @@ def _written(wb) -> dict[str, dict[str, object]]:
     return out
 
 
-def _keep_hand_edits(wb, ws, match: Match, writes: dict, keys, computed, notes: list[str]) -> None:
+def _keep_hand_edits(wb, ws, match: Match, writes: dict, computed, notes: list[str]) -> None:
     """A computed cell the planner typed over (its value is not what geofacility wrote there last time): the new
     figure is written, and the planner's text is kept in a note on the cell and listed — never silently lost."""
     from openpyxl.comments import Comment
@@ -720,8 +708,6 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
     keys = _layout_keys()
     layout = _ledger_layout()
     status_index = {i: layout[i][0] for i, k in enumerate(keys) if k[1] == "现状"}
-    from .standards import CATEGORIES, CATEGORY_LABELS_ZH
-
     for offset, cid in enumerate(match.new):
         r = at + offset
         match.added[r] = cid
@@ -741,7 +727,8 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
     notes.append(f"{n} communities new to the ledger (社区编码 {shown}): rows {at}–{at + n - 1}")
 
 
-def _regenerate(wb, table: pd.DataFrame, analysis, settings: dict, match: Match, sheet: LedgerRows) -> None:
+def _regenerate(wb, table: pd.DataFrame, analysis, warnings: pd.DataFrame, settings: dict, match: Match,
+                sheet: LedgerRows) -> None:
     """Write geofacility's own sheets anew, where they were; the planner's sheets and order stay."""
     order = list(wb.sheetnames)
     active = wb.active.title if wb.active is not None else None
@@ -760,7 +747,7 @@ def _regenerate(wb, table: pd.DataFrame, analysis, settings: dict, match: Match,
                    ws.cell(row=r, column=sheet.columns[("社区", None)]).value, r]
             row += [ws.cell(row=r, column=c).value for c in planner_cols]
             removed_rows.append([str(v) if hasattr(v, "as_list") else v for v in row])
-    sheets = _generated_sheets(table, list(analysis.checks), analysis.warnings, settings,
+    sheets = _generated_sheets(table, list(analysis.checks), warnings, settings,
                                getattr(analysis, "facility_load", None), removed_rows, header)
     _add_generated_sheets(wb, sheets)
     wanted = [t for t in order if t in wb.sheetnames]

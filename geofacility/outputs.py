@@ -309,7 +309,11 @@ class OutputSet:
     # ---- opening
 
     def open(self, expected=()) -> "OutputSet":
-        self.created = not self.root.exists()
+        self.created = []  # the folders this set creates (deepest last): removed again if the run writes nothing
+        folder = Path(os.path.abspath(self.root))
+        while not folder.exists() and folder.parent != folder:
+            self.created.append(folder)
+            folder = folder.parent
         check_folder(self.root)
         self._lock.acquire()
         #: targets an interrupted earlier run had committed, completed now (the command says so)
@@ -444,9 +448,11 @@ class OutputSet:
 
     def close(self) -> None:
         self._lock.release(remove=True)
-        if getattr(self, "created", False):  # a run that stopped before writing leaves no empty folder behind
-            with contextlib.suppress(OSError):
-                self.root.rmdir()  # only when empty
+        for folder in getattr(self, "created", []):  # a run that stopped before writing leaves no empty folder
+            try:
+                folder.rmdir()  # only when empty, deepest first
+            except OSError:
+                break
 
 
 def _remove(path: Path) -> None:

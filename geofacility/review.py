@@ -79,14 +79,27 @@ class Project:
         return self.geometry if self.geometry.geom_type == "Point" else self.geometry.representative_point()
 
 
-def _positive(value, what: str, label: str) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _number(value, what: str, where: str) -> float | None:
+    """One number as a planner typed it, read as every input number is (geofacility.io.parse_numbers): ``1,234``
+    read, ``12,34`` and ``inf`` refused; None when empty."""
+    from . import io
+
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in ("", "nan"):
         return None
-    try:
-        number = float(str(value).replace(",", ""))
-    except ValueError:
-        raise InputError(f"{label}: {what} {value!r} is not a number; fix the value") from None
-    if not number > 0 or not math.isfinite(number):
+    parsed = io.parse_numbers(pd.Series([value if isinstance(value, str) else repr(value)
+                                         if not isinstance(value, (int, float)) else value]))
+    problem = None if parsed.problem is None else parsed.problem[0]
+    if problem == "ambiguous":
+        raise InputError(f"{where}: {what} is ambiguous ({value!r}: {io._ambiguity(value)}); write it with a decimal "
+                         "point and no thousands separators, e.g. 1234 or 12.34")
+    if problem is not None or not math.isfinite(parsed.values[0]):
+        raise InputError(f"{where}: {what} {value!r} is not a number; fix the value")
+    return float(parsed.values[0])
+
+
+def _positive(value, what: str, label: str) -> float | None:
+    number = _number(value, what, label)
+    if number is not None and not number > 0:
         raise InputError(f"{label}: {what} {value!r} must be a number > 0")
     return number
 
@@ -178,14 +191,8 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
         if cat is None:
             raise InputError(f"{where}: unknown category {raw_cat!r}; use one of {', '.join(CATEGORIES)} or their "
                              "Chinese names (教育, 养老…)")
-        area = rec.get("floor_area_m2")
-        try:
-            area = float(str(area).replace(",", "")) if area is not None and str(area).strip() not in ("", "nan") \
-                else None
-        except ValueError:
-            raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} is not a number; give it in m², "
-                             "e.g. 350") from None
-        if area is not None and (not math.isfinite(area) or area < 0):
+        area = _number(rec.get("floor_area_m2"), "floor area (m²)", where)
+        if area is not None and area < 0:
             raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} must be a number ≥ 0")
         rows.append({"name": str(rec.get("name") or f"{label_what} {i + 1}"), "category": cat,
                      "subcategory": sub_match[1] if sub_match and sub_match[0] == cat else None,

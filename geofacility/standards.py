@@ -174,7 +174,7 @@ def _num(value) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None  # 'inf' or 'nan' typed in a cell: not a number
 
 
 def _read_table(path: Path | str, *, label: str) -> pd.DataFrame:

@@ -715,18 +715,14 @@ def _(d, comm, fac, comm_path, fac_path):
     return lambda: read_demand(path), Refused(path, ("row 3", "population is impossibly large"))
 
 
-@case(REFUSED, "review-planned-misplaced-separator",
-      xfail="read as 350 m²: geofacility/review.py parses floor areas and project households itself (every comma "
-            "dropped) instead of io.parse_numbers; review.py is outside the files of the bad-inputs branch")
+@case(REFUSED, "review-planned-misplaced-separator")
 def _(d, comm, fac, comm_path, fac_path):
     path = d / "planned.csv"
     path.write_text('类别,子类,建筑面积\n养老,日间照料中心,"3,50"\n', encoding="utf-8")
     return lambda: read_planned(path), Refused(path, ("row 2", "ambiguous"))
 
 
-@case(REFUSED, "standards-infinite-radius",
-      xfail="radius_m = inf is accepted as an infinite service radius (standards.py reads its numbers with "
-            "float(); outside the files of the bad-inputs branch)")
+@case(REFUSED, "standards-infinite-radius")
 def _(d, comm, fac, comm_path, fac_path):
     path = d / "rules.csv"
     path.write_text("category,subcategory,name_zh,level,radius_m\neducation,primary_school,小学,10min,inf\n",
@@ -1171,6 +1167,28 @@ def _(d, comm, fac, comm_path, fac_path):
         assert len(analysis.communities) == 9 and analysis.communities["population"].sum() == 45_000
         no_unaccounted_rows(analysis)
     return analysed(f"{path}:communities", [(fac_path, "education")]), Repaired(None, check=check)
+
+
+@case(REPAIRED, "facilities-workbook-several-sheets")
+def _(d, comm, fac, comm_path, fac_path):
+    """A facility workbook with a notes sheet after the data: the first sheet is read and the warning says so."""
+    path = d / "设施.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        facility_table(fac_path).to_excel(writer, sheet_name="学校", index=False)
+        pd.DataFrame({"说明": ["数据来源：区教委"]}).to_excel(writer, sheet_name="说明", index=False)
+
+    def check(result):
+        assert len(result) == 2
+    return read_with_log(read_facilities, path), Repaired(path, "", "the first, '学校', is read; name another as "
+                                                                       "设施.xlsx:SHEET", check=check)
+
+
+@case(REFUSED, "facilities-workbook-unknown-sheet")
+def _(d, comm, fac, comm_path, fac_path):
+    path = d / "设施.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        facility_table(fac_path).to_excel(writer, sheet_name="学校", index=False)
+    return lambda: read_facilities(f"{path}:幼儿园"), Refused(f"{path}:幼儿园", ("no sheet '幼儿园'", "its sheets are 学校"))
 
 
 @case(REPAIRED, "facilities-category-with-no-usable-row")

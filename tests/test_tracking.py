@@ -63,8 +63,9 @@ def test_ledger_diff_command(tmp_path, grid_communities, grid_facilities):
     assert result.returncode == 0, result.stderr
     assert "销号 closed" in result.stderr and (tmp_path / "report" / "progress.xlsx").exists()
     bad = subprocess.run([sys.executable, "-m", "geofacility.cli", "ledger", "diff", str(old), str(tmp_path / "x.xlsx")],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "not found" in bad.stderr
+    assert not (tmp_path / "output").exists()  # the default --out folder is not left behind, empty
 
 
 def test_names_from_the_data_cannot_become_formulas_in_the_report(tmp_path, grid_communities, grid_facilities):
