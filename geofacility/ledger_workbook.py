@@ -625,11 +625,11 @@ def _written(wb) -> dict[str, dict[str, object]]:
     if WRITTEN_SHEET not in wb.sheetnames:
         return {}
     rows = wb[WRITTEN_SHEET].iter_rows(values_only=True)
-    header = list(next(rows, []))
+    header = [_text(v) for v in next(rows, [])]  # text: a re-save in LibreOffice or WPS may make it rich text
     out = {}
     for row in rows:
         if row and row[0] is not None:
-            out[_cell_norm(row[0])] = dict(zip(header[1:], row[1:]))
+            out[_cell_norm(row[0])] = {key: _text(v) for key, v in zip(header[1:], row[1:])}
     return out
 
 

@@ -258,7 +258,27 @@ def merged_town_cells(wb):
             start = r
 
 
-MANIPULATIONS = [sort_by_community, sort_by_town_descending, sort_by_deadline, delete_data_sheet,
+def rich_text_cells(wb):
+    """Cells re-saved as rich text (runs with their own fonts), as LibreOffice or WPS may write them: names, ids,
+    the hidden record of what geofacility wrote."""
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    def rich(value):
+        text = str(value)
+        return CellRichText([TextBlock(InlineFont(b=True), text[:2]), text[2:]]) if len(text) > 2 else value
+
+    ws = wb[LEDGER]
+    for r in _data_rows(ws):
+        for c in (2, 3, _col(ws, "社区编码")):
+            ws.cell(row=r, column=c).value = rich(ws.cell(row=r, column=c).value)
+    hidden = wb["geofacility_written"]
+    for cell in hidden[1]:
+        cell.value = rich(cell.value)
+    sort_by_community(wb)
+
+
+MANIPULATIONS = [rich_text_cells, sort_by_community, sort_by_town_descending, sort_by_deadline, delete_data_sheet,
                  sort_and_filter_data_sheet, filter_ledger_rows, blank_rows_and_totals, ids_with_stray_characters,
                  hidden_id_column, columns_added_after_remarks, merged_cells_in_plan, merged_town_cells]
 
