@@ -105,6 +105,8 @@ class Network:
     length: np.ndarray
     crs: CRS
     source: str = ""
+    #: the OSM id of every node, for networks read from OSM (None for centre lines, whose nodes are positions)
+    node_ids: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -192,8 +194,10 @@ def _segments_of_lines(lines: np.ndarray) -> np.ndarray:
 def network_from_lines(lines, crs, *, node: bool = True, source: str = "") -> Network:
     """A network from street centre lines in a metric CRS.
 
-    ``node=True`` splits lines where they cross (planners' centre-line files are rarely noded); note that this also
-    joins a bridge to the street it passes over — give a noded file and ``node=False`` where that matters.
+    Centre lines carry no node ids, so their topology comes from coordinates: line ends and vertices closer than
+    1 mm are one node. ``node=True`` also splits lines where they cross (planners' centre-line files are rarely
+    noded); note that this joins a bridge to the street it passes over, and footways drawn one above the other —
+    give a noded file and ``node=False`` where that matters, or an OSM extract, whose topology is by node id.
     """
     geoms = np.asarray(lines)
     geoms = geoms[~shapely.is_empty(geoms) & ~pd.isna(geoms)]
@@ -205,13 +209,27 @@ def network_from_lines(lines, crs, *, node: bool = True, source: str = "") -> Ne
 
 
 def network_from_osm(path: str | Path, crs, *, log: WarningLog | None = None) -> Network:
-    """The walkable ways of an OSM file (``.osm``, ``.osm.pbf``), read with pyosmium, projected to ``crs``."""
+    """The walkable ways of an OSM file (``.osm``, ``.osm.pbf``), read with pyosmium, projected to ``crs``.
+
+    Topology comes from OSM itself: two ways meet only where they share a node (by node id), never because two
+    nodes happen to lie at the same place — footways on different levels of a building, a bridge over a street, a
+    tunnel under it do not meet unless the mapper joined them. So ``layer``, ``level``, ``bridge``, ``tunnel`` and
+    ``indoor`` need no rule of their own: they separate ways exactly as far as the shared nodes say. Steps
+    (``highway=steps``) and elevator ways (``highway=elevator``) are walkable and cost their length on the map
+    (an elevator or a flight of stairs is a few metres; the climb is not counted). Consecutive nodes of one way
+    at the same position (a mapping duplicate) are one node. A way whose nodes are missing from the extract
+    (clipped at its edge) is split at the gaps — never joined by a straight line across them — and counted in the
+    warnings.
+    """
     import osmium
 
     log = log if log is not None else WarningLog()
+    refs: list[int] = []
     lons: list[float] = []
     lats: list[float] = []
-    kept = skipped = 0
+    way_of: list[int] = []
+    kept = skipped = gaps = 0
+    nan = float("nan")
     # node locations are cached before the filters run, so the ways come with coordinates
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
                  .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
@@ -221,22 +239,57 @@ def network_from_osm(path: str | Path, crs, *, log: WarningLog | None = None) ->
             if not is_walkable(way.tags):
                 skipped += 1
                 continue
-            pts = [(n.lon, n.lat) for n in way.nodes if n.location.valid()]
-            if len(pts) < 2:
+            nodes = way.nodes
+            valid = [n.location.valid() for n in nodes]
+            if not all(valid):
+                gaps += 1
+            if sum(valid) < 2:
                 continue
+            refs.extend(n.ref for n in nodes)
+            lons.extend(n.lon if ok else nan for n, ok in zip(nodes, valid))
+            lats.extend(n.lat if ok else nan for n, ok in zip(nodes, valid))
+            way_of.extend([kept] * len(nodes))
             kept += 1
-            arr = np.asarray(pts)
-            lons.extend(np.repeat(arr[:, 0], 2)[1:-1])
-            lats.extend(np.repeat(arr[:, 1], 2)[1:-1])
     except RuntimeError as exc:
         raise InputError(f"{path}: not a readable OSM file ({exc}); give a .osm or .osm.pbf extract") from None
     if not kept:
         raise InputError(f"{path}: no walkable ways (highway=*) in the file; is it the right extract?")
     log.add(str(path), None, f"{kept} walkable ways read, {skipped} highway ways excluded (motorways, "
                              "construction, no foot access)", severity="info")
-    pts = gpd.GeoSeries.from_xy(lons, lats, crs=4326).to_crs(crs)
-    coords = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]).reshape(-1, 2, 2)
-    return _from_segments(coords, CRS.from_user_input(crs), str(path))
+    if gaps:
+        log.add(str(path), None, f"{gaps} walkable ways have nodes missing from the extract (clipped at its edge?): "
+                                 "each is split at the gaps, not joined across them", severity="info")
+    return _network_from_node_ids(np.asarray(refs, dtype=np.int64), np.asarray(lons), np.asarray(lats),
+                                  np.asarray(way_of, dtype=np.int64), CRS.from_user_input(crs), str(path))
+
+
+def _network_from_node_ids(refs: np.ndarray, lon: np.ndarray, lat: np.ndarray, way: np.ndarray, crs: CRS,
+                           source: str) -> Network:
+    """Ways as runs of OSM node ids (``way``: the way of each entry, ``lon``/``lat`` NaN for a node missing from
+    the extract) → a network whose nodes are the OSM nodes: segments join consecutive nodes of a way that are both
+    present; nodes are the same node only by id."""
+    valid = np.isfinite(lon) & np.isfinite(lat)
+    pair = (way[1:] == way[:-1]) & valid[1:] & valid[:-1]
+    first = np.flatnonzero(pair)
+    ids, index, inverse = np.unique(refs[valid], return_index=True, return_inverse=True)
+    node = np.full(len(refs), -1, dtype=np.int64)
+    node[valid] = inverse
+    pts = gpd.GeoSeries.from_xy(lon[valid][index], lat[valid][index], crs=4326).to_crs(crs)
+    xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+    u, v = node[first], node[first + 1]
+    # consecutive nodes of a way at the same position (a duplicate) are one node; nodes of different ways are
+    # never merged by position
+    same = (u != v) & (np.hypot(*(xy[v] - xy[u]).T) < _NODE_PRECISION_M)
+    if same.any():
+        links = sp.coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(len(xy), len(xy)))
+        _, label = connected_components(links, directed=False)
+        _, keep, label = np.unique(label, return_index=True, return_inverse=True)
+        xy, ids, u, v = xy[keep], ids[keep], label[u], label[v]
+    keep = u != v
+    u, v = u[keep], v[keep]
+    length = np.hypot(*(xy[v] - xy[u]).T)
+    return Network(xy=xy, u=u.astype(np.int64), v=v.astype(np.int64), length=length, crs=crs, source=source,
+                   node_ids=ids)
 
 
 def read_network(path: str | Path, crs, *, coords=None, encoding: str | None = None,
@@ -511,7 +564,7 @@ def clip_network(network: Network, geometries, distance_m: float) -> Network:
     nodes, inverse = np.unique(np.concatenate([network.u[seg], network.v[seg]]), return_inverse=True)
     part = Network(xy=network.xy[nodes], u=inverse[:len(seg)].astype(np.int64),
                    v=inverse[len(seg):].astype(np.int64), length=network.length[seg], crs=network.crs,
-                   source=network.source)
+                   source=network.source, node_ids=None if network.node_ids is None else network.node_ids[nodes])
     part.__dict__["component"] = network.component[nodes]
     snappable = np.zeros(network.n_segments, dtype=bool)
     snappable[network.snappable] = True
