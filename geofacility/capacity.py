@@ -258,8 +258,12 @@ def reach_pairs(measure, points, facility_points, radius: float, *, snapped=None
     return pairs_within(points, facility_points, radius)
 
 
-def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float):
-    measure = analysis.measure
+def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float, category: str):
+    measure = (getattr(analysis, "category_measures", None) or {}).get(category, analysis.measure)
+    if getattr(measure, "by_id", False):  # an OD cost table: the facilities by their ids
+        from .costs import cost_ids
+
+        return measure.pairs(cost_ids(fac), radius)
     return reach_pairs(measure, analysis.demand.geometry.values, fac.geometry.values, radius,
                        snapped=getattr(measure, "demand", None))
 
@@ -307,7 +311,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
                                   "is not computed (coverage is); use a smaller radius or run per town "
                                   "(geofacility batch)")
         return None
-    d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m)
+    d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m, category)
     access, ratio, catchment = two_step_fca(d_idx, f_idx, weight, cap)
     reached = np.zeros(len(demand), dtype=bool)
     reached[d_idx] = True

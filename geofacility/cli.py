@@ -201,13 +201,14 @@ def study_options(command):
     return run
 
 
-def _study(*, status=None, **options):
-    """Run the analysis the study options describe (its input files go into the open output set's run.json)."""
+def _study(*, status=None, cost_matrix: dict | None = None, **options):
+    """Run the analysis the study options describe (its input files go into the open output set's run.json);
+    ``cost_matrix``: an OD table measuring one category (geofacility.costs)."""
     from .outputs import current_set
     from .pipeline import analyze as run_analysis
 
     progress = None if options["quiet"] or status is None else (lambda message: status.update(f"{message}…"))
-    kwargs = _prepare_kwargs(**options)
+    kwargs = {**_prepare_kwargs(**options), "cost_matrix": cost_matrix}
     analysis = run_analysis(**kwargs, progress=progress)
     outputs = current_set()
     if outputs is not None:
@@ -215,6 +216,7 @@ def _study(*, status=None, **options):
         for role in ("network", "standards", "aliases"):
             outputs.note_inputs(role, kwargs.get(role))
         outputs.note_inputs("survey_extent", {k: str(v) for k, v in (kwargs.get("survey_extent") or {}).items()})
+        outputs.note_inputs("cost_matrix", (cost_matrix or {}).get("path"))
     return analysis
 
 
@@ -487,57 +489,49 @@ SitesOut = Annotated[Path, typer.Option(help="Output folder for sites.csv, sites
 
 def _site_study(options: dict, candidates: Path, category: str, include_unreviewed: bool, cost: dict | None,
                 status, pmedian: bool = False):
-    from .io import read_candidates
-    from .siting import evaluate_candidates
-
-    if category not in CATEGORIES:
-        raise InputError(f"--category {category}: use one of {', '.join(CATEGORIES)}")
-    analysis = _study(**options, status=status)
-    coords = _coords_arg(options.get("coords"))
-    cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
+    """The study and the candidate rooms evaluated for ``category``; with a cost table (``cost["matrix"]``) the
+    category is measured by it throughout (geofacility.costs)."""
     from dataclasses import replace
 
     import pandas as pd
 
     from .errors import WarningLog
+    from .io import read_candidates
+    from .siting import evaluate_candidates
 
+    if category not in CATEGORIES:
+        raise InputError(f"--category {category}: use one of {', '.join(CATEGORIES)}")
+    cost_matrix = None
+    if cost and cost.get("matrix"):
+        cost_matrix = {"category": category, "path": cost["matrix"], "origin": cost["origin"],
+                       "destination": cost["destination"], "value": cost["value"]}
+    analysis = _study(**options, status=status, cost_matrix=cost_matrix)
+    coords = _coords_arg(options.get("coords"))
+    cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
     log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
     rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log)
+    od = analysis.category_measures.get(category)
+    if od is not None:
+        missing = set(od.missing(rooms["candidate_id"].astype(str)))
+        for file, row, cid in zip(rooms["source_file"], rooms["source_row"], rooms["candidate_id"].astype(str)):
+            if cid in missing:
+                log.add(file, row, f"candidate {cid} is not a destination of the cost table: it reaches nobody "
+                                   "(it is not measured in a straight line instead); add its rows to the table")
     if len(log):
         analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
-    cost_pairs = None
-    if cost and cost.get("matrix"):
-        cost_pairs = _cost_pairs(analysis, rooms, cost)
     study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
-                                cost_pairs=cost_pairs, pmedian_range=10_000.0 if pmedian else None)
+                                pmedian_range=10_000.0 if pmedian else None)
     return analysis, study
 
 
-def _cost_pairs(analysis, rooms, cost: dict):
-    """A long-form OD cost table → (demand idx, candidate idx, value); unknown ids are an error naming them."""
-    import numpy as np
-    import pandas as pd
-
-    path = cost["matrix"]
-    table = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
-    for key in ("origin", "destination", "value"):
-        if cost[key] not in table.columns:
-            raise InputError(f"{path}: no column {cost[key]!r} (--cost-{key}); columns are {', '.join(table.columns)}")
-    d_pos = pd.Series(np.arange(len(analysis.demand)), index=analysis.demand["demand_id"].astype(str))
-    c_pos = pd.Series(np.arange(len(rooms)), index=rooms["candidate_id"].astype(str))
-    d = table[cost["origin"]].map(d_pos)
-    c = table[cost["destination"]].map(c_pos)
-    from .io import parse_numbers
-
-    parsed = parse_numbers(table[cost["value"]])  # as every input number: '12,34' and 'inf' are not costs
-    value = pd.Series(parsed.values, index=table.index)
-    bad = d.isna() | c.isna() | value.isna() | ~np.isfinite(value) | (value < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-        raise InputError(f"{path}, row {row}: origin/destination not a demand_id/candidate_id of this study, or "
-                         "the value is not a number ≥ 0 (a decimal point, no thousands separators); fix the row "
-                         "(origins are demand ids, destinations candidate ids)")
-    return d.to_numpy(np.int64), c.to_numpy(np.int64), value.to_numpy(float)
+Cost = Annotated[Optional[Path], typer.Option(
+    help="An OD table of travel costs (e.g. from a routing service), one row per origin, destination, cost: origins "
+         "the demand ids, destinations the ids of the category's existing facilities and of the candidate rooms; "
+         "in the unit of the radius. The category is then measured by it throughout: existing coverage, the rooms' "
+         "reach, the ledger as if built.")]
+CostOrigin = Annotated[str, typer.Option(help="Origin (demand id) column of --cost-matrix.")]
+CostDestination = Annotated[str, typer.Option(help="Destination (facility or candidate id) column.")]
+CostValue = Annotated[str, typer.Option(help="Cost column.")]
 
 
 @sites_app.command("evaluate")
@@ -546,6 +540,10 @@ def sites_evaluate(
     candidates: Candidates,
     category: Category,
     include_unreviewed: Unreviewed = False,
+    cost_matrix: Cost = None,
+    cost_origin: CostOrigin = "origin",
+    cost_destination: CostDestination = "destination",
+    cost_value: CostValue = "cost",
     out: SitesOut = Path("output/sites"),
     **options,
 ) -> None:
@@ -561,7 +559,8 @@ def sites_evaluate(
     with _outputs(out, "sites.csv", "sites.xlsx", "sites_map.html", "run.json") as outputs, \
             console.status("evaluating candidates…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
-        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, None, status)
+        cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
+        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status)
         paths = write_sites(site_study, None, out, warnings=analysis.warnings)
         paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
     paths["run"] = out / "run.json"
@@ -590,12 +589,10 @@ def sites_select(
                                              "(fast MCLP with its optimality gap).")] = "mclp",
     time_limit: Annotated[Optional[float], typer.Option(help="Solver time limit in seconds (the gap is "
                                                              "reported).")] = None,
-    cost_matrix: Annotated[Optional[Path], typer.Option(help="Long-form OD table of travel costs from demand "
-                                                             "ids to candidate ids (e.g. from a routing "
-                                                             "service); same unit as the radius.")] = None,
-    cost_origin: Annotated[str, typer.Option(help="Origin (demand id) column of --cost-matrix.")] = "origin",
-    cost_destination: Annotated[str, typer.Option(help="Destination (candidate id) column.")] = "destination",
-    cost_value: Annotated[str, typer.Option(help="Cost column.")] = "cost",
+    cost_matrix: Cost = None,
+    cost_origin: CostOrigin = "origin",
+    cost_destination: CostDestination = "destination",
+    cost_value: CostValue = "cost",
     include_unreviewed: Unreviewed = False,
     out: SitesOut = Path("output/sites"),
     **options,
@@ -622,7 +619,6 @@ def sites_select(
                   "ledger_after/ledger.csv", "ledger_after/coverage.gpkg", "run.json") as outputs, \
             console.status("selecting sites…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
-        outputs.note_inputs("cost_matrix", cost_matrix)
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
                                            pmedian=method == "pmedian")
         status.update(f"solving ({method})…")

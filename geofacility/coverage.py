@@ -98,7 +98,12 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     households = communities["households"].to_numpy(dtype="float64")
 
     # --- coverage
-    dist, nearest = measure.nearest(fac_geoms, radius_m=check.radius_m)
+    if getattr(measure, "by_id", False):  # an OD cost table (geofacility.costs): facilities by their ids
+        from .costs import cost_ids
+
+        dist, nearest = measure.nearest(fac_geoms, radius_m=check.radius_m, ids=cost_ids(fac))
+    else:
+        dist, nearest = measure.nearest(fac_geoms, radius_m=check.radius_m)
     weight = demand["weight"].to_numpy(dtype="float64")
     demand_total = _group_sum(demand_codes, weight, n)
     if check.radius_m:
@@ -235,7 +240,8 @@ def containing_community(communities: gpd.GeoDataFrame, points: gpd.GeoDataFrame
 
 def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
                      checks: list[Check], *, coverage_target: float = 1.0, measure=None,
-                     survey_extent: dict | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+                     survey_extent: dict | None = None, category_measures: dict | None = None
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Per community × category coverage and gaps; demand gains ``dist_<category>_m``.
 
     ``measure``: how distance is measured, :class:`~geofacility.distance.StraightLineDistance` over the demand
@@ -249,6 +255,9 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
     ``survey_extent``: per category, the area (a shapely geometry in the same CRS) its facility data cover;
     communities whose inside point lies outside it are ``not_surveyed`` for that category rather than short of
     everything (facility data often exist for one district of a city-wide run).
+
+    ``category_measures``: a measure of its own for some categories, e.g. an OD cost table
+    (:class:`geofacility.costs.CostMatrixDistance`) for the category a siting study measures with one.
     """
     if not 0 < coverage_target <= 1:
         raise ValueError("coverage_target must be in (0, 1]")
@@ -278,7 +287,8 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
         parts = []
         for i, check in enumerate(cat_checks):
             frame, dist = _check_metrics(check, communities, demand, demand_codes, facilities, masks[check],
-                                         fac_codes, coverage_target, measure)
+                                         fac_codes, coverage_target,
+                                         (category_measures or {}).get(category, measure))
             parts.append((check, frame))
             column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
             demand[column] = dist

@@ -313,6 +313,10 @@ def _note(settings: dict, checks: list[Check]) -> str:
     distance = settings.get("distance")
     if distance:
         parts.append(f"距离：{_DISTANCE_ZH.get(str(distance), safe_cell_text(distance))}")
+    od = settings.get("cost_matrix")
+    if od:
+        parts.append(f"{CATEGORY_SHORT_ZH.get(od['category'], od['category'])}按 OD 成本表"
+                     f"（{safe_cell_text(Path(od['file']).name)}）计")
     parts.append(f"覆盖目标：{share_text(_coverage_target(settings))}")
     method = settings.get("capacity_method")
     if method and method != "none":
@@ -824,11 +828,14 @@ def selection_summary(study, selection, settings: dict) -> dict:
     """What selection.json holds: method, k/budget, radius, objective, populations, selected ids, solver."""
     ids = study.candidates["candidate_id"].to_numpy()
     already = float(study.weights[~study.uncovered].sum())
+    od = settings.get("cost_matrix")  # the OD table measuring this category: file, columns, hash
+    od = od if od and od.get("category") == study.check.category else None
     return {
         "category": study.check.category,
         "standard": study.check.label,
         "radius_m": study.check.radius_m,
-        "distance": settings.get("distance"),
+        "distance": "cost-matrix" if od else settings.get("distance"),
+        "cost_matrix": od,
         "method": selection.method,
         "k": settings.get("k"),
         "budget": settings.get("budget"),

@@ -43,6 +43,8 @@ class Analysis:
     service_areas: gpd.GeoDataFrame | None = None
     #: the distance measure used (StraightLineDistance or WalkingDistance), for siting on the same terms
     measure: object | None = field(default=None, repr=False)
+    #: categories measured otherwise, e.g. by an OD cost table (geofacility.costs.CostMatrixDistance)
+    category_measures: dict = field(default_factory=dict, repr=False)
     #: one row per facility whose category's capacity split was computed (geofacility.capacity): capacity, where
     #: it came from, demand within reach, load
     facility_load: pd.DataFrame | None = None
@@ -74,6 +76,8 @@ class Study:
     capacity: dict | None = None
     #: per input file: rows read, used, reported (see :func:`input_accounting`)
     accounting: pd.DataFrame | None = None
+    #: categories measured otherwise, e.g. by an OD cost table (geofacility.costs.CostMatrixDistance)
+    category_measures: dict = field(default_factory=dict)
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -135,6 +139,7 @@ def prepare(
     attribution: str = "",
     progress=None,
     allow_overlap: bool = False,
+    cost_matrix: dict | None = None,
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`analyze`, which runs both steps).
@@ -315,9 +320,27 @@ def prepare(
             "towns": None if towns is None else str(towns),
         },
     }
+    category_measures = {}
+    if cost_matrix:
+        from .costs import CostMatrixDistance, read_cost_table
+
+        category = cost_matrix["category"]
+        step("reading the cost table")
+        table = read_cost_table(cost_matrix["path"], origin=cost_matrix.get("origin", "origin"),
+                                destination=cost_matrix.get("destination", "destination"),
+                                value=cost_matrix.get("value", "cost"), encoding=encoding)
+        od = CostMatrixDistance(table, dem["demand_id"].to_numpy())
+        if len(od.missing_demand) == len(dem):
+            raise InputError(f"{table.path}: none of the {len(dem)} demand ids of this study is an origin of the cost "
+                             f"table (e.g. {dem['demand_id'].iloc[0]}); its origins must be the demand ids (the "
+                             "--demand file's id column)")
+        od.report(fac.loc[fac["category"] == category], category, log)
+        category_measures[category] = od
+        settings["cost_matrix"] = {"category": category, **table.describe()}
     accounting = input_accounting(log, used_rows)
     return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
-                 crs=metric, settings=settings, log=log, walk=walk, extents=extents, accounting=accounting)
+                 crs=metric, settings=settings, log=log, walk=walk, extents=extents, accounting=accounting,
+                 category_measures=category_measures)
 
 
 ACCOUNTING_COLUMNS = ["file", "rows_read", "rows_used", "rows_reported", "rows_unaccounted"]
@@ -353,7 +376,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     step("computing coverage")
     comm, dem = compute_coverage(study.communities, study.demand, study.facilities, study.checks,
                                  coverage_target=study.settings["coverage_target"], measure=walk,
-                                 survey_extent=study.extents)
+                                 survey_extent=study.extents, category_measures=study.category_measures)
     areas = None
     if walk is not None:
         _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log,
@@ -376,6 +399,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         settings=dict(study.settings),
         service_areas=areas,
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
+        category_measures=dict(study.category_measures),
         accounting=study.accounting,
     )
     method = study.settings.get("capacity_method", "allocate")

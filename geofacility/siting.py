@@ -384,17 +384,17 @@ def _check_for(analysis, category: str):
     return checks[0]
 
 
-def candidate_pairs(analysis, candidates, check, *, measure=None, cost_pairs=None, max_distance=None):
+def candidate_pairs(analysis, candidates, check, *, measure=None, max_distance=None):
     """(demand idx, candidate idx, metres) within ``max_distance`` (default the radius): straight line, on foot
-    (``measure`` a WalkingDistance), or from an OD cost table (``cost_pairs``)."""
+    (``measure`` a WalkingDistance), or from an OD cost table (``measure`` a CostMatrixDistance: candidates by
+    their id; a set of rooms combined into one site by its first room's)."""
     from .network import WalkingDistance, snap_points
 
     demand = analysis.demand
     limit = max_distance if max_distance is not None else check.radius_m
-    if cost_pairs is not None:
-        d_idx, c_idx, value = cost_pairs
-        keep = value <= limit
-        return d_idx[keep], c_idx[keep], value[keep]
+    if getattr(measure, "by_id", False):
+        at = candidates["located_at"] if "located_at" in candidates else candidates["candidate_id"]
+        return measure.pairs(at.astype(str).to_numpy(), limit)
     if isinstance(measure, WalkingDistance):
         snap = snap_points(measure.network, candidates.geometry.values, measure.max_snap_m)
         return walking_pairs(measure.network, measure.demand, snap, limit)
@@ -475,6 +475,7 @@ def _add_combinations(cands, check):
             "community_id": cid,
             "town": group["town"].iloc[0],
             "hosts_category": True,
+            "located_at": group["candidate_id"].iloc[0],  # the set stands where its first room does
             "geometry": group.geometry.iloc[0],
         })
     extra = gpd.GeoDataFrame(rows, geometry="geometry", crs=cands.crs)
@@ -482,7 +483,7 @@ def _add_combinations(cands, check):
 
 
 def evaluate_candidates(analysis, candidates, category: str, *, include_unreviewed: bool = False,
-                        cost_pairs=None, pmedian_range: float | None = None) -> SiteStudy:
+                        pmedian_range: float | None = None) -> SiteStudy:
     """What each candidate room would fix for ``category``, keeping the existing facilities.
 
     Adds to a copy of ``candidates``: ``community_id``/``town`` (where it stands), ``hosts_category`` (its
@@ -490,9 +491,13 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     ``newly_covered_population`` (people not covered by any existing facility that it would bring within the
     radius), ``communities_served`` (their communities), ``gap_closed_m2`` (floor-area gap of its own community
     it would close), ``selectable`` and ``rank``.
+
+    The category is measured as the analysis measures it: straight line, on foot, or by an OD cost table
+    (``analysis.category_measures``), which then also gives the candidates' reach.
     """
     check = _check_for(analysis, category)
     cands = candidates.to_crs(analysis.crs).reset_index(drop=True)
+    cands["located_at"] = cands["candidate_id"].astype(str)
     comm = analysis.communities
     c_idx, k_idx = comm.sindex.query(cands.geometry.values, predicate="intersects")
     first = pd.Series(k_idx).groupby(c_idx).min()
@@ -514,9 +519,10 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     dist_col = f"dist_{category}_m"
     if check.radius_m:
         uncovered = ~(analysis.demand[dist_col].to_numpy() <= check.radius_m)
-        d_idx, k2, metres = candidate_pairs(analysis, cands, check, measure=getattr(analysis, "measure", None),
-                                            cost_pairs=cost_pairs, max_distance=max(check.radius_m,
-                                                                                    pmedian_range or 0))
+        measure = (getattr(analysis, "category_measures", None) or {}).get(category,
+                                                                          getattr(analysis, "measure", None))
+        d_idx, k2, metres = candidate_pairs(analysis, cands, check, measure=measure,
+                                            max_distance=max(check.radius_m, pmedian_range or 0))
     else:  # no radius: a room serves its own community
         uncovered = np.ones(len(weights), dtype=bool)
         d_idx, k2, metres = _same_community_pairs(analysis, cands)
@@ -602,7 +608,8 @@ def select_sites(study: SiteStudy, *, method: str = "mclp", k: int | None = None
 
 def with_sites(analysis, study: SiteStudy, selection: Selection):
     """The analysis "as if" the selected rooms were built: they join the facilities of the category (with their
-    floor area and the applied standard's subcategory) and coverage and gaps are recomputed on the same terms."""
+    floor area and the applied standard's subcategory) and coverage and gaps are recomputed on the same terms —
+    the same measure, an OD cost table included (a selected room is found in it by its candidate id)."""
     from dataclasses import replace
 
     import geopandas as gpd
@@ -616,6 +623,7 @@ def with_sites(analysis, study: SiteStudy, selection: Selection):
         "category": study.check.category,
         "subcategory": study.check.subcategory,
         "floor_area_m2": chosen["floor_area_m2"].astype(float),
+        "cost_id": chosen["located_at"].astype(str) if "located_at" in chosen else chosen["candidate_id"].astype(str),
         "source_file": chosen.get("source_file", ""),
         "source_row": chosen.get("source_row", 0),
     }, geometry=chosen.geometry.values, crs=analysis.crs)
@@ -625,7 +633,8 @@ def with_sites(analysis, study: SiteStudy, selection: Selection):
     demand = analysis.demand[["demand_id", "community_id", "weight", "geometry"]]
     comm, dem = compute_coverage(base, demand, facilities, analysis.checks,
                                  coverage_target=analysis.settings.get("coverage_target", 1.0),
-                                 measure=analysis.measure)
+                                 measure=analysis.measure,
+                                 category_measures=getattr(analysis, "category_measures", None))
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     settings = {**analysis.settings, "study": f"{analysis.settings.get('study', '')}（拟建房源后 with selected sites）"}
     return replace(analysis, communities=comm, demand=dem, facilities=facilities, settings=settings,
