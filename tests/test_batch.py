@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from conftest import CRS, write_grid_files
+from conftest import CRS, need, write_grid_files
 from geofacility.batch import batch, safe_name
 from geofacility.pipeline import analyze
 
@@ -87,7 +87,7 @@ def test_hostile_group_name_stays_inside_the_output(tmp_path, grid_communities, 
 
 
 def test_two_dask_workers_give_byte_identical_ledgers(tmp_path, grid_inputs):
-    pytest.importorskip("dask.distributed")
+    need("dask.distributed")
     one = batch(by="town", out=tmp_path / "w1", **grid_inputs)
     two = batch(by="town", out=tmp_path / "w2", workers=2, **grid_inputs)
     assert one.summary.drop(columns=[]).equals(two.summary)

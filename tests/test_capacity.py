@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from conftest import need
 from geofacility.capacity import allocate, apply_capacity, capacity_split, facility_capacity, two_step_fca
 from geofacility.distance import pairs_within
 from geofacility.errors import WarningLog
@@ -134,7 +135,7 @@ def test_not_surveyed_categories_have_no_split(tmp_path):
 
 
 def test_2sfca_equals_pysal_access():
-    access = pytest.importorskip("access")
+    access = need("access")
     rng = np.random.default_rng(7)
     n_d, n_f, radius = 400, 25, 800.0
     homes = shapely.points(rng.uniform(0, 5000, (n_d, 2)))

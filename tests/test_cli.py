@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from urllib.parse import quote
@@ -30,11 +31,25 @@ def xicheng_run(tmp_path_factory):
 
 
 def test_writes_the_four_outputs(xicheng_run):
+    """Every output holds what it should: 264 communities in the ledger (csv, workbook, GeoPackage), the 1,421
+    compounds and 54 schools in the GeoPackage and on the map; run.json lists them with their hashes."""
     out, result = xicheng_run
-    for name in ("ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html"):
-        assert (out / name).stat().st_size > 1000, name
+    for name in ("ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "run.json"):
         assert str(out / name) in result.stdout
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert len(pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")) == 264
+    ws = openpyxl.load_workbook(out / "ledger.xlsx")["台账 ledger"]
+    assert sum(1 for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=24).value) == 264
+    layers = dict(pyogrio.list_layers(out / "coverage.gpkg"))
+    assert {name: pyogrio.read_info(out / "coverage.gpkg", layer=name)["features"] for name in layers} == \
+        {"communities": 264, "demand": 1421, "facilities": 54}
+    html = (out / "map.html").read_text(encoding="utf-8")
+    popups = " ".join(f["properties"].get("popup", "") for blob in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html)
+                      for f in json.loads(blob)["features"] if f["geometry"]["type"] == "Point")
+    schools = pd.read_csv(sample_dir() / "primary_schools.csv")["name"]
+    assert [name for name in schools if f"<b>{name}</b>" not in popups] == []  # every school on the map
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert sorted(o["file"] for o in run["outputs"]) == ["coverage.gpkg", "ledger.csv", "ledger.xlsx", "map.html"]
 
 
 def test_capacity_and_input_rows_on_the_sample(xicheng_run):
@@ -100,17 +115,29 @@ def test_ledger_workbook_has_the_attachment_3_header(xicheng_run):
 
 
 def test_map_has_leaflet_and_layers(xicheng_run):
+    """The map's communities are the ledger's: one polygon per community, coloured short/ok as the ledger says."""
     out, _ = xicheng_run
     html = (out / "map.html").read_text(encoding="utf-8")
-    assert "L.map(" in html
-    assert "primary_school" in html and "500" in html
-    assert "approximate" in html
+    assert "L.map(" in html and "primary_school" in html
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig").set_index("community_id")
+    polygons = [f for blob in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html)
+                for f in json.loads(blob)["features"] if f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+                and "110102" in json.dumps(f["properties"], ensure_ascii=False)]
+    shown = {cid for f in polygons for cid in re.findall(r"110102\d{3}-\d{3}", json.dumps(f["properties"]))}
+    assert shown == set(ledger.index)
 
 
 def test_summary_names_the_worst_communities(xicheng_run):
-    _, result = xicheng_run
-    assert "Five worst communities" in result.stderr
-    assert "not surveyed" in result.stderr
+    """The terminal's five worst communities are the ledger's, in its order (most categories short, then most
+    people not covered, then id); the other six categories read not surveyed."""
+    out, result = xicheng_run
+    text = result.stderr.replace("\n", " ")
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    worst = ledger.assign(unc=ledger["education_uncovered_population"]).sort_values(
+        ["n_categories_short", "unc", "community_id"], ascending=[False, False, True]).head(5)["community_id"]
+    positions = [text.find(f"({cid})") for cid in worst]
+    assert all(p > text.find("Five worst communities") > 0 for p in positions) and positions == sorted(positions)
+    assert text.count("not surveyed") == 6
 
 
 def test_user_mistake_is_one_line_and_exit_2(tmp_path):
@@ -239,6 +266,9 @@ def test_survey_extent_option(tmp_path):
     result = run_cli("analyze", "--survey-extent", "education=" + str(sample_dir() / "streets.geojson"),
                      "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
+    # the streets file covers the whole district: every community is inside the extent, nothing turns not surveyed
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
+    assert set(ledger["education_status"]) == {"ok", "gap"} and (ledger["education_status"] == "gap").sum() == 139
     bad = run_cli("analyze", "--survey-extent", "schools=x.geojson", "--out", str(out), "--quiet")
     assert bad.returncode == 2 and "unknown category" in bad.stderr
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+from conftest import need  # noqa: E402
+
+nbformat = need("nbformat")
+nbclient = need("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "xicheng_walkthrough.ipynb"
 

@@ -173,3 +173,49 @@ def test_selecting_rooms_closes_community_gaps(rooms_world):
     assert after.loc["C12", "community_service_status"] == "gap"
     before = analysis.communities.set_index("community_id")
     assert (before["community_service_status"] == "gap").all()
+
+
+def _brute_force_pmedian(d, w, p, fallback):
+    """Every set of p candidates tried: the optimum a planner could check by enumeration."""
+    from itertools import combinations
+
+    best = (np.inf, None)
+    for chosen in combinations(range(d.shape[1]), p):
+        cost = float((w * np.minimum(d[:, list(chosen)].min(axis=1), fallback)).sum())
+        if cost < best[0] - 1e-9:
+            best = (cost, chosen)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pmedian_equals_enumeration(seed):
+    """The decomposition's optimum equals exhaustive enumeration on small random worlds: ties (integer metres),
+    unreachable pairs, existing facilities (every other seed), merged identical homes."""
+    rng = np.random.default_rng(seed)
+    n, m, p = 40, 9, 1 + seed % 4
+    homes, cands = rng.integers(0, 2000, (n, 2)), rng.integers(0, 2000, (m, 2))
+    homes[n // 2:n // 2 + 5] = homes[0]  # five homes in one building
+    d = np.round(np.hypot(*(homes[:, None, :] - cands[None, :, :]).transpose(2, 0, 1)))
+    d[rng.random(d.shape) < 0.15] = np.inf  # some pairs unreachable (a river, an OD table without them)
+    d[:, 0] = np.where(np.isfinite(d[:, 0]), d[:, 0], 3000.0)  # everyone reaches candidate 0
+    w = rng.integers(1, 50, n).astype(float)
+    fallback = (np.round(rng.uniform(300, 1500, n)) if seed % 2 else np.full(n, np.inf))
+    want, chosen = _brute_force_pmedian(d, w, p, fallback)
+    got = solve_pmedian(d, w, p=p, existing_distance=None if seed % 2 == 0 else fallback)
+    assert got.status == "Optimal" and got.gap == 0.0
+    assert got.objective == pytest.approx(want, rel=1e-9)
+    assert len(got.selected) == p
+    cost = float((w * np.minimum(d[:, got.selected].min(axis=1), fallback)).sum())
+    assert cost == pytest.approx(want, rel=1e-9)  # the selection costs what the solver says
+
+
+def test_pmedian_time_limit_reports_its_bound():
+    """Stopped by a time limit: the best selection found, its cost, and a lower bound no higher than it."""
+    rng = np.random.default_rng(5)
+    homes, cands = rng.uniform(0, 10_000, (1500, 2)), rng.uniform(0, 10_000, (120, 2))
+    d = np.hypot(*(homes[:, None, :] - cands[None, :, :]).transpose(2, 0, 1))
+    res = solve_pmedian(d, rng.integers(1, 100, 1500).astype(float), p=12, time_limit=0.05)
+    assert len(res.selected) == 12 or res.status != "Optimal"
+    if res.status != "Optimal":
+        assert res.bound is None or res.bound <= res.objective * (1 + 1e-9)
+        assert 0.0 <= res.gap <= 1.0
