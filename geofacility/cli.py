@@ -70,7 +70,8 @@ def _coords_arg(values: list[str] | None):
 
 Communities = Annotated[Optional[Path], typer.Option(
     help="Community (社区) boundaries: GeoJSON/GPKG/Shapefile with name, town, population, households. "
-         "Example: --communities 社区.shp. Without it, the bundled Beijing Xicheng sample is analysed.")]
+         "Example: --communities 社区.shp. Name the layer of a file with several as PATH:LAYER (any input, e.g. "
+         "数据.gpkg:社区). Without it, the bundled Beijing Xicheng sample is analysed.")]
 Facilities = Annotated[Optional[list[str]], typer.Option(
     help="Existing facilities, [CATEGORY=]PATH, repeatable. The file needs a category column (类别) unless "
          "CATEGORY is given, which also marks the category as surveyed (a CSV with only a header: surveyed, "
