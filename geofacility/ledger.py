@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd

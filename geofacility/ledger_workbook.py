@@ -45,8 +45,8 @@ from .errors import InputError
 from .standards import CATEGORIES, CATEGORY_LABELS_ZH
 from .ledger import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET,
                      WRITTEN_SHEET, _add_generated_sheets, _coverage_target, _generated_sheets, _id_header,
-                     _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, computed_columns,
-                     record_written, safe_cell_text, unescape_cell_text)
+                     _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, record_written,
+                     safe_cell_text, unescape_cell_text)
 
 __all__ = ["PlannerEntries", "read_planner_entries", "update_ledger_workbook", "LedgerRows"]
 
@@ -114,6 +114,12 @@ class LedgerRows:
 
 def _layout_keys() -> list[tuple[str, str | None]]:
     return [(norm(top), norm(sub) if sub else None) for top, sub, _ in _ledger_layout()]
+
+
+def _status_columns() -> dict[int, str]:
+    """Layout index of each category's 现状 column → the category (its status colours that cell)."""
+    return {i: next(c for c in CATEGORIES if top.startswith(CATEGORY_LABELS_ZH[c]))
+            for i, (top, sub, _) in enumerate(_ledger_layout()) if sub == "现状"}
 
 
 def _header_rows(ws) -> int | None:
@@ -549,7 +555,6 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
     settings = _workbook_settings(analysis)
     checks = list(analysis.checks)
     target = _coverage_target(settings)
-    layout = _ledger_layout()
     keys = _layout_keys()
     id_key = (norm(ID_HEADING), None)
     if sheet.id_col is None:  # an older ledger: the 社区编码 column is added after its last column
@@ -562,8 +567,7 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         notes.append("the 台账 sheet had no 社区编码 column: added as its last column, so later runs match rows by id")
     planner_keys = {k for k in keys if (k[1] or k[0]) in {norm(f) for f in PLANNER_FIELDS}}
     computed = [(i, sheet.columns[k]) for i, k in enumerate(keys) if k not in planner_keys and k[0] != "序号"]
-    category_of = {sheet.columns[k]: next(c for c in CATEGORIES if layout[i][0].startswith(CATEGORY_LABELS_ZH[c]))
-                   for i, k in enumerate(keys) if k[1] == "现状"}  # the 现状 column of each category
+    category_of = {sheet.columns[keys[i]]: category for i, category in _status_columns().items()}
     records = table.set_index("community_id", drop=False).to_dict("index")
     writes: dict[tuple[int, int], object] = {}
     fills: dict[tuple[int, int], str | None] = {}
@@ -706,8 +710,7 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
     start = int(max(numbers)) + 1 if numbers else 1
     styles = _named_styles(ws.parent)
     keys = _layout_keys()
-    layout = _ledger_layout()
-    status_index = {i: layout[i][0] for i, k in enumerate(keys) if k[1] == "现状"}
+    status_of = _status_columns()
     for offset, cid in enumerate(match.new):
         r = at + offset
         match.added[r] = cid
@@ -716,10 +719,8 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
             cell = ws.cell(row=r, column=sheet.columns[key])
             cell.value = values[i]
             style = styles["id"] if key[0] == norm(ID_HEADING) else styles[None]
-            if i in status_index:
-                category = next(c for c in CATEGORIES if status_index[i].startswith(CATEGORY_LABELS_ZH[c]))
-                status = records[cid][f"{category}_status"]
-                style = styles.get(status, styles[None])
+            if i in status_of:
+                style = styles.get(records[cid][f"{status_of[i]}_status"], styles[None])
             cell.style = style
     if not occupied:
         _grow_to(ws, last, at + n - 1)

@@ -3,7 +3,6 @@ replacing anything when one cannot be replaced, survives ``kill -9`` at any step
 which run each file came from, and the command line never shows a traceback for a user's mistake."""
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
