@@ -52,7 +52,7 @@ def read_cost_table(path, *, origin: str = "origin", destination: str = "destina
                     encoding: str | None = None) -> CostTable:
     """Read and check an OD table: the three columns must exist, every cost be a number ≥ 0 (as every input number
     is read: ``12,34`` and ``inf`` refused), and no (origin, destination) pair appear twice with two costs."""
-    from .io import _ambiguity, _read_csv, parse_numbers
+    from .io import _read_csv, number_problem, parse_numbers
     from .outputs import file_sha256
 
     path = Path(path)
@@ -74,10 +74,9 @@ def read_cost_table(path, *, origin: str = "origin", destination: str = "destina
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         cell = table[value].iloc[i]
-        why = (f"cost is ambiguous ({cell!r}: {_ambiguity(cell)})" if parsed.problem is not None
-               and parsed.problem[i] == "ambiguous" else
-               "an origin or destination is empty" if o.isna().iloc[i] or d.isna().iloc[i] else
-               f"cost {cell!r} is not a number ≥ 0")
+        problem = None if parsed.problem is None else parsed.problem[i]
+        why = ("an origin or destination is empty" if o.isna().iloc[i] or d.isna().iloc[i] else
+               f"cost {number_problem(cell, problem)}" if problem is not None else f"cost {cell!r} is not a number ≥ 0")
         raise InputError(f"{path}, row {i + 2}: {why}; fix the row (a decimal point, no thousands separators)"
                          + (f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""))
     frame = pd.DataFrame({"o": o.to_numpy(dtype=object), "d": d.to_numpy(dtype=object), "c": cost})
@@ -154,8 +153,11 @@ class CostMatrixDistance:
 
     def report(self, facilities: pd.DataFrame, category: str, log: WarningLog) -> None:
         """Say what the table does not cover: demand points, existing facilities of ``category``; refuse a table
-        that mentions none of them."""
+        that mentions none of the demand points, or none of the existing facilities."""
         path = self.table.path
+        if self.n_demand and len(self.missing_demand) == self.n_demand:
+            raise InputError(f"{path}: none of the {self.n_demand} demand ids of this study is an origin of the cost "
+                             "table; its origins must be the demand ids (the --demand file's id column)")
         fac_ids = cost_ids(facilities)
         missing = self.missing(fac_ids)
         if len(fac_ids) and len(missing) == len(fac_ids):

@@ -755,6 +755,19 @@ def parse_numbers(raw: pd.Series, *, thousands: bool = True) -> Numbers:
     return Numbers(values, problem, normalised)
 
 
+def number_problem(cell, problem: str) -> str:
+    """How a cell :func:`parse_numbers` could not read is described in a message: ``is ambiguous ('12,34': 12.34
+    with a decimal comma, or 1234 with a misplaced thousands separator?)`` or ``is not a number ('inf')``."""
+    if problem == "ambiguous":
+        return f"is ambiguous ({_cell(cell)}: {_ambiguity(cell)})"
+    return f"is not a number ({_cell(cell)})"
+
+
+#: the fix a message gives for a number that could not be read
+NUMBER_FIX = {"ambiguous": "write it with a decimal point and no thousands separators, e.g. 1234 or 12.34",
+              "not a number": "fix the value"}
+
+
 def _ambiguity(cell) -> str:
     """Why a number with a comma cannot be read: '12,34' could be 12.34 or 1234."""
     text = unicodedata.normalize("NFKC", str(cell)).strip()
@@ -791,21 +804,21 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog,
         if not mask.any():
             continue
         cells = raw.to_numpy()[mask]
-        if what == "is ambiguous":
-            detail = [f"({_cell(c)}: {_ambiguity(c)})" for c in cells]
+        if what in ("is ambiguous", "is not a number"):
+            texts = [number_problem(c, "ambiguous" if what == "is ambiguous" else "not a number") for c in cells]
         elif what == "is impossibly large":
-            detail = [f"({_cell(c)}: over {maximum:,.0f} {_MAX_WHAT.get(column, '')})".replace(" )", ")")
-                      for c in cells]
+            texts = [f"{what} ({_cell(c)}: over {maximum:,.0f} {_MAX_WHAT.get(column, '')})".replace(" )", ")")
+                     for c in cells]
         else:
-            detail = [f"({_cell(c)})" for c in cells]
+            texts = [f"{what} ({_cell(c)})" for c in cells]
         if required:
-            fix = {"is ambiguous": "write it with a decimal point and no thousands separators, e.g. 1234 or 12.34",
+            fix = {"is ambiguous": NUMBER_FIX["ambiguous"],
                    "is impossibly large": "fix the value (a typing or unit error?)"}.get(what, "fix the value")
             more = int(mask.sum()) - 1
-            raise InputError(f"{label}, row {rows[mask][0]}: {column} {what} {detail[0]}; {fix}"
+            raise InputError(f"{label}, row {rows[mask][0]}: {column} {texts[0]}; {fix}"
                              + (f" (and {more} more rows)" if more else ""))
-        for row, text in zip(rows[mask], detail):
-            log.add(label, row, f"{column} {what} {text}; treated as unknown")
+        for row, text in zip(rows[mask], texts):
+            log.add(label, row, f"{column} {text}; treated as unknown")
         values[mask] = np.nan
     return values
 
@@ -1125,9 +1138,10 @@ def _no_usable_row(gdf: gpd.GeoDataFrame, keep: np.ndarray, *, label: str, log: 
         raise InputError(f"{label}: none of its {n_rows:,} rows is usable ({reasons}); {meaning}: fix the rows, or "
                          "give a file with only its header if there is really no such facility")
     named = gdf["category"].to_numpy()
-    for lost in [c for c in CATEGORIES if (named == c).any() and not ((named == c) & keep).any()]:
+    lost_categories = [c for c in CATEGORIES if (named == c).any() and not ((named == c) & keep).any()]
+    reported = not_used(log.to_frame(), label) if lost_categories else None
+    for lost in lost_categories:
         rows = set(gdf.loc[named == lost, "source_row"].astype(str))
-        reported = not_used(log.to_frame(), label)
         reasons = reasons_text(reported[reported["row"].astype(str).isin(rows)])
         log.add(label, None, f"category {lost} ({CATEGORY_SHORT_ZH[lost]}) {NO_USABLE_ROW} in this file: its "
                              f"{len(rows):,} rows are not used ({reasons}); unless another file gives {lost} "

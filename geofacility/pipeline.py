@@ -330,10 +330,6 @@ def prepare(
                                 destination=cost_matrix.get("destination", "destination"),
                                 value=cost_matrix.get("value", "cost"), encoding=encoding)
         od = CostMatrixDistance(table, dem["demand_id"].to_numpy())
-        if len(od.missing_demand) == len(dem):
-            raise InputError(f"{table.path}: none of the {len(dem)} demand ids of this study is an origin of the cost "
-                             f"table (e.g. {dem['demand_id'].iloc[0]}); its origins must be the demand ids (the "
-                             "--demand file's id column)")
         od.report(fac.loc[fac["category"] == category], category, log)
         category_measures[category] = od
         settings["cost_matrix"] = {"category": category, **table.describe()}

@@ -86,14 +86,10 @@ def _number(value, what: str, where: str) -> float | None:
 
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in ("", "nan"):
         return None
-    parsed = io.parse_numbers(pd.Series([value if isinstance(value, str) else repr(value)
-                                         if not isinstance(value, (int, float)) else value]))
+    parsed = io.parse_numbers(pd.Series([value if isinstance(value, (str, int, float)) else str(value)]))
     problem = None if parsed.problem is None else parsed.problem[0]
-    if problem == "ambiguous":
-        raise InputError(f"{where}: {what} is ambiguous ({value!r}: {io._ambiguity(value)}); write it with a decimal "
-                         "point and no thousands separators, e.g. 1234 or 12.34")
-    if problem is not None or not math.isfinite(parsed.values[0]):
-        raise InputError(f"{where}: {what} {value!r} is not a number; fix the value")
+    if problem is not None:
+        raise InputError(f"{where}: {what} {io.number_problem(value, problem)}; {io.NUMBER_FIX[problem]}")
     return float(parsed.values[0])
 
 
@@ -175,6 +171,8 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
     if "category" not in frame.columns and "subcategory" not in frame.columns:
         raise InputError(f"{label}: no category column; add 类别 (category) to the list of {label_what} facilities")
     lookup = io._subcategory_lookup()
+    area_col = frame["floor_area_m2"] if "floor_area_m2" in frame else pd.Series(np.nan, index=frame.index)
+    areas = io.parse_numbers(area_col)  # the whole column at once, as every input number is read
     rows = []
     for i, rec in enumerate(frame.to_dict("records")):
         where = f"{label}, row {i + 2}"
@@ -191,7 +189,11 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
         if cat is None:
             raise InputError(f"{where}: unknown category {raw_cat!r}; use one of {', '.join(CATEGORIES)} or their "
                              "Chinese names (教育, 养老…)")
-        area = _number(rec.get("floor_area_m2"), "floor area (m²)", where)
+        problem = None if areas.problem is None else areas.problem[i]
+        if problem is not None:
+            raise InputError(f"{where}: floor area (m²) {io.number_problem(area_col.iloc[i], problem)}; "
+                             f"{io.NUMBER_FIX[problem]}")
+        area = None if np.isnan(areas.values[i]) else float(areas.values[i])
         if area is not None and area < 0:
             raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} must be a number ≥ 0")
         rows.append({"name": str(rec.get("name") or f"{label_what} {i + 1}"), "category": cat,

@@ -146,3 +146,11 @@ def test_sites_select_on_the_command_line_records_the_table(files):
     assert warnings["说明 message"].str.contains("candidate R3 is not a destination of the cost table").any()
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert any(i["role"] == "cost_matrix" and i["sha256"] == file_sha256(files / "od.csv") for i in run["inputs"])
+
+
+def test_a_table_whose_origins_are_not_the_demand_ids_is_refused(files):
+    table = pd.read_csv(files / "od.csv")
+    table["小区"] = "小区" + table["小区"].str[1:]  # the planner's own compound names, not the demand ids
+    table.to_csv(files / "od.csv", index=False)
+    with pytest.raises(InputError, match="none of the 9 demand ids of this study is an origin of the cost table"):
+        _analysis(files)
