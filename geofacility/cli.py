@@ -468,8 +468,10 @@ def ledger_diff_command(
                   f"{counts.get('changed', 0)}", highlight=False)
     differences = compare_runs(old, new)
     if differences:
-        console.print("[bold]The two runs differ[/] (a changed setting changes figures without any facility built): "
-                      + "; ".join(differences), highlight=False, soft_wrap=True)
+        why = (" (a changed setting changes figures without any facility built)"
+               if any(d.startswith("setting ") for d in differences) else "")
+        console.print(f"[bold]The two runs differ[/]{why}: " + "; ".join(differences), highlight=False,
+                      soft_wrap=True)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 

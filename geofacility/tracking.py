@@ -251,8 +251,10 @@ def _write_progress(old, new, out_dir: Path, today: dt.date) -> dict[str, Path]:
              f"逾期 overdue communities: {len(overdue)}", "",
              f"- 较早 earlier: {_md(run_label(old))}", f"- 较新 later: {_md(run_label(new))}", ""]
     if differences:
-        lines += ["**两次运行的设置或输入不同（设置变化也会改变结果，不一定来自设施建设） / the two runs differ in settings "
-                  "or inputs (a changed setting changes figures without any facility built):**", ""] + \
+        settings_changed = any(d.startswith("setting ") for d in differences)
+        lines += [("**两次运行的设置或输入不同（设置变化也会改变结果，不一定来自设施建设） / the two runs differ in settings "
+                   "or inputs (a changed setting changes figures without any facility built):**" if settings_changed
+                   else "**两次运行的输入文件不同 / the two runs read different input files:**"), ""] + \
             [f"- {_md(d)}" for d in differences] + [""]
     lines += [
              "| 街道/镇 town | 现有缺口 open | 销号 closed | 新增 opened | 变化 changed | 逾期 overdue |",

@@ -578,3 +578,7 @@ def test_the_monthly_cycle_on_the_command_line(tmp_path):
     assert "新增 opened" in diff.stderr and "input facilities" in diff.stderr  # the schools file changed
     report = (tmp_path / "进展" / "progress.md").read_text(encoding="utf-8")
     assert "逾期 overdue communities:" in report
+    # only the schools file changed: said as such, not blamed on a setting
+    assert "两次运行的输入文件不同" in report and "设置变化" not in report
+    assert "input facilities: primary_schools.csv → schools_dec.csv" in report
+    assert "a changed setting" not in diff.stderr
