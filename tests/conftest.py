@@ -1,10 +1,24 @@
 """Shared fixtures: a 3×3 grid of 500 m blocks whose answers can be checked by hand."""
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# hypothesis keeps no example database and no cache in the checkout (tests leave no files behind; the property
+# tests are derandomised, so a database would not change what runs)
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "geofacility-hypothesis")
+hypothesis_settings.register_profile("geofacility", database=None)
+hypothesis_settings.load_profile("geofacility")
 
 X0, Y0 = 440_000.0, 4_420_000.0  # UTM 50N (EPSG:32650), in Beijing
 CRS = "EPSG:32650"
@@ -85,3 +99,45 @@ def need(module: str):
             pytest.fail(f"test dependency {module} is missing under CI ({exc}); install the test extras: "
                         'pip install -e ".[test]"', pytrace=False)
         pytest.skip(f"{module} is not installed ({exc})")
+
+
+# ------------------------------------------------------------------------- the checkout is left as it was found
+
+#: what may appear in the checkout while the tests run: Python's bytecode caches and the install's metadata
+_TOLERATED = ("__pycache__/", ".egg-info/")
+
+
+def _untracked() -> set[str] | None:
+    """Untracked and ignored paths of the checkout (None outside a git checkout, e.g. an unpacked sdist)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    paths = {line[3:] for line in out.splitlines() if line[:2] in ("??", "!!")}
+    return {p for p in paths if not any(t in p for t in _TOLERATED)}
+
+
+def pytest_sessionstart(session):
+    session.config._checkout_before = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when the tests left files in the checkout (they write under tmp_path only)."""
+    before = getattr(session.config, "_checkout_before", None)
+    after = _untracked()
+    if before is None or after is None or hasattr(session.config, "workerinput"):
+        return
+    left = sorted(after - before)
+    if left:
+        session.config._checkout_left = left
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    left = getattr(config, "_checkout_left", None)
+    if left:
+        terminalreporter.write_sep("=", "the tests left files in the checkout (write under tmp_path instead)",
+                                   red=True, bold=True)
+        for path in left[:20]:
+            terminalreporter.write_line(f"  {path}")
