@@ -1392,6 +1392,7 @@ def write_overview(communities: gpd.GeoDataFrame, summary: pd.DataFrame, *, by: 
                    tiles=None, zoom_snap=0.25)
     _MetricScale().add_to(m)
     folium.TileLayer("OpenStreetMap", control=False).add_to(m)
+    _make_offline(m)  # Leaflet inlined as in every group's map: the overview opens with no internet, bar tiles
     folium.GeoJson(
         _geojson(frame, ["fill", "tip", "popup"]), name=esc(f"{by} 分组 groups"),
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#ffffff", "weight": 1.5,
