@@ -189,7 +189,7 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                           f"({kwargs['communities'].parent})")
     else:
         kwargs = {"communities": communities, "facilities": _facility_args(facilities or []), "demand": demand,
-                  "towns": towns, "study": communities.stem}
+                  "towns": towns, "study": None}  # None: named from the file (pipeline.study_name)
     if study is not None:
         kwargs["study"] = study
     radius_m = _radius_arg(radius)

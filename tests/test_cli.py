@@ -372,3 +372,29 @@ def test_category_aliases_on_every_option(tmp_path, grid_communities):
     assert bad.returncode == 2 and "--category 公厕: unknown category" in bad.stderr
     bad = run_cli("analyze", *study, "--radius", "养老=800", "--radius", "elderly_care=500", "--out", str(tmp_path / "b"))
     assert bad.returncode == 2 and "elderly_care given twice" in bad.stderr
+
+
+def test_study_named_after_a_generic_file_is_not_titled_twice(tmp_path):
+    """The bundled communities copied as 西城区/社区.geojson: the ledger, the map and the figures are titled
+    西城区社区配套设施…, never 社区社区配套设施… (the file's name is generic: the folder names the place)."""
+    import shutil
+
+    d = sample_dir()
+    folder = tmp_path / "西城区"
+    folder.mkdir()
+    shutil.copy(d / "communities.geojson", folder / "社区.geojson")
+    out = tmp_path / "out"
+    result = run_cli("analyze", "--communities", str(folder / "社区.geojson"), "--facilities",
+                     f"教育={d / 'primary_schools.csv'}", "--demand", str(d / "compounds.csv"), "--towns",
+                     str(d / "streets.geojson"), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    title = openpyxl.load_workbook(out / "ledger.xlsx").worksheets[0]["A1"].value
+    assert title.startswith("西城区社区配套设施排查台账\n"), title
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "<title>西城区 — 社区配套设施缺口</title>" in page and "社区社区" not in page
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]["study"] == "西城区"
+    named = run_cli("analyze", "--communities", str(folder / "社区.geojson"), "--facilities",
+                    f"教育={d / 'primary_schools.csv'}", "--study", "社区试点", "--out", str(tmp_path / "o2"),
+                    "--quiet")
+    assert named.returncode == 0, named.stderr  # a name given with --study is kept as typed
+    assert json.loads((tmp_path / "o2" / "run.json").read_text(encoding="utf-8"))["settings"]["study"] == "社区试点"
