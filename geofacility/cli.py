@@ -150,7 +150,9 @@ AllowOverlap = Annotated[bool, typer.Option(
     help="Go on when two communities overlap by half the smaller one's area or more (refused by default: the same "
          "place drawn twice counts its people twice); each community's people still count once, in its own "
          "polygon, and the overlaps are listed in the warnings.")]
-Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
+Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles. Default: the communities "
+                                                   "file's name without generic words (张店区社区.shp → 张店区), else "
+                                                   "its one street, else its folder.")]
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
 
