@@ -36,14 +36,40 @@ def _pairs(values: list[str] | None, *, option: str, value_name: str) -> dict[st
     return result
 
 
+def _category(text: str, option: str, *, pair: bool = False) -> str:
+    """The category key a command-line value names: the key itself or any name a facility file may use for it
+    (养老, 教育, 社区养老服务设施 …: geofacility.io.category_key, one table for files and options). ``pair``: the
+    value was the CATEGORY of a CATEGORY=VALUE option."""
+    from .io import category_key, category_names
+
+    key = category_key(text)
+    if key is None:
+        raise InputError(f"{option} {text}{'=…' if pair else ''}: unknown category; use one of {category_names()}")
+    return key
+
+
+def _category_pairs(pairs: dict, option: str) -> dict:
+    """``CATEGORY=VALUE`` options keyed by category key (养老=… read as elderly_care=…); two spellings of one
+    category given different values are refused rather than one silently winning."""
+    result: dict = {}
+    for text, value in pairs.items():
+        key = _category(text, option, pair=True)
+        if key in result and result[key] != value:
+            raise InputError(f"{option}: {key} given twice ({result[key]} and {value}); give it once")
+        result[key] = value
+    return result
+
+
 def _facility_args(values: list[str]) -> list:
+    from .io import category_key, category_names
+
     items = []
     for text in values:
         key, sep, value = text.partition("=")
-        if sep and key in CATEGORIES:
-            items.append((Path(value), key))
+        if sep and category_key(key) is not None:
+            items.append((Path(value), category_key(key)))
         elif sep and key and not Path(text).exists() and "/" not in key and "\\" not in key:
-            raise InputError(f"--facilities {text!r}: unknown category {key!r}; use one of {', '.join(CATEGORIES)}")
+            raise InputError(f"--facilities {text!r}: unknown category {key!r}; use one of {category_names()}")
         else:
             items.append(Path(text))
     return items
@@ -124,8 +150,27 @@ AllowOverlap = Annotated[bool, typer.Option(
     help="Go on when two communities overlap by half the smaller one's area or more (refused by default: the same "
          "place drawn twice counts its people twice); each community's people still count once, in its own "
          "polygon, and the overlaps are listed in the warnings.")]
-Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
+Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles. Default: the communities "
+                                                   "file's name without generic words (张店区社区.shp → 张店区), else "
+                                                   "its one street, else its folder.")]
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
+
+
+def _radius_arg(radius: list[str] | None) -> dict[str, float]:
+    """``--radius CATEGORY=METRES`` by category key."""
+    pairs = _category_pairs(_pairs(radius, option="--radius", value_name="METRES"), "--radius")
+    return {k: _float(v, f"--radius {k}={v}") for k, v in pairs.items()}
+
+
+def _standard_arg(standard: list[str] | None) -> dict[str, list[str]]:
+    """``--standard CATEGORY=SUBCATEGORY`` (repeatable) by category key."""
+    choices: dict[str, list[str]] = {}
+    for text in standard or []:
+        key, _, value = text.partition("=")
+        if not value:
+            raise InputError(f"--standard {text!r}: write it as CATEGORY=SUBCATEGORY")
+        choices.setdefault(_category(key, "--standard", pair=True), []).append(value)
+    return choices
 
 
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
@@ -146,24 +191,13 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                           f"({kwargs['communities'].parent})")
     else:
         kwargs = {"communities": communities, "facilities": _facility_args(facilities or []), "demand": demand,
-                  "towns": towns, "study": communities.stem}
+                  "towns": towns, "study": None}  # None: named from the file (pipeline.study_name)
     if study is not None:
         kwargs["study"] = study
-    radius_m = {k: _float(v, f"--radius {k}={v}") for k, v in
-                _pairs(radius, option="--radius", value_name="METRES").items()}
-    choices: dict[str, list[str]] = {}
-    for text in standard or []:
-        key, _, value = text.partition("=")
-        if not value:
-            raise InputError(f"--standard {text!r}: write it as CATEGORY=SUBCATEGORY")
-        choices.setdefault(key, []).append(value)
-    for key in choices:
-        if key not in CATEGORIES:
-            raise InputError(f"--standard {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
-    extents = {k: Path(v) for k, v in _pairs(survey_extent, option="--survey-extent", value_name="PATH").items()}
-    for key in extents:
-        if key not in CATEGORIES:
-            raise InputError(f"--survey-extent {key}=…: unknown category; use one of {', '.join(CATEGORIES)}")
+    radius_m = _radius_arg(radius)
+    choices = _standard_arg(standard)
+    extents = {k: Path(v) for k, v in _category_pairs(
+        _pairs(survey_extent, option="--survey-extent", value_name="PATH"), "--survey-extent").items()}
     return {**kwargs, "survey_extent": extents or None, "standards": standards,
             "standard_choices": choices or None, "radius": radius_m or None,
             "coords": _coords_arg(coords), "crs": crs, "encoding": encoding, "aliases": aliases,
@@ -272,7 +306,8 @@ def analyze(
 @study_options
 def map_command(
     category: Annotated[Optional[list[str]], typer.Option(
-        help="The category of the special-plan map (专项规划), repeatable; default: every surveyed category.")] = None,
+        help="The category of the special-plan map (专项规划), repeatable, as a key or its Chinese name (教育, 养老 …); "
+             "default: every surveyed category.")] = None,
     basemap: Annotated[str, typer.Option(
         help="Base map: osm (OpenStreetMap), amap (高德, GCJ-02: the overlays are shifted to match), tianditu "
              "(天地图, needs --tianditu-key or TIANDITU_KEY) or none.")] = "osm",
@@ -301,9 +336,7 @@ def map_command(
     if basemap == "tianditu" and not tianditu_key:
         raise InputError("--basemap tianditu needs a key: --tianditu-key KEY or the TIANDITU_KEY environment variable "
                          "(free from https://console.tianditu.gov.cn)")
-    for c in category or []:
-        if c not in CATEGORIES:
-            raise InputError(f"--category {c}: use one of {', '.join(CATEGORIES)}")
+    category = list(dict.fromkeys(_category(c, "--category") for c in category or [])) or None
     if candidates is not None and len(category or []) != 1:
         raise InputError("--candidates needs exactly one --category: the category the rooms would host")
     with _outputs(out, *(f"{c}_map.html" for c in category or []), "run.json") as outputs, \
@@ -484,7 +517,8 @@ Candidates = Annotated[Path, typer.Option(
     help="Candidate rooms: points or polygons with id (房源编号), name, floor area (建筑面积, m²) and optionally "
          "categories (可用类别, several), acquisition (取得方式: 租赁/置换/共享/购买), pre-review (预审: 是/否), "
          "floor (楼层), cost (成本).")]
-Category = Annotated[str, typer.Option(help="The category to site, e.g. community_service, elderly_care.")]
+Category = Annotated[str, typer.Option(help="The category to site, e.g. community_service, elderly_care, or its "
+                                            "Chinese name as in facility files (社区用房, 养老 …).")]
 Unreviewed = Annotated[bool, typer.Option(help="Also consider rooms without a passed safety pre-review (预审).")]
 SitesOut = Annotated[Path, typer.Option(help="Output folder for sites.csv, sites.xlsx, selection.json, "
                                              "sites_map.html and the ledger as if the sites were built.")]
@@ -502,8 +536,7 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
     from .io import read_candidates
     from .siting import evaluate_candidates
 
-    if category not in CATEGORIES:
-        raise InputError(f"--category {category}: use one of {', '.join(CATEGORIES)}")
+    category = _category(category, "--category")
     cost_matrix = None
     if cost and cost.get("matrix"):
         cost_matrix = {"category": category, "path": cost["matrix"], "origin": cost["origin"],
@@ -559,6 +592,7 @@ def sites_evaluate(
     from .ledger import write_sites
     from .maps import write_map
 
+    category = _category(category, "--category")
     with _outputs(out, "sites.csv", "sites.xlsx", "sites_map.html", "run.json") as outputs, \
             console.status("evaluating candidates…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
@@ -609,6 +643,7 @@ def sites_select(
     from .maps import write_map
     from .siting import select_sites, with_sites
 
+    category = _category(category, "--category")
     if method not in ("mclp", "lscp", "pmedian", "greedy"):
         raise InputError(f"--method {method}: use mclp, lscp, pmedian or greedy")
     if method in ("mclp", "greedy") and k is None and budget is None:
@@ -748,13 +783,9 @@ def review_command(
                             people_per_household=pph, coords=project_coords, encoding=options.get("encoding"))
         listed = read_planned(as_built or planned, encoding=options.get("encoding"),
                               label_what="built" if as_built else "planned") if (as_built or planned) else None
-        choices = {}
-        for text in options.get("standard") or []:
-            key, _, value = text.partition("=")
-            choices.setdefault(key, []).append(value)
+        choices = _standard_arg(options.get("standard"))
         checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks)
-        radius = {k: _float(v, f"--radius {k}={v}") for k, v in
-                  _pairs(options.get("radius"), option="--radius", value_name="METRES").items()}
+        radius = _radius_arg(options.get("radius"))
         if radius:
             from dataclasses import replace
 

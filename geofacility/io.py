@@ -33,6 +33,7 @@ from .standards import CATEGORIES, CATEGORY_SHORT_ZH, load_standards
 __all__ = [
     "ALIASES",
     "CATEGORY_ALIASES",
+    "category_key",
     "read_layer",
     "read_communities",
     "read_facilities",
@@ -1103,13 +1104,28 @@ def read_extent(path, *, coords=None, encoding=None, layer=None, log: WarningLog
     return shapely.union_all(np.asarray(geoms.values))
 
 
+@functools.lru_cache(maxsize=1)
+def _category_lookup() -> dict[str, str]:
+    return {_key(name): key for key, names in CATEGORY_ALIASES.items() for name in names}
+
+
+def category_key(name) -> str | None:
+    """The category key (education, elderly_care …) of any of its names in :data:`CATEGORY_ALIASES` — 养老,
+    社区养老服务设施, Elderly Care, a full-width spelling — or None when it names no category. The one lookup for
+    categories in files and on the command line alike."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return _category_lookup().get(_key(name))
+
+
+def category_names() -> str:
+    """The categories as an error message lists them: ``education (教育), health (医疗), …``."""
+    return ", ".join(f"{key} ({names[1]})" for key, names in CATEGORY_ALIASES.items())
+
+
 def normalise_category(values: pd.Series) -> pd.Series:
-    """Chinese or English category names → the seven keys (None where unknown)."""
-    lookup = {}
-    for key, names in CATEGORY_ALIASES.items():
-        for name in names:
-            lookup[_key(name)] = key
-    return values.map(lambda v: lookup.get(_key(v)) if isinstance(v, str) and v.strip() else None)
+    """Chinese or English category names → the seven keys (None where unknown): :func:`category_key`."""
+    return values.map(category_key)
 
 
 def _subcategory_lookup() -> dict[str, tuple[str, str]]:
@@ -1204,6 +1220,7 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
         raw = pd.Series(None, index=gdf.index, dtype=object)
         cat = pd.Series(category, index=gdf.index, dtype=object)
     if category is not None:
+        category = category_key(category) or category  # 养老 as elderly_care, as in the file's 类别 column
         if category not in CATEGORIES:
             raise InputError(f"--facilities {category}={path}: unknown category {category!r}; use one of "
                              f"{', '.join(CATEGORIES)}")
@@ -1335,17 +1352,13 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     if gdf.empty:
         raise InputError(f"{label}: no candidate room is usable: every row lacks a floor area > 0 (or a location); fill "
                          "in 建筑面积 (m²) for the rooms")
-    lookup = {}
-    for key, names in CATEGORY_ALIASES.items():
-        for name in names:
-            lookup[_key(name)] = key
     sub_lookup = _subcategory_lookup()
     cats = []
     for row, value in zip(gdf["source_row"], gdf["categories"] if "categories" in gdf.columns else
                           [None] * len(gdf)):
         keys = []
         for part in _split_categories(value):
-            key = lookup.get(_key(part)) or (sub_lookup.get(_key(part)) or (None,))[0]
+            key = category_key(part) or (sub_lookup.get(_key(part)) or (None,))[0]
             if key is None:
                 log.add(label, row, f"unknown category {part!r} in categories; ignored")
             elif key not in keys:

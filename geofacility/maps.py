@@ -62,6 +62,8 @@ __all__ = [
     "uncovered_cells",
     "category_layer_name",
     "uncovered_layer_name",
+    "catchment_layer_name",
+    "worst_category",
     "stable_ids",
     "COMMUNITIES_LAYER",
     "TOWNS_LAYER",
@@ -269,6 +271,24 @@ def category_layer_name(category: str, checks: list[Check]) -> str:
 
 def uncovered_layer_name(category: str) -> str:
     return esc(f"未覆盖人口 Uncovered population — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
+
+
+def catchment_layer_name(category: str) -> str:
+    return esc(f"步行服务范围 Walking catchments — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
+
+
+def worst_category(communities: pd.DataFrame, surveyed: list[str]) -> str | None:
+    """The surveyed category that leaves the most people uncovered (the ledger's ``<category>_uncovered_population``
+    summed over the communities surveyed for it); on a tie the first in :data:`CATEGORIES` order. The on-foot map
+    shows this category's walking catchments and uncovered people when it opens; the others are in the layer
+    control, off."""
+    best, most = None, -1.0
+    for category in surveyed:
+        column = f"{category}_uncovered_population"
+        total = float(pd.to_numeric(communities[column], errors="coerce").sum()) if column in communities else 0.0
+        if total > most:
+            best, most = category, total
+    return best
 
 
 def _surveyed(analysis) -> list[str]:
@@ -605,6 +625,11 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
     if settings.get("distance") == "network":
         notes.append("距离 distance: 步行网络 walking network; 服务范围 service areas = 半径内可达街道两侧 "
                      f"{esc(settings.get('buffer_m', ''))} m / streets reachable within the radius, buffered")
+        worst = worst_category(communities, surveyed)
+        if worst is not None and len(surveyed) > 1:
+            notes.append(f"打开时显示未覆盖人口最多的类别（{CATEGORY_SHORT_ZH[worst]}）的步行服务范围，其余类别在图层"
+                         f"控制中勾选 / shown on opening: the walking catchments of the category with the most "
+                         f"people uncovered ({worst}); tick the others in the layer control")
     elif settings.get("distance"):
         notes.append(f"距离 distance: {esc(settings['distance'])}（直线 straight line; circles = radius）")
     target = settings.get("coverage_target")
@@ -770,10 +795,28 @@ def _facility_radius(subcategory: np.ndarray, checks: list[Check]) -> np.ndarray
     return np.where(np.isnan(radius), primary, radius)
 
 
+def _catchment_layer(category: str, areas: gpd.GeoDataFrame, show: bool) -> folium.FeatureGroup | None:
+    """The walking catchments of one category's facilities (``areas``, EPSG:4326), a layer of their own: drawn
+    for every category at once they cover each other, so only the worst category's starts shown. None when the
+    category has no catchment (no facility)."""
+    colour = CATEGORY_COLOURS[category]
+    catchments = areas[(areas["category"] == category) & (areas["kind"] == "facility")]
+    if not len(catchments):
+        return None
+    group = folium.FeatureGroup(name=catchment_layer_name(category), show=show)
+    folium.GeoJson(
+        _geojson(catchments.assign(radius_m=catchments["radius_m"].astype(float)), ["radius_m"]),
+        style_function=lambda feature, c=colour: {"color": c, "weight": 1, "opacity": 0.6,
+                                                  "fillColor": c, "fillOpacity": 0.12, "interactive": False},
+        control=False,
+    ).add_to(group)
+    return group
+
+
 def _category_layer(category: str, facilities: _Facilities, checks: list[Check],
                     areas: gpd.GeoDataFrame | None = None) -> folium.FeatureGroup:
-    """Facilities of one category with their service areas: walking catchments when distances were measured on
-    a network (``areas``, EPSG:4326), circles of the service radius otherwise."""
+    """Facilities of one category with their service radius circles; with ``areas`` (distances measured on a
+    network) no circles: the walking catchments are :func:`_catchment_layer`'s."""
     colour = CATEGORY_COLOURS[category]
     group = folium.FeatureGroup(name=category_layer_name(category, checks), show=True)
     mine = np.flatnonzero(facilities.category == category)
@@ -781,15 +824,6 @@ def _category_layer(category: str, facilities: _Facilities, checks: list[Check],
         return group
     geometries = facilities.geometries
     if areas is not None:
-        catchments = areas[(areas["category"] == category) & (areas["kind"] == "facility")]
-        if len(catchments):
-            folium.GeoJson(
-                _geojson(catchments.assign(radius_m=catchments["radius_m"].astype(float)), ["radius_m"]),
-                style_function=lambda feature, c=colour: {"color": c, "weight": 1, "opacity": 0.6,
-                                                          "fillColor": c, "fillOpacity": 0.12,
-                                                          "interactive": False},
-                control=False,
-            ).add_to(group)
         radius = np.full(len(mine), np.nan)  # no circles
     else:
         radius = _facility_radius(facilities.subcategory[mine], [c for c in checks if c.category == category])
@@ -937,9 +971,12 @@ def _dots_layer(name: str, lon: np.ndarray, lat: np.ndarray, props: dict[str, np
     return group
 
 
-def _uncovered_layers(analysis, surveyed: list[str]) -> tuple[list[folium.FeatureGroup], dict[str, float]]:
+def _uncovered_layers(analysis, surveyed: list[str], first: str | None = None
+                      ) -> tuple[list[folium.FeatureGroup], dict[str, float]]:
     """The "uncovered population" layer of each surveyed category with a radius, and the cell size of those
-    aggregated into grid cells (more than :data:`MANY_POINTS` points). The demand is projected once."""
+    aggregated into grid cells (more than :data:`MANY_POINTS` points). The demand is projected once. ``first``:
+    the category shown when the map opens (default the first surveyed)."""
+    first = first or (surveyed[0] if surveyed else None)
     categories = [c for c in surveyed if _primary_radius(analysis.checks, c)]
     if not categories:
         return [], {}
@@ -960,7 +997,7 @@ def _uncovered_layers(analysis, surveyed: list[str]) -> tuple[list[folium.Featur
     lon[single], lat[single] = _lonlat(x[single], y[single], crs)
     layers, cell_sizes = [], {}
     for category in categories:
-        show = category == surveyed[0] and not many[category]  # one at a time reads best; heavy ones start off
+        show = category == first and not many[category]  # one at a time reads best; heavy ones start off
         these = masks[category] & located
         if not many[category]:
             props = _uncovered_points_props(weight[these], _col_f(demand, f"dist_{category}_m")[these], category)
@@ -1312,13 +1349,18 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
         _communities_layer(communities, surveyed, table).add_to(m)
     if towns is not None and len(towns):
         _towns_layer(towns).add_to(m)
-    layers, cell_sizes = _uncovered_layers(analysis, surveyed)
+    areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
+    # on foot, each category's catchments cover the map: the worst category's shown, the others in the control
+    worst = worst_category(analysis.communities, surveyed) if areas is not None else None
+    layers, cell_sizes = _uncovered_layers(analysis, surveyed, first=worst)
     over = _over_capacity_layers(analysis, surveyed, show=bool((analysis.settings or {}).get("category_map")))
     for layer in [*layers, *over]:
         layer.add_to(m)
-    areas = _wgs84(getattr(analysis, "service_areas", None), analysis.crs)
     facility_data = _facility_data(facilities_with_load(facilities, getattr(analysis, "facility_load", None)))
     for category in surveyed:
+        catchments = None if areas is None else _catchment_layer(category, areas, show=category == worst)
+        if catchments is not None:
+            catchments.add_to(m)
         _category_layer(category, facility_data, analysis.checks, areas).add_to(m)
     if sites is not None:
         _sites_layer(analysis, *sites).add_to(m)
@@ -1392,6 +1434,7 @@ def write_overview(communities: gpd.GeoDataFrame, summary: pd.DataFrame, *, by: 
                    tiles=None, zoom_snap=0.25)
     _MetricScale().add_to(m)
     folium.TileLayer("OpenStreetMap", control=False).add_to(m)
+    _make_offline(m)  # Leaflet inlined as in every group's map: the overview opens with no internet, bar tiles
     folium.GeoJson(
         _geojson(frame, ["fill", "tip", "popup"]), name=esc(f"{by} 分组 groups"),
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#ffffff", "weight": 1.5,

@@ -107,6 +107,42 @@ def sample_inputs() -> dict:
     }
 
 
+#: words that name the kind of file, not the place: a title from ``社区.geojson`` or ``张店区社区边界.shp`` drops them
+#: (else 社区 + 社区配套设施排查台账 reads 社区社区配套设施…); longest first, stripped from the end repeatedly
+_GENERIC_NAME_WORDS = sorted({
+    "社区", "社区边界", "社区范围", "社区面", "社区数据", "社区图层", "社区界线", "居委会", "居委", "村居", "边界", "范围",
+    "界线", "数据", "图层", "原始数据", "输入", "资料", "communities", "community", "boundaries", "boundary",
+    "polygons", "polygon", "data", "input", "inputs", "raw", "gis", "shp", "shapefile", "layers", "layer", "wgs84",
+    "gcj02", "cgcs2000"}, key=len, reverse=True)
+_NAME_SEPARATORS = " _-.·—()（）[]【】"
+
+
+def _place_part(name: str) -> str:
+    """``name`` without the generic words at its end (``张店区社区`` → 张店区, ``communities`` → '')."""
+    text = name.strip(_NAME_SEPARATORS)
+    while True:
+        word = next((w for w in _GENERIC_NAME_WORDS if text.lower().endswith(w) and len(text) >= len(w)), None)
+        if word is None:
+            return text
+        text = text[: len(text) - len(word)].strip(_NAME_SEPARATORS)
+
+
+def study_name(communities, towns=None) -> str:
+    """The study's name for titles when none is given (``--study``): from the communities file's layer or name
+    without generic words (``张店区社区.shp`` → 张店区); for a generic name (``社区.geojson``,
+    ``communities.gpkg``) the one town/street all communities lie in, else the folder holding the file
+    (``张店区/社区.shp`` → 张店区); else '' (the titles then read 社区配套设施… alone)."""
+    path, layer = io.split_layer(communities)
+    for name in (layer, path.stem):
+        if name and _place_part(name):
+            return _place_part(name)
+    names = pd.Series(towns if towns is not None else [], dtype=object).dropna().astype(str).unique()
+    if len(names) == 1 and names[0].strip():
+        return names[0].strip()
+    folder = path.resolve().parent.name if path.name else ""
+    return _place_part(folder)
+
+
 def _role_coords(coords: dict | str | None, role: str):
     if coords is None or isinstance(coords, str):
         return coords
@@ -135,7 +171,7 @@ def prepare(
     snap_m: float = 50.0,
     survey_extent: dict | None = None,
     capacity_method: str = "allocate",
-    study: str = "",
+    study: str | None = "",
     attribution: str = "",
     progress=None,
     allow_overlap: bool = False,
@@ -310,7 +346,7 @@ def prepare(
         "coverage_target": coverage_target,
         "capacity_method": capacity_method,
         "survey_extent": {k: str(v) for k, v in (survey_extent or {}).items()},
-        "study": study,
+        "study": study if study is not None else study_name(communities, comm["town"]),
         "attribution": attribution,
         "crs": metric.to_string(),
         "inputs": {
@@ -413,7 +449,8 @@ def analyze(*, progress=None, **kwargs) -> Analysis:
     the category as surveyed even when the file holds none of it). ``coords``: one coordinate system for all
     inputs, or a dict by role (``communities``, ``facilities``, ``demand``, ``towns``, ``network``, ``*``).
     ``radius``: service-radius overrides by category, in metres. ``network``: an OSM file or street centre lines;
-    with it ``distance`` defaults to ``"network"``.
+    with it ``distance`` defaults to ``"network"``. ``study``: the name in titles (``""``: none; ``None``: named
+    from the communities file, :func:`study_name`, as the command line does).
     """
     return evaluate(prepare(progress=progress, **kwargs), progress=progress)
 

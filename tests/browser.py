@@ -81,17 +81,23 @@ class ChromiumError(RuntimeError):
     pass
 
 
+#: Chromium with no network: every host name fails to resolve (what a machine off the internet sees)
+NO_NETWORK = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+              "--proxy-bypass-list=<-loopback>"]
+
+
 def run_chromium(target: str | Path, *args: str, window: tuple[int, int] = WINDOW, budget_ms: int = BUDGET_MS,
-                 timeout: float = TIMEOUT) -> tuple[str, str, float]:
+                 timeout: float = TIMEOUT, offline: bool = False) -> tuple[str, str, float]:
     """Run headless Chromium on ``target`` (a path or a URL) with ``args`` (e.g. ``--dump-dom``) in a fresh
-    profile; (stdout, stderr, seconds). Killed, with its child processes, after ``timeout`` seconds."""
+    profile; (stdout, stderr, seconds). Killed, with its child processes, after ``timeout`` seconds.
+    ``offline``: with the network cut off (:data:`NO_NETWORK`)."""
     exe = find_chromium()
     if exe is None:
         raise ChromiumError(SKIP_REASON)
     url = target if re.match(r"^[a-z]+:", str(target)) else Path(target).resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="gf-chromium-") as profile:
         command = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}",
-                   f"--virtual-time-budget={budget_ms}", *args, url]
+                   f"--virtual-time-budget={budget_ms}", *(NO_NETWORK if offline else []), *args, url]
         started = time.perf_counter()
         # a session of its own: on a timeout the whole process group (browser, zygote, renderers) is killed
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -386,11 +392,11 @@ def external_urls(source: str) -> list[str]:
 
 def load(path: str | Path, *, probe: bool = True, expressions: dict[str, str] | None = None,
          open_popups: bool = False, max_popups: int = 3000, timeout: float = TIMEOUT,
-         window: tuple[int, int] = WINDOW) -> Page:
+         window: tuple[int, int] = WINDOW, offline: bool = False) -> Page:
     """Open the HTML page at ``path`` in headless Chromium and return the DOM after its scripts ran, with its
     console messages. ``probe``: open a copy (beside the page, so relative links still resolve) with the probe
     script injected, recording errors, ``expressions`` (name → JavaScript, evaluated after the load event) and
-    the popups (``open_popups``)."""
+    the popups (``open_popups``). ``offline``: with the network cut off (:data:`NO_NETWORK`)."""
     path = Path(path).resolve()
     target, copy = path, None
     if probe:
@@ -401,7 +407,7 @@ def load(path: str | Path, *, probe: bool = True, expressions: dict[str, str] | 
             f.write(instrument(text, expressions=expressions, open_popups=open_popups, max_popups=max_popups))
         target = copy
     try:
-        stdout, stderr, seconds = run_chromium(target, "--dump-dom", timeout=timeout, window=window)
+        stdout, stderr, seconds = run_chromium(target, "--dump-dom", timeout=timeout, window=window, offline=offline)
     finally:
         if copy is not None:
             copy.unlink(missing_ok=True)
@@ -416,12 +422,12 @@ def load(path: str | Path, *, probe: bool = True, expressions: dict[str, str] | 
 
 
 def screenshot(path: str | Path, png: str | Path, *, window: tuple[int, int] = WINDOW,
-               timeout: float = TIMEOUT) -> tuple[Path, float]:
+               timeout: float = TIMEOUT, offline: bool = False) -> tuple[Path, float]:
     """A PNG screenshot of the page at ``path`` (the page as it is, nothing injected); (png, seconds)."""
     png = Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
-    _, stderr, seconds = run_chromium(path, f"--screenshot={png}", timeout=timeout, window=window)
+    _, stderr, seconds = run_chromium(path, f"--screenshot={png}", timeout=timeout, window=window, offline=offline)
     if not png.exists():
         raise ChromiumError(f"Chromium wrote no screenshot of {path}; stderr:\n{_tail(stderr)}")
     return png, seconds

@@ -1390,8 +1390,9 @@ def _(d, comm_path, fac_path):
 
 @cli_case("option-facilities-unknown-category")
 def _(d, comm_path, fac_path):
-    return (analyze_args(d, comm_path, "--facilities", f"schools={fac_path}"),
-            Refused(None, ("unknown category 'schools'", "education")))
+    # (was schools=: 'schools' names education in facility files, so the option accepts it too)
+    return (analyze_args(d, comm_path, "--facilities", f"公厕={fac_path}"),
+            Refused(None, ("unknown category '公厕'", "education")))
 
 
 @cli_case("option-crs-geographic")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 
 import pandas as pd
 import pytest
@@ -221,3 +222,60 @@ def test_hostile_community_names_create_nothing(tmp_path, grid_communities, grid
     for name in (HOSTILE, HOSTILE_LITERAL):
         assert any(name in text for text in popup_text), f"{name!r} in no popup"
         assert any(name in text for text in tooltip_text), f"{name!r} in no tooltip"
+
+
+# ---------------------------------------------------------------------------------------------- the batch overview
+
+#: the hosts a page may ask for with no harm when offline: base-map tile servers (the tiles then stay grey)
+TILE_HOSTS = ("tile.openstreetmap.org", "autonavi.com", "tianditu.gov.cn")
+#: links a person may click (attribution), never loaded by the page itself
+LINK_HOSTS = ("openstreetmap.org/copyright", "leafletjs.com")
+
+
+def test_batch_overview_renders_offline(tmp_path, grid_communities, grid_facilities):
+    """index.html of a batch, opened with the network cut off (every host name unresolvable): Leaflet is inlined,
+    so the two street polygons are drawn in their colours and link their maps; the only http(s) URLs the page
+    holds are the tile server's and the attribution links, and the only requests it makes are for tiles."""
+    from geofacility.batch import batch
+
+    # 西街道 (column 3) gets a school at the centre of each of its blocks: every home within 354 m of one, none
+    # short (green); 东街道 (columns 1–2) keeps school A (centre of C22) only: its corner blocks C11 and C13 have
+    # 3 and 1 of their 25 homes within 500 m (12 %, 4 %), so it is short in more than a quarter of its communities
+    schools = pd.concat([grid_facilities.iloc[[0]], gpd.GeoDataFrame(
+        {"facility_id": ["W1", "W2", "W3"], "name": ["西校1", "西校2", "西校3"], "category": "education",
+         "subcategory": "primary_school", "floor_area_m2": float("nan")},
+        geometry=[shapely.Point(centre(3, r)) for r in (1, 2, 3)], crs=grid_facilities.crs)], ignore_index=True)
+    comm, fac = write_grid_files(tmp_path, grid_communities, schools)
+    result = batch(by="town", out=tmp_path / "batch", communities=comm, facilities=[fac])
+    summary = result.summary[result.summary["category"] == "education"].set_index("group")
+    assert summary.loc["西街道", "communities_short"] == 0
+    short_east = summary.loc["东街道", "communities_short"] / 6
+    assert short_east >= 2 / 6
+    east_colour = next(c for limit, c, _ in maps.OVERVIEW_KEY[1:] if short_east <= limit)
+    path = result.paths["index"]
+    source = path.read_text(encoding="utf-8")
+    assert not browser.external_urls(source), browser.external_urls(source)
+    leaflet_js, leaflet_css = maps._leaflet_inline()
+    assert leaflet_js in source and leaflet_css in source  # inlined; their text names an SVG namespace and a bug
+    # report (comments), nothing they load
+    urls = set(re.findall(r"https?://[^\s\"'<>)\\]+", source.replace(leaflet_js, "").replace(leaflet_css, "")))
+    stray = {u for u in urls if not any(h in u for h in TILE_HOSTS + LINK_HOSTS)}
+    assert not stray, f"index.html refers to {sorted(stray)}"
+
+    page = browser.load(path, offline=True, expressions={
+        "requested": "performance.getEntriesByType('resource').map(function (e) { return e.name; })"})
+    assert not page.errors, "\n".join(page.errors)
+    assert page.probe.get("maps") == 1
+    requested = [u for u in page.values["requested"] if re.match(r"^https?:", u)]
+    assert all(any(h in u for h in TILE_HOSTS) for u in requested), requested
+    assert page.failed_tiles or requested  # the tiles were asked for and, offline, did not come
+    paths = [e for e in page.dom.find_all("path") if "leaflet-interactive" in e.classes]
+    assert len(paths) == 2  # one polygon per street
+    fills = sorted(e.attrs.get("fill") for e in paths)
+    assert fills == sorted([maps.OK_COLOUR, east_colour]), fills
+    assert "batch overview" in page.dom.text(page.dom.by_id("gf-legend"))
+    png, _ = browser.screenshot(path, tmp_path / "index.png", offline=True)
+    pixels = browser.read_png(png)
+    if pixels is not None:
+        for colour in (maps.OK_COLOUR, east_colour):  # the two streets fill a good part of the window
+            assert browser.colour_share(pixels, browser.blend(colour, 0.75), 20) > 0.05, colour

@@ -150,8 +150,10 @@ def test_user_mistake_is_one_line_and_exit_2(tmp_path):
 
 
 def test_unknown_radius_category_is_a_clear_error(tmp_path):
-    result = run_cli("analyze", "--radius", "schools=500", "--out", str(tmp_path / "o"))
-    assert result.returncode == 2 and "unknown category" in result.stderr
+    # (was schools=500: 'schools' names education in facility files, so it is accepted on the command line too)
+    result = run_cli("analyze", "--radius", "公厕=500", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "--radius 公厕=…: unknown category" in result.stderr
+    assert "elderly_care (养老)" in result.stderr  # the list names the Chinese spelling too
 
 
 def test_radius_override_changes_coverage(tmp_path, xicheng_run):
@@ -269,7 +271,7 @@ def test_survey_extent_option(tmp_path):
     # the streets file covers the whole district: every community is inside the extent, nothing turns not surveyed
     ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig")
     assert set(ledger["education_status"]) == {"ok", "gap"} and (ledger["education_status"] == "gap").sum() == 139
-    bad = run_cli("analyze", "--survey-extent", "schools=x.geojson", "--out", str(out), "--quiet")
+    bad = run_cli("analyze", "--survey-extent", "公厕=x.geojson", "--out", str(out), "--quiet")
     assert bad.returncode == 2 and "unknown category" in bad.stderr
 
 
@@ -308,3 +310,91 @@ def test_map_with_candidate_sites(tmp_path):
     assert "房源 candidate sites" in html and html.count("✔ 选中 selected") == 5
     bad = run_cli("map", "--candidates", str(d / "candidate_rooms.csv"), "--out", str(out))
     assert bad.returncode == 2 and "exactly one --category" in bad.stderr
+
+
+def test_category_aliases_on_every_option(tmp_path, grid_communities):
+    """The names a facility file's 类别 column accepts (养老, 教育, 医疗, 商业, 体育, 食堂, 社区用房 …) are accepted by
+    every option that takes a category: --facilities CATEGORY=PATH, --radius, --standard, --survey-extent (analyze,
+    batch, review) and --category (map, sites)."""
+    import shapely
+
+    from conftest import block, centre, write_grid_files
+
+    # one facility of each of six categories at the centre of C22 (the grid's middle block)
+    names = ["教育", "医疗", "养老", "商业", "体育", "社区用房"]
+    fac = gpd.GeoDataFrame({"facility_id": [f"F{i}" for i in range(6)], "name": names, "类别": names},
+                           geometry=[shapely.Point(centre(2, 2))] * 6, crs=grid_communities.crs)
+    comm_path, fac_path = write_grid_files(tmp_path, grid_communities, fac)
+    canteen = tmp_path / "canteens.csv"  # surveyed, none exist: given as 食堂=PATH
+    canteen.write_text("name,lon,lat\n", encoding="utf-8")
+    extent = tmp_path / "east.geojson"  # the sports survey covers the east street (columns 1–2) only
+    gpd.GeoDataFrame(geometry=[shapely.union_all([block(c, r) for c in (1, 2) for r in (1, 2, 3)])],
+                     crs=grid_communities.crs).to_crs(4326).to_file(extent)
+    study = ["--communities", str(comm_path), "--facilities", str(fac_path), "--facilities", f"食堂={canteen}",
+             "--radius", "养老=800", "--radius", "Elderly Care=800", "--radius", "医疗=1000",
+             "--standard", "社区用房=community_rooms_beijing", "--survey-extent", f"体育={extent}", "--quiet"]
+    out = tmp_path / "out"
+    result = run_cli("analyze", *study, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig").set_index("community_id")
+    assert (ledger["elderly_care_radius_m"] == 800).all() and (ledger["health_radius_m"] == 1000).all()
+    assert (ledger["commerce_radius_m"] == 500).all()  # untouched: the vegetable market's 500 m
+    # the elderly day-care centre at C22's centre, 800 m: C11's 25 homes lie 300–700 m from it in x and y, the
+    # 17 with dx² + dy² ≤ 800² counted by hand (rows dy=300: dx 300..700 → 5; 400: 4; 500: 4; 600: 3; 700: 1)
+    assert ledger.loc["C11", "elderly_care_covered_share"] == pytest.approx(17 / 25)
+    assert (ledger["canteen_status"] == "gap").all() and (ledger["canteen_current_count"] == 0).all()
+    assert ledger.loc["C31", "sports_status"] == "not_surveyed" and ledger.loc["C11", "sports_status"] != \
+        "not_surveyed"
+    applied = json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]["standards_applied"]
+    assert "community_service/community_rooms_beijing" in " ".join(applied)
+
+    maps_out = tmp_path / "maps"
+    result = run_cli("map", *study, "--category", "养老", "--category", "医疗卫生", "--no-figures", "--no-offline",
+                     "--out", str(maps_out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in maps_out.glob("*.html")) == ["elderly_care_map.html", "health_map.html"]
+
+    batch_out = tmp_path / "batch"
+    result = run_cli("batch", *study, "--by", "town", "--out", str(batch_out))
+    assert result.returncode == 0, result.stderr
+    parts = pd.concat([pd.read_csv(f, encoding="utf-8-sig") for f in sorted(batch_out.glob("*/ledger.csv"))])
+    assert (parts["elderly_care_radius_m"] == 800).all() and len(parts) == 9
+
+    rooms = tmp_path / "rooms.csv"
+    lon, lat = gpd.GeoSeries([shapely.Point(centre(1, 1))], crs=grid_communities.crs).to_crs(4326).iloc[0].coords[0]
+    rooms.write_text(f"房源编号,建筑面积,lon,lat\nR1,400,{lon},{lat}\n", encoding="utf-8")
+    result = run_cli("sites", "evaluate", *study, "--candidates", str(rooms), "--category", "食堂",
+                     "--out", str(tmp_path / "sites"))
+    assert result.returncode == 0, result.stderr
+    assert "canteen" in (tmp_path / "sites" / "run.json").read_text(encoding="utf-8")
+
+    bad = run_cli("map", *study, "--category", "公厕", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--category 公厕: unknown category" in bad.stderr
+    bad = run_cli("analyze", *study, "--radius", "养老=800", "--radius", "elderly_care=500", "--out", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "elderly_care given twice" in bad.stderr
+
+
+def test_study_named_after_a_generic_file_is_not_titled_twice(tmp_path):
+    """The bundled communities copied as 西城区/社区.geojson: the ledger, the map and the figures are titled
+    西城区社区配套设施…, never 社区社区配套设施… (the file's name is generic: the folder names the place)."""
+    import shutil
+
+    d = sample_dir()
+    folder = tmp_path / "西城区"
+    folder.mkdir()
+    shutil.copy(d / "communities.geojson", folder / "社区.geojson")
+    out = tmp_path / "out"
+    result = run_cli("analyze", "--communities", str(folder / "社区.geojson"), "--facilities",
+                     f"教育={d / 'primary_schools.csv'}", "--demand", str(d / "compounds.csv"), "--towns",
+                     str(d / "streets.geojson"), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    title = openpyxl.load_workbook(out / "ledger.xlsx").worksheets[0]["A1"].value
+    assert title.startswith("西城区社区配套设施排查台账\n"), title
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "<title>西城区 — 社区配套设施缺口</title>" in page and "社区社区" not in page
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]["study"] == "西城区"
+    named = run_cli("analyze", "--communities", str(folder / "社区.geojson"), "--facilities",
+                    f"教育={d / 'primary_schools.csv'}", "--study", "社区试点", "--out", str(tmp_path / "o2"),
+                    "--quiet")
+    assert named.returncode == 0, named.stderr  # a name given with --study is kept as typed
+    assert json.loads((tmp_path / "o2" / "run.json").read_text(encoding="utf-8"))["settings"]["study"] == "社区试点"

@@ -299,3 +299,19 @@ def test_unexpected_errors_are_one_line_with_a_report_file(tmp_path, monkeypatch
     assert err.startswith("error: internal error (RuntimeError: something broke); this is a geofacility bug")
     report = err.rsplit(" ", 1)[-1].strip()
     assert "RuntimeError: something broke" in open(report, encoding="utf-8").read()
+
+
+def test_category_key_reads_every_alias():
+    """One lookup for files and options: every name of CATEGORY_ALIASES, in any case, with spaces or underscores,
+    full-width, gives its category; anything else None."""
+    from geofacility.io import CATEGORY_ALIASES, category_key, normalise_category
+
+    for key, names in CATEGORY_ALIASES.items():
+        for name in names:
+            assert category_key(name) == key, name
+            assert category_key(f" {name.upper()} ") == key, name
+    assert category_key("养老") == "elderly_care" and category_key("ＥＬＤＥＲＬＹ＿ＣＡＲＥ") == "elderly_care"
+    assert category_key("社区用房") == "community_service" and category_key("食堂") == "canteen"
+    assert [category_key(v) for v in ("公厕", "", None, 3)] == [None, None, None, None]
+    read = normalise_category(pd.Series(["教育", "公厕", None]))
+    assert read.iloc[0] == "education" and read.iloc[1:].isna().all()

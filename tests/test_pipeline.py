@@ -207,3 +207,20 @@ def test_true_wgs84_points_are_not_suspected(tmp_path):
     comm_path, dem_path = _compounds(tmp_path, gcj=False)
     analysis = analyze(communities=comm_path, demand=dem_path)
     assert not analysis.warnings["message"].str.contains("GCJ").any()
+
+
+def test_study_name_drops_generic_file_names(tmp_path):
+    """A title is built as <study>社区配套设施…: a study named after 社区.geojson would read 社区社区配套设施…."""
+    from geofacility.pipeline import study_name
+
+    assert study_name("张店区社区.geojson") == "张店区"
+    assert study_name("西城区_communities.gpkg") == "西城区"
+    assert study_name("马尚街道社区边界.shp") == "马尚街道"
+    assert study_name("data/社区.geojson", ["马尚街道", "马尚街道"]) == "马尚街道"  # one street: its name
+    (tmp_path / "张店区").mkdir()
+    assert study_name(tmp_path / "张店区" / "社区.geojson", ["马尚街道", "科苑街道"]) == "张店区"  # the folder
+    (tmp_path / "数据").mkdir()
+    assert study_name(tmp_path / "数据" / "communities.geojson", ["甲", "乙"]) == ""  # nothing but generic words
+    gpkg = tmp_path / "数据.gpkg"
+    gpkg.write_bytes(b"")
+    assert study_name(f"{gpkg}:淄博市张店区社区") == "淄博市张店区"  # the layer names the place

@@ -128,3 +128,39 @@ def test_facility_far_from_every_street_is_reported(tmp_path, river_files):
     # it covers nobody on foot: coverage is the same as with school A alone
     on_foot = result.communities.set_index("community_id")["education_covered_share"]
     assert sorted(on_foot[on_foot == 1].index) == ["C12", "C21", "C22", "C23"]
+
+
+def test_on_foot_map_shows_the_worst_categorys_catchments_only(tmp_path, river_files):
+    """School A (510 m) and a health station (300 m, the default) at the centre of C22, homes at the block centres:
+    on foot the school leaves C11, C13, C31, C32 and C33 out (1,000 + 7,000 + 3,000 + 6,000 + 9,000 = 26,000
+    people), the health station every block but C22 (45,000 − 5,000 = 40,000). Health is the worst category: its
+    catchments are the one catchment layer shown when the map opens (and its uncovered people), though education
+    comes first; the school's catchments are in the layer control, off."""
+    import folium
+
+    from geofacility import maps
+
+    comm, fac, demand, net = river_files
+    table = pd.read_csv(fac)
+    table = pd.concat([table, table.assign(name="卫生站", category="health", subcategory="community_health_station")])
+    table.to_csv(fac, index=False)
+    result = analyze(communities=comm, facilities=[fac], demand=demand, network=net, radius={"education": 510})
+    ledger = result.communities.set_index("community_id")
+    assert ledger["education_uncovered_population"].sum() == pytest.approx(26_000)
+    assert ledger["health_uncovered_population"].sum() == pytest.approx(40_000)
+    assert maps.worst_category(result.communities, ["education", "health"]) == "health"
+
+    m = maps.build_map(result, basemap="none")
+    groups = {g.layer_name: g.show for g in m._children.values() if isinstance(g, folium.FeatureGroup)}
+    catchments = {c: groups[maps.catchment_layer_name(c)] for c in ("education", "health")}
+    assert catchments == {"education": False, "health": True}
+    assert groups[maps.uncovered_layer_name("health")] and not groups[maps.uncovered_layer_name("education")]
+    # the facilities themselves stay on for both categories
+    assert all(groups[maps.category_layer_name(c, result.checks)] for c in ("education", "health"))
+    html = maps.render_html(m)
+    assert "未覆盖人口最多的类别（医疗卫生）" in html
+    assert "L.circle(" not in html  # catchments instead of circles
+    straight = maps.build_map(analyze(communities=comm, facilities=[fac], demand=demand,
+                                      radius={"education": 510}), basemap="none")
+    assert not any(isinstance(g, folium.FeatureGroup) and g.layer_name == maps.catchment_layer_name("health")
+                   for g in straight._children.values())  # in straight lines: radius circles, no catchment layer
