@@ -683,7 +683,7 @@ def _summary(analysis, seconds: float) -> None:
         radius = "; ".join(f"{c.name_zh} r={c.radius_m:g} m" if c.radius_m else c.name_zh for c in checks)
         cover = f"{covered:,.0f} ({covered / people:.1%})" if people else "—"
         if totals["meaning"]:
-            cover += f" [{NO_RADIUS_MEANING_EN}]"
+            cover += f" ({NO_RADIUS_MEANING_EN})"
         table.add_row(label, radius, cover, within,
                       f"{totals['communities_short']} of {totals['communities_surveyed']}")
     console.print(table)
