@@ -828,6 +828,8 @@ def legend_totals(totals: dict) -> str:
     """A category's line of numbers in the map legend, from :func:`geofacility.coverage.category_totals`:
     ``未覆盖 397,427 / 1,314,427 人 not covered · 缺口社区 186 / 264 communities short`` (and the people served
     within capacity where the split was computed)."""
+    if not totals["surveyed"]:
+        return "无已调查社区（调查范围外）no community surveyed (outside the survey extent)"
     text = (f"未覆盖 {totals['not_covered']:,.0f} / {totals['population']:,.0f} 人 not covered · 缺口社区 "
             f"{totals['communities_short']} / {totals['communities_surveyed']} communities short")
     if not math.isnan(totals["served"]) and totals["has_radius"]:
