@@ -199,6 +199,8 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
 
 
 def _summary(analysis, group: str, folder: str) -> list[dict]:
+    from .coverage import category_totals
+
     comm = analysis.communities
     rows = []
     for category in CATEGORIES:
@@ -211,8 +213,8 @@ def _summary(analysis, group: str, folder: str) -> list[dict]:
             "communities": len(comm), "communities_surveyed": int(in_extent.sum()),
             "communities_short": int((comm_s[f"{category}_status"] == "gap").sum()) if surveyed else None,
             "population": float(comm["population"].sum()),
-            "population_not_covered": float(comm_s[f"{category}_uncovered_population"].fillna(0).sum())
-            if surveyed else None,
+            # the same total as the terminal, the figures and the map (geofacility.coverage.category_totals)
+            "population_not_covered": category_totals(comm, category)["not_covered"] if surveyed else None,
             "floor_area_gap_m2": float(comm_s[f"{category}_gap_m2"].sum(min_count=1)) if surveyed else None,
             "error": "",
         })

@@ -378,7 +378,8 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
 
 def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = None, progress=None
                    ) -> dict[str, CapacityResult]:
-    """The capacity split of every surveyed category of a whole :class:`~geofacility.pipeline.Study`, before a
+    """The capacity split of every check with a radius (keyed ``(category, subcategory)``) of a whole
+    :class:`~geofacility.pipeline.Study`, before a
     batch splits it by town: facilities near a town's border are shared with the next town's residents, so the
     allocation must see all of them. Each group then takes its communities' figures (:func:`apply_capacity`
     with ``precomputed``)."""
@@ -391,11 +392,13 @@ def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = 
     view = SimpleNamespace(checks=study.checks, facilities=study.facilities, communities=study.communities,
                            demand=study.demand, measure=measure)
     results = {}
-    for category in study.surveyed:
-        step(f"allocating {category} demand to capacity (whole study)")
-        result = capacity_split(view, category, method=method, log=log)
+    for check in study.checks:  # every check with a radius: a category's columns take its weakest check's split
+        if check.category not in study.surveyed or not check.radius_m:
+            continue
+        step(f"allocating {check.category} demand to capacity (whole study)")
+        result = capacity_split(view, check.category, method=method, log=log, check=check)
         if result is not None:
-            results[category] = result
+            results[(check.category, check.subcategory)] = result
     return results
 
 
@@ -414,13 +417,18 @@ def group_capacity(results: dict[str, CapacityResult], community_ids, facility_i
 
 
 def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None = None, progress=None,
-                   precomputed: dict[str, CapacityResult] | None = None):
-    """The analysis with the capacity split of every surveyed category that has a service radius and known
-    capacities: ``<category>_served_population``, ``_over_capacity_population``, ``_out_of_reach_population``
-    per community (empty elsewhere, and outside a category's survey extent); the demand gains
-    ``over_capacity_<category>`` (people within reach whose facilities are full); ``facility_load`` one row per
-    facility. A community whose people served within capacity fall short of the coverage target is a ``gap``
-    for the category, and 存在问题 says how many people are over capacity.
+                   precomputed: dict[tuple[str, str], CapacityResult] | None = None):
+    """The analysis with the capacity split of every surveyed category: ``<category>_served_population``,
+    ``_over_capacity_population``, ``_out_of_reach_population`` per community (empty outside a category's survey
+    extent, and where capacities are unknown); the demand gains ``over_capacity_<category>`` (people within reach
+    whose facilities are full); ``facility_load`` one row per facility.
+
+    The split is that of the check whose coverage the category's columns give (the weakest one of the community,
+    ``analysis.coverage_picks``), so that served + over capacity = covered and covered + out of reach = population
+    (docs/data-model.md, "Covered, served, out of reach"). For a standard without a radius the
+    count and floor-area rule is the capacity: the people of a community that meets it are served, the others out
+    of reach. A community whose people served within capacity fall short of the coverage target by any check is a
+    ``gap`` for the category, and 存在问题 says how many people are over capacity.
 
     ``precomputed``: the whole study's results (a batch group, :func:`study_capacity`) instead of computing them
     on this analysis alone.
@@ -432,40 +440,70 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
     comm = analysis.communities.copy()
     demand = analysis.demand.copy()
     target = float((analysis.settings or {}).get("coverage_target", 1.0))
+    picks = getattr(analysis, "coverage_picks", None) or {}
+    columns = ["served_population", "over_capacity_population", "out_of_reach_population"]
+    population = comm["population"].fillna(0).to_numpy(dtype="float64")
+    ids = comm["community_id"]
+    d_codes = pd.Index(ids).get_indexer(demand["community_id"])  # −1: in no community
     loads = []
     for category in analysis.surveyed:
-        if precomputed is not None:
-            result = precomputed.get(category)
-        else:
-            step(f"allocating {category} demand to capacity")
-            result = capacity_split(analysis, category, method=method, log=log)
-        if result is None:
-            continue
-        columns = ["served_population", "over_capacity_population", "out_of_reach_population"]
-        metrics = result.communities.set_index("community_id")[columns].reindex(comm["community_id"]).to_numpy()
+        checks = [c for c in analysis.checks if c.category == category]
+        results: list = []
+        for check in checks:
+            if not check.radius_m:
+                results.append("rule")  # the count and floor-area rule of the community itself
+            elif precomputed is not None:
+                results.append(precomputed.get((check.category, check.subcategory)))
+            else:
+                step(f"allocating {category} demand to capacity")
+                results.append(capacity_split(analysis, category, method=method, log=log, check=check))
+        if all(r is None for r in results):
+            continue  # capacities unknown: the split is not computed (a warning says why)
+        pick = picks.get(category)
+        pick = (pick.reindex(ids).fillna(0).to_numpy(dtype=np.int64) if pick is not None
+                else np.zeros(len(comm), dtype=np.int64))
         surveyed = (comm[f"{category}_status"] != "not_surveyed").to_numpy()
+        covered = comm[f"{category}_covered_population"].to_numpy(dtype="float64")
+        uncovered = comm[f"{category}_uncovered_population"].to_numpy(dtype="float64")
+        metrics = np.full((len(comm), 3), np.nan)
+        over_people = np.zeros(len(demand))
+        short = np.zeros(len(comm), dtype=bool)
+        notes = [np.full(len(comm), "", dtype=object)]
+        for i, (check, result) in enumerate(zip(checks, results)):
+            here = pick == i
+            if isinstance(result, str):  # no radius: served = covered, nobody over capacity
+                metrics[here] = np.column_stack([covered, np.where(np.isnan(covered), np.nan, 0.0), uncovered])[here]
+                continue
+            if result is None:
+                continue
+            values = result.communities.set_index("community_id")[columns].reindex(ids).to_numpy(dtype="float64")
+            metrics[here] = values[here]
+            served, over = values[:, 0], values[:, 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                short |= surveyed & (population > 0) & (served / population < target - 1e-12) & (over >= 0.5)
+            name = check.name_zh if len(checks) > 1 else ""
+            notes.append(np.where(surveyed & (over >= 0.5),
+                                  [f"{name}可达但超容量 {v:,.0f} 人" if v >= 0.5 else "" for v in np.nan_to_num(over)],
+                                  ""))
+            state = result.demand_state
+            if len(state) == len(demand) and (state["demand_id"].to_numpy() == demand["demand_id"].to_numpy()).all():
+                people = state["over_capacity"].to_numpy(dtype="float64")  # the same homes in the same order
+            else:
+                people = state.set_index("demand_id")["over_capacity"].reindex(demand["demand_id"]).to_numpy()
+            mine = np.where(d_codes >= 0, pick[np.clip(d_codes, 0, None)] == i, i == 0)
+            over_people = np.where(mine, people, over_people)
+            loads.append(result.facilities)
         for j, m in enumerate(columns):
-            comm[f"{category}_{m}"] = np.where(surveyed, metrics[:, j].astype("float64"), np.nan)
-        population = comm["population"].fillna(0).to_numpy(dtype="float64")
-        served = comm[f"{category}_served_population"].to_numpy(dtype="float64")
-        over = comm[f"{category}_over_capacity_population"].to_numpy(dtype="float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            short = surveyed & (population > 0) & (served / population < target - 1e-12) & (over >= 0.5)
+            comm[f"{category}_{m}"] = np.where(surveyed, metrics[:, j], np.nan)
         status = comm[f"{category}_status"].to_numpy(dtype=object)
         newly = short & (status == "ok")
         comm[f"{category}_status"] = np.where(short, "gap", status)
         comm.loc[newly, "n_categories_short"] = comm.loc[newly, "n_categories_short"] + 1
         problem = comm[f"{category}_problem"].fillna("").astype(str).to_numpy(dtype=object)
-        note = np.where(surveyed & (over >= 0.5), [f"可达但超容量 {v:,.0f} 人" if v >= 0.5 else "" for v in
-                                                   np.nan_to_num(over)], "")
-        comm[f"{category}_problem"] = [p + ("，" if p and n else "") + n for p, n in zip(problem, note)]
-        state = result.demand_state
-        if len(state) == len(demand) and (state["demand_id"].to_numpy() == demand["demand_id"].to_numpy()).all():
-            over_people = state["over_capacity"].to_numpy(dtype="float64")  # the same homes in the same order
-        else:
-            over_people = state.set_index("demand_id")["over_capacity"].reindex(demand["demand_id"]).to_numpy()
+        glue = "；" if len(checks) > 1 else "，"
+        note = ["、".join(t for t in texts if t) for texts in zip(*notes)]
+        comm[f"{category}_problem"] = [p + (glue if p and n else "") + n for p, n in zip(problem, note)]
         demand[f"over_capacity_{category}"] = over_people
-        loads.append(result.facilities)
     facility_load = pd.concat(loads, ignore_index=True) if loads else pd.DataFrame(columns=FACILITY_LOAD_COLUMNS)
     settings = {**(analysis.settings or {}), "capacity_method": method}
     return replace(analysis, communities=comm, demand=demand, facility_load=facility_load[FACILITY_LOAD_COLUMNS],

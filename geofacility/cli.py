@@ -693,6 +693,8 @@ def _float(text: str, where: str) -> float:
 def _summary(analysis, seconds: float) -> None:
     import pandas as pd
 
+    from .coverage import NO_RADIUS_MEANING_EN, category_totals
+
     comm = analysis.communities
     population = comm["population"].sum()
     console.print(f"\n[bold]{analysis.settings.get('study') or 'study area'}[/]: {len(comm)} communities in "
@@ -707,14 +709,18 @@ def _summary(analysis, seconds: float) -> None:
         if category not in analysis.surveyed:
             table.add_row(label, "—", "not surveyed", "—", "—")
             continue
-        served = comm[f"{category}_served_population"].sum(min_count=1)
-        within = f"{served:,.0f} ({served / population:.1%})" if population and pd.notna(served) else "—"
-        covered = comm[f"{category}_covered_population"].sum()
-        short = int((comm[f"{category}_status"] == "gap").sum())
+        totals = category_totals(comm, category)  # the numbers every output shows (docs/data-model.md)
+        people = totals["population"]
+        served = totals["served"]
+        within = f"{served:,.0f} ({served / people:.1%})" if people and pd.notna(served) else "—"
+        covered = totals["covered"]
         checks = [c for c in analysis.checks if c.category == category]
         radius = "; ".join(f"{c.name_zh} r={c.radius_m:g} m" if c.radius_m else c.name_zh for c in checks)
-        cover = f"{covered:,.0f} ({covered / population:.1%})" if population else "—"
-        table.add_row(label, radius, cover, within, f"{short} of {len(comm)}")
+        cover = f"{covered:,.0f} ({covered / people:.1%})" if people else "—"
+        if totals["meaning"]:
+            cover += f" ({NO_RADIUS_MEANING_EN})"
+        table.add_row(label, radius, cover, within,
+                      f"{totals['communities_short']} of {totals['communities_surveyed']}")
     console.print(table)
     if analysis.surveyed:
         worst = comm.assign(_unc=sum(comm[f"{c}_uncovered_population"].fillna(0) for c in analysis.surveyed))

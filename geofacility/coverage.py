@@ -3,10 +3,13 @@
 For each check (a standard applied to a category):
 
 - covered share: the share of the community's people (demand weights) within the service radius of the nearest
-  facility of that check — straight-line distance from :mod:`geofacility.distance`;
+  facility of that check — straight-line distance from :mod:`geofacility.distance`, or on foot; for a standard
+  without a radius, 1 when the community meets the count and floor-area rule (the facility serves the community
+  it stands in) and 0 otherwise;
 - count: facilities the standard requires, max(1, ⌈population / population served⌉), against those present —
-  inside the community (scope ``community``), within the radius of the community (``reach``) or inside the
-  street/town (``town``); a facility smaller than the standard's minimum floor area does not count as one;
+  inside the community (scope ``community``), within the radius of at least one of its residents (``reach``;
+  on foot: the nearest within the radius) or inside the street/town (``town``); a facility smaller than the
+  standard's minimum floor area does not count as one (``below_minimum`` says which there are);
 - floor area: max(per-1000-people, per-100-households, minimum size × count) against the floor area present
   (``community`` and ``town`` scopes);
 - status ``gap`` when any of the three falls short, ``ok`` otherwise, ``not_surveyed`` when the category has no
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .distance import StraightLineDistance, within_pairs
+from .distance import StraightLineDistance, pairs_within
 from .errors import WarningLog
 from .standards import CATEGORIES, Check, chosen_checks, default_check, find_check, share_text
 
@@ -28,7 +31,7 @@ __all__ = ["select_checks", "facility_checks", "compute_coverage", "category_col
 
 METRICS = (
     "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
-    "required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2", "problem",
+    "required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2", "below_minimum", "problem",
 )
 
 
@@ -111,25 +114,33 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(demand_total > 0, covered_w / demand_total, np.nan)
     else:
-        share = np.full(n, np.nan)
-    covered_pop = share * population
-    uncovered_pop = population - covered_pop
+        share = None  # no radius: covered when the community meets the count and floor-area rule (below)
 
     # --- count and floor area
     area = fac["floor_area_m2"].to_numpy(dtype="float64")
     big_enough = np.isnan(area) | (area >= (check.min_building_m2 or 0.0))
     required_count = check.required_count(population)
+    below_codes = np.full(len(fac), -1, dtype=np.int64)  # where each facility below the minimum size stands
     if check.scope == "reach" and check.radius_m:
-        if measure.method == "euclidean":
-            geom_idx, f_idx = within_pairs(communities.geometry.values, fac_geoms, check.radius_m)
+        # the facilities within the radius of at least one resident (a demand point with people) of the community:
+        # the same residents and radius as the covered share, so a facility counts only where it covers somebody
+        people = (demand_codes >= 0) & (weight > 0)
+        points = getattr(measure, "points", None)
+        if measure.method == "euclidean" and points is not None:
+            p_idx, f_idx, metres = pairs_within(np.asarray(points)[people], fac_geoms, check.radius_m)
+            keep = metres <= check.radius_m
+            pairs = np.unique(np.column_stack([demand_codes[people][p_idx[keep]], f_idx[keep]]), axis=0)
         else:
-            # on foot: the facilities that are the nearest, within the radius, for some resident of the community
-            reached = (dist <= check.radius_m) & (demand_codes >= 0)
+            # on foot (or by an OD cost table): the facilities that are the nearest, within the radius, for some
+            # resident of the community
+            reached = (dist <= check.radius_m) & people
             pairs = np.unique(np.column_stack([demand_codes[reached], nearest[reached]]), axis=0)
-            geom_idx, f_idx = pairs[:, 0], pairs[:, 1]
+        pairs = pairs.reshape(-1, 2)
+        geom_idx, f_idx = pairs[:, 0], pairs[:, 1]
         current_count = np.bincount(geom_idx[big_enough[f_idx]], minlength=n).astype("float64")
         current_m2 = np.full(n, np.nan)
         required_m2 = np.full(n, np.nan)
+        below_pairs = (geom_idx, f_idx)
     else:
         if check.scope == "town":
             towns = communities["town"].astype(object).fillna("").to_numpy()
@@ -148,6 +159,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
             current_count, required_count = cnt[comm_town], req_cnt[comm_town]
             current_m2 = np.where(unknown, np.nan, known_area)[comm_town]
             required_m2 = req_m2[comm_town]
+            below_pairs = (comm_town, None, fac_town)
         else:
             fc = fac_codes[fac_mask]
             current_count = _group_sum(fc, big_enough.astype("float64"), n)
@@ -155,13 +167,23 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
             unknown = _group_sum(fc, np.isnan(area).astype("float64"), n) > 0
             current_m2 = np.where(unknown, np.nan, known_area)
             required_m2 = check.required_area(population, households)
+            below_pairs = (fc, np.arange(len(fac)))
     count_gap = np.maximum(required_count - current_count, 0.0)
     with np.errstate(invalid="ignore"):
         gap_m2 = np.where(np.isnan(required_m2) | np.isnan(current_m2), np.nan,
                           np.maximum(required_m2 - current_m2, 0.0))
 
-    short_cover = np.nan_to_num(share, nan=1.0) < coverage_target - 1e-12
-    short = short_cover | (count_gap > 0) | (np.nan_to_num(gap_m2) > 0)
+    requirement_met = (count_gap <= 0) & ~(np.nan_to_num(gap_m2) > 0)
+    if share is None:
+        # a standard without a service radius serves the community it stands in (or the town, for a street-level
+        # one): its people are covered when the community meets the count and floor-area rule, not otherwise
+        share = np.where(population > 0, requirement_met.astype("float64"), np.nan)
+        short_cover = np.zeros(n, dtype=bool)
+    else:
+        short_cover = np.nan_to_num(share, nan=1.0) < coverage_target - 1e-12
+    covered_pop = share * population
+    uncovered_pop = population - covered_pop
+    short = short_cover | ~requirement_met
     area_unknown = check.has_area_rule & np.isnan(current_m2) & (check.scope != "reach")
     status = np.where(short, "gap", "ok")
     problems = []
@@ -177,6 +199,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
         if area_unknown[i] and current_count[i] > 0:
             parts.append("面积未知")
         problems.append(prefix + "，".join(parts) if parts else "")
+    below = _below_minimum(check, n, area, big_enough, below_pairs)
     frame = pd.DataFrame({
         "status": status,
         "covered_share": share,
@@ -188,18 +211,50 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
         "required_m2": required_m2,
         "current_m2": current_m2,
         "gap_m2": gap_m2,
+        "below_minimum": below,
         "problem": problems,
     }, index=communities.index)
     return frame, dist
 
 
-def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataFrame:
-    """One category's columns from its checks: the weakest coverage, summed counts and areas, any gap."""
+def _below_minimum(check: Check, n: int, area: np.ndarray, big_enough: np.ndarray, pairs) -> np.ndarray:
+    """Per community, the facilities present that do not count because they are smaller than the standard's
+    minimum floor area, in words: ``1 处 2,800 m² 小于 3,150 m² 下限`` (empty when none). ``pairs``: (community
+    position, facility position) of the facilities that would count there; for the town scope (community → town,
+    None, facility → town)."""
+    out = np.full(n, "", dtype=object)
+    small = ~big_enough
+    if not check.min_building_m2 or not small.any():
+        return out
+    if len(pairs) == 3:  # town scope: the town's small facilities, on each of its communities' rows
+        comm_town, _, fac_town = pairs
+        ok = small & (fac_town >= 0)
+        grouped = pd.DataFrame({"where": fac_town[ok], "area": area[ok]})
+        code = comm_town
+    else:
+        where, f_idx = pairs
+        f_idx = np.arange(len(area)) if f_idx is None else f_idx
+        ok = small[f_idx] & (where >= 0)
+        grouped = pd.DataFrame({"where": where[ok], "area": area[f_idx[ok]]})
+        code = np.arange(n)
+    if grouped.empty:
+        return out
+    minimum = f"{check.min_building_m2:,.0f}"
+    texts = grouped.sort_values(["where", "area"], kind="stable").groupby("where")["area"].agg(
+        lambda a: f"{len(a)} 处 " + "、".join(f"{v:,.0f}" for v in a) + f" m² 小于 {minimum} m² 下限")
+    per = pd.Series(code).map(texts)
+    return per.where(per.notna(), "").to_numpy(dtype=object)
+
+
+def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """One category's columns from its checks: the weakest coverage, summed counts and areas, any gap; and per
+    community the position (in ``parts``) of the check whose coverage the category's columns give."""
     first_check, first = parts[0]
     if len(parts) == 1:
         out = first.copy()
         out["standard"] = first_check.label
         out["radius_m"] = first_check.radius_m if first_check.radius_m else np.nan
+        weakest = np.zeros(len(first), dtype=np.int64)
     else:
         shares = np.column_stack([p["covered_share"].to_numpy() for _, p in parts])
         with np.errstate(invalid="ignore"):
@@ -214,13 +269,14 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> pd.DataF
             stacked = np.column_stack([p[col].to_numpy(dtype="float64") for _, p in parts])
             # a check without that figure (e.g. no floor-area rule) does not blank out the others'
             out[col] = np.where(np.isnan(stacked).all(axis=1), np.nan, np.nansum(stacked, axis=1))
-        out["problem"] = [
-            "；".join(f"{c.name_zh}{t}" for (c, _), t in zip(parts, texts) if t)
-            for texts in zip(*[p["problem"] for _, p in parts])
-        ]
+        for col in ("below_minimum", "problem"):
+            out[col] = [
+                "；".join(f"{c.name_zh}{t}" for (c, _), t in zip(parts, texts) if t)
+                for texts in zip(*[p[col] for _, p in parts])
+            ]
         out["standard"] = "; ".join(c.label for c, _ in parts)
         out["radius_m"] = np.array([c.radius_m or np.nan for c, _ in parts])[weakest]
-    return out
+    return out, weakest
 
 
 def containing_community(communities: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
@@ -240,8 +296,8 @@ def containing_community(communities: gpd.GeoDataFrame, points: gpd.GeoDataFrame
 
 def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
                      checks: list[Check], *, coverage_target: float = 1.0, measure=None,
-                     survey_extent: dict | None = None, category_measures: dict | None = None
-                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+                     survey_extent: dict | None = None, category_measures: dict | None = None,
+                     picks: dict | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Per community × category coverage and gaps; demand gains ``dist_<category>_m``.
 
     ``measure``: how distance is measured, :class:`~geofacility.distance.StraightLineDistance` over the demand
@@ -258,6 +314,10 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
 
     ``category_measures``: a measure of its own for some categories, e.g. an OD cost table
     (:class:`geofacility.costs.CostMatrixDistance`) for the category a siting study measures with one.
+
+    ``picks``: a dict filled, per surveyed category, with a Series by ``community_id`` of the position (among the
+    category's checks, in ``checks`` order) of the check whose coverage the category's columns give (the weakest):
+    :func:`geofacility.capacity.apply_capacity` takes the capacity split of the same check.
     """
     if not 0 < coverage_target <= 1:
         raise ValueError("coverage_target must be in (0, 1]")
@@ -280,6 +340,7 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
             cols = {f"{category}_{m}": np.nan for m in METRICS}
             cols[f"{category}_status"] = "not_surveyed"
             cols[f"{category}_standard"] = ""
+            cols[f"{category}_below_minimum"] = ""
             cols[f"{category}_problem"] = "未调查"
             for k, v in cols.items():
                 communities[k] = v
@@ -292,11 +353,15 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
             parts.append((check, frame))
             column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
             demand[column] = dist
-        combined = _combine(category, parts)
+        combined, weakest = _combine(category, parts)
+        if picks is not None:
+            picks[category] = pd.Series(weakest, index=pd.Index(ids, name="community_id"))
         extent = (survey_extent or {}).get(category)
         if extent is not None:
             outside = ~shapely.within(communities.geometry.representative_point().to_numpy(), extent)
-            combined.loc[outside, [m for m in METRICS if m not in ("status", "standard", "problem")]] = np.nan
+            combined.loc[outside, [m for m in METRICS if m not in ("status", "standard", "below_minimum",
+                                                                   "problem")]] = np.nan
+            combined.loc[outside, "below_minimum"] = ""
             combined.loc[outside, "status"] = "not_surveyed"
             combined.loc[outside, "standard"] = ""
             combined.loc[outside, "problem"] = "未调查（在调查范围外）"
@@ -314,3 +379,62 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
     communities["n_categories_short"] = n_short
     return communities, demand
 
+
+
+#: what "covered" means for a standard without a service radius (docs/data-model.md, "Covered, served, out of
+#: reach"); every output that shows such a category's covered people says it
+NO_RADIUS_MEANING_ZH = "无服务半径：覆盖人口＝数量与面积达标社区的人口"
+NO_RADIUS_MEANING_EN = "no service radius: covered = people of communities meeting the count and floor-area rule"
+
+
+def has_radius(communities: pd.DataFrame, category: str) -> bool:
+    """Whether the category's coverage is measured within a radius (for any surveyed community)."""
+    column = f"{category}_radius_m"
+    if column not in communities.columns:
+        return False
+    surveyed = communities[f"{category}_status"] != "not_surveyed"
+    return bool(pd.to_numeric(communities.loc[surveyed, column], errors="coerce").notna().any())
+
+
+def category_totals(communities: pd.DataFrame, category: str) -> dict:
+    """The totals of one category over its surveyed communities, from the ``communities`` columns — the one
+    source of the numbers the terminal summary, the figures, the map legend and the batch summary print:
+    ``communities`` (all), ``communities_surveyed``, ``communities_short``, ``communities_ok``, ``population``
+    (of the surveyed communities), ``covered``, ``served``, ``over_capacity``, ``out_of_reach`` (people; served and
+    over capacity NaN where the capacity split was not computed for every populated surveyed community),
+    ``not_covered`` (= population − covered), ``has_radius`` and ``meaning`` (None, or what covered means
+    without a radius: :data:`NO_RADIUS_MEANING_ZH`). ``surveyed`` is False when no community is surveyed."""
+    status = communities[f"{category}_status"].astype(object).to_numpy() if f"{category}_status" in \
+        communities.columns else np.full(len(communities), "not_surveyed", dtype=object)
+    surveyed = status != "not_surveyed"
+    num = lambda col: (pd.to_numeric(communities[col], errors="coerce").to_numpy(dtype="float64")  # noqa: E731
+                       if col in communities.columns else np.full(len(communities), np.nan))
+    population = np.nan_to_num(num("population"))
+    covered = num(f"{category}_covered_population")
+    populated = surveyed & (population > 0)
+    total_pop = float(population[surveyed].sum())
+    covered_total = float(np.nan_to_num(covered[surveyed]).sum())
+
+    def split(col):
+        values = num(f"{category}_{col}")
+        if not populated.any() or np.isnan(values[populated]).any():
+            return float("nan")
+        return float(values[populated].sum())
+
+    radius = has_radius(communities, category)
+    return {
+        "category": category,
+        "surveyed": bool(surveyed.any()),
+        "communities": int(len(communities)),
+        "communities_surveyed": int(surveyed.sum()),
+        "communities_short": int((status == "gap").sum()),
+        "communities_ok": int((status == "ok").sum()),
+        "population": total_pop,
+        "covered": covered_total,
+        "not_covered": total_pop - covered_total,
+        "served": split("served_population"),
+        "over_capacity": split("over_capacity_population"),
+        "out_of_reach": split("out_of_reach_population"),
+        "has_radius": radius,
+        "meaning": None if radius or not surveyed.any() else NO_RADIUS_MEANING_ZH,
+    }

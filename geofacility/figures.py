@@ -47,10 +47,13 @@ from .atomic import atomic_path
 from .maps import _facility_radius  # the radius each facility is drawn with, as on screen
 from .maps import (CATEGORY_COLOURS, MANY_POINTS, NO_POPULATION_COLOUR, NOT_SURVEYED_COLOUR, fill_palette,
                    uncovered_cells, uncovered_demand)
+from .coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals
 from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
 
 __all__ = [
     "category_figure",
+    "figure_numbers",
+    "town_numbers",
     "town_bar_figure",
     "write_figures",
     "cjk_font",
@@ -795,22 +798,32 @@ def category_figure(analysis, category: str, *, sites=None) -> Figure:
     return fig
 
 
+def figure_numbers(analysis, category: str) -> dict:
+    """The numbers :func:`category_figure` prints for ``category``: the legend's community counts (``ok``,
+    ``gap``, ``not_surveyed``, ``no_population``) and its summary — :func:`geofacility.coverage.category_totals`
+    of the communities table (``population``, ``covered``, ``not_covered``, ``communities_short``, …,
+    ``meaning`` for a standard without a radius), the same numbers the ledger, the terminal and the map give."""
+    _check_category(analysis, category)
+    classes = _community_classes(analysis.communities, category)
+    counts = {k: int((classes == k).sum()) for k in ("ok", "gap", "not_surveyed", "no_population")}
+    return {**category_totals(analysis.communities, category), "legend": counts}
+
+
 def _summary_lines(t: _Text, analysis, category: str, counts: dict, settings: dict) -> list:
     comm = analysis.communities
-    population = np.nan_to_num(_numbers(comm, "population"))
-    uncovered = np.nan_to_num(_numbers(comm, f"{category}_uncovered_population"))
-    surveyed = _community_classes(comm, category) != "not_surveyed"
-    total = float(population[surveyed].sum())
-    lost = float(uncovered[surveyed].sum())
+    numbers = category_totals(comm, category)
+    total, lost = numbers["population"], numbers["not_covered"]
     share = f" ({lost / total:.0%})" if total > 0 else ""
     grey = "#444444"
     lines = [
         (t.bi("概况", "Summary"), 8.5, "bold", "#333333"),
         (t.bi("未覆盖人口", "people not covered:") + f" {lost:,.0f} / {total:,.0f}{share} " + t.bi("人", "people"),
          7.5, "normal", "#111111"),
-        (t.bi("缺口社区", "communities with a gap:") + f" {counts['gap']} / {counts['gap'] + counts['ok']}",
-         7.5, "normal", "#111111"),
+        (t.bi("缺口社区", "communities with a gap:") + f" {numbers['communities_short']} / "
+         f"{numbers['communities_surveyed']}", 7.5, "normal", "#111111"),
     ]
+    if numbers["meaning"]:
+        lines.append((t.bi(NO_RADIUS_MEANING_ZH, NO_RADIUS_MEANING_EN), 6.5, "normal", grey))
     notes = [t.bi("单位：米、人", "units: metres, people")]
     crs = analysis.crs
     name = getattr(crs, "name", "") if crs is not None else ""
@@ -842,6 +855,12 @@ def _attribution(fig, t: _Text, settings: dict) -> None:
     fig.text(_MARGIN / pw, 0.12 / ph, _wrap(t.bi("数据", "Data:") + " " + text, size, pw - 2 * _MARGIN),
              ha="left", va="bottom", fontproperties=t.font(size), color="#555555", parse_math=False,
              linespacing=1.2, gid="attribution")
+
+
+def town_numbers(analysis) -> pd.DataFrame:
+    """The numbers :func:`town_bar_figure` draws: people not covered (``<category>_uncovered_population`` of the
+    communities table, summed) per town (rows, worst first) and surveyed category (columns)."""
+    return _town_table(analysis)
 
 
 def _town_table(analysis) -> pd.DataFrame:

@@ -83,13 +83,14 @@ CATEGORY_FIELDS: tuple[str, ...] = (
     "over_capacity_population",
     "out_of_reach_population",
     "problem",
+    "below_minimum",
 )
 
 #: Short Chinese names used in the 存在问题 column (``教育：覆盖率 62%，缺 1 处``); the same ones coverage uses.
 
 #: fields added after the first ledgers were filed (0.1: the capacity split); older ledgers read with them empty
-_ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population")
-_TEXT_FIELDS = ("status", "standard", "problem")
+_ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population", "below_minimum")
+_TEXT_FIELDS = ("status", "standard", "below_minimum", "problem")
 _SHARE_FIELDS = ("covered_share",)
 _SHARE_DECIMALS = 4
 _OTHER_DECIMALS = 1  # people, m², metres, counts
@@ -142,6 +143,9 @@ def _decimals(col: str) -> int:
 
 
 def _sorted_communities(communities: pd.DataFrame) -> pd.DataFrame:
+    lacking = [f"{c}_below_minimum" for c in CATEGORIES if f"{c}_below_minimum" not in communities.columns]
+    if lacking:  # a table made before that column existed: no facility named below the minimum
+        communities = communities.assign(**{col: "" for col in lacking})
     missing = [col for col in ledger_columns() if col not in communities.columns]
     if missing:
         raise ValueError(f"communities lacks ledger column(s) {', '.join(missing)} (see docs/data-model.md)")
@@ -257,24 +261,31 @@ def standard_text(row: dict, category: str, checks: list[Check], *, coverage_tar
 
 def current_text(row: dict, category: str) -> str:
     """The 现状 cell: ``覆盖 62%（3,100/5,000 人）；容量内 2,900 人、超容量 200 人；现有 1 处；面积 120 m²``;
-    ``未调查`` when not surveyed."""
+    ``未调查`` when not surveyed. Facilities below the standard's minimum size are named (they do not count):
+    ``现有 0 处达标（1 处 2,800 m² 小于 3,150 m² 下限）``. For a standard without a service radius the covered
+    people are those of a community that meets its count and floor-area rule: ``达标人口 0/5,000 人（无服务半径，按
+    本社区数量与面积计）`` (docs/data-model.md, "Covered, served, out of reach")."""
     if row.get(f"{category}_status") == "not_surveyed":
         return "未调查"
     get = lambda field: row.get(f"{category}_{field}")  # noqa: E731
     parts = []
     if not _isnan(get("covered_share")):
         covered, uncovered = get("covered_population"), get("uncovered_population")
-        if _isnan(covered) or _isnan(uncovered):
+        if f"{category}_radius_m" in row and _isnan(get("radius_m")):  # no radius: covered = meets the rule
+            parts.append(f"达标人口 {_people(covered)}/{_people(covered + uncovered)} 人（无服务半径，按本社区数量与面积计）"
+                         if not (_isnan(covered) or _isnan(uncovered)) else "无服务半径，按本社区数量与面积计")
+        elif _isnan(covered) or _isnan(uncovered):
             parts.append(f"覆盖 {share_text(get('covered_share'))}")
         else:
             parts.append(f"覆盖 {share_text(get('covered_share'))}（{_people(covered)}/{_people(covered + uncovered)} 人）")
-    if not _isnan(get("served_population")):  # the capacity split (geofacility.capacity)
+    if not _isnan(get("served_population")) and not (f"{category}_radius_m" in row and _isnan(get("radius_m"))):
         split = f"容量内 {_people(get('served_population'))} 人"
         if get("over_capacity_population") >= 0.5:
             split += f"、超容量 {_people(get('over_capacity_population'))} 人"
         parts.append(split)
+    below = safe_cell_text(get("below_minimum")) if isinstance(get("below_minimum"), str) else ""
     if not _isnan(get("current_count")):
-        parts.append(f"现有 {_num(get('current_count'))} 处")
+        parts.append(f"现有 {_num(get('current_count'))} 处" + (f"达标（{below}）" if below else ""))
     if not _isnan(get("current_m2")):
         parts.append(f"面积 {_num(get('current_m2'))} m²")
     elif not _isnan(get("required_m2")):

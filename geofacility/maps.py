@@ -59,6 +59,7 @@ __all__ = [
     "worst_communities",
     "community_properties",
     "uncovered_demand",
+    "legend_totals",
     "uncovered_cells",
     "category_layer_name",
     "uncovered_layer_name",
@@ -434,6 +435,8 @@ def _popup_rows(table: _Table, surveyed: list[str]) -> np.ndarray:
             + _status_html(table.obj(f"{c}_status"))
             + "</td><td>"
             + _fmt(table.num(f"{c}_covered_share"), "{:.0f}%", 100.0)
+            + _pick(np.isnan(table.num(f"{c}_radius_m")) & ~np.isnan(table.num(f"{c}_covered_share")),
+                    "（无半径，按社区达标 no radius: by the rule）", "")
             + "</td><td>"
             + _fmt(table.num(f"{c}_uncovered_population"))
             + "</td><td>"
@@ -588,12 +591,17 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
         hatch = " gf-nopop" if colour == NO_POPULATION_COLOUR else ""
         lines.append(f'<div><span class="gf-sw{hatch}" style="background-color:{colour}"></span>{label}</div>')
     lines.append("<div><b>标准与服务半径 standards &amp; service radius</b></div>")
+    from .coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals
+
     for c in surveyed:
         labels = "; ".join(esc(ch.label) for ch in analysis.checks if ch.category == c) or "—"
         lines.append(
             f'<div><span class="gf-dot" style="background:{CATEGORY_COLOURS[c]}"></span>'
             f"{CATEGORY_SHORT_ZH[c]} {c}: {labels}</div>"
         )
+        totals = category_totals(communities, c)
+        meaning = f"（{NO_RADIUS_MEANING_ZH} / {NO_RADIUS_MEANING_EN}）" if totals["meaning"] else ""
+        lines.append(f'<div class="gf-small gf-totals" data-category="{c}">{legend_totals(totals)}{meaning}</div>')
     missing = [c for c in CATEGORIES if c not in surveyed]
     listed = "、".join(f"{CATEGORY_SHORT_ZH[c]} {c}" for c in missing) or "无 none"
     if not settings.get("category_map"):  # a category map is about its category only
@@ -848,6 +856,19 @@ def _category_layer(category: str, facilities: _Facilities, checks: list[Check],
         control=False,
     ).add_to(group)
     return group
+
+
+def legend_totals(totals: dict) -> str:
+    """A category's line of numbers in the map legend, from :func:`geofacility.coverage.category_totals`:
+    ``未覆盖 397,427 / 1,314,427 人 not covered · 缺口社区 186 / 264 communities short`` (and the people served
+    within capacity where the split was computed)."""
+    if not totals["surveyed"]:
+        return "无已调查社区（调查范围外）no community surveyed (outside the survey extent)"
+    text = (f"未覆盖 {totals['not_covered']:,.0f} / {totals['population']:,.0f} 人 not covered · 缺口社区 "
+            f"{totals['communities_short']} / {totals['communities_surveyed']} communities short")
+    if not math.isnan(totals["served"]) and totals["has_radius"]:
+        text += f" · 容量内可服务 {totals['served']:,.0f} 人 served within capacity"
+    return text
 
 
 def _uncovered_masks(analysis, categories: list[str]) -> dict[str, np.ndarray]:

@@ -50,6 +50,9 @@ class Analysis:
     facility_load: pd.DataFrame | None = None
     #: per input file: rows read = rows used + rows reported (see :func:`input_accounting`)
     accounting: pd.DataFrame | None = None
+    #: per surveyed category, by ``community_id``, the position among the category's checks of the one whose
+    #: coverage the category's columns give (its weakest; see :func:`geofacility.coverage.compute_coverage`)
+    coverage_picks: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -406,9 +409,11 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     log.extend_from(study.log)
     walk = study.walk
     step("computing coverage")
+    picks: dict = {}
     comm, dem = compute_coverage(study.communities, study.demand, study.facilities, study.checks,
                                  coverage_target=study.settings["coverage_target"], measure=walk,
-                                 survey_extent=study.extents, category_measures=study.category_measures)
+                                 survey_extent=study.extents, category_measures=study.category_measures,
+                                 picks=picks)
     areas = None
     if walk is not None:
         _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log,
@@ -433,6 +438,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
         category_measures=dict(study.category_measures),
         accounting=study.accounting,
+        coverage_picks=picks,
     )
     method = study.settings.get("capacity_method", "allocate")
     if method != "none":

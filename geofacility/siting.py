@@ -661,8 +661,10 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
                                                                           getattr(analysis, "measure", None))
         d_idx, k2, metres = candidate_pairs(analysis, cands, check, measure=measure,
                                             max_distance=max(check.radius_m, pmedian_range or 0))
-    else:  # no radius: a room serves its own community
-        uncovered = np.ones(len(weights), dtype=bool)
+    else:  # no radius: a room serves its own community, whose people are covered once it meets the standard
+        share = comm.set_index("community_id")[f"{category}_covered_share"]
+        met = analysis.demand["community_id"].map(share).astype(float).to_numpy() >= 1.0
+        uncovered = ~met
         d_idx, k2, metres = _same_community_pairs(analysis, cands)
     radius = check.radius_m if check.radius_m else 0.0
     within = metres <= radius
@@ -769,11 +771,12 @@ def with_sites(analysis, study: SiteStudy, selection: Selection):
     base = analysis.communities[["community_id", "community", "town", "population", "households", "approximate",
                                  "geometry"]]
     demand = analysis.demand[["demand_id", "community_id", "weight", "geometry"]]
+    picks: dict = {}
     comm, dem = compute_coverage(base, demand, facilities, analysis.checks,
                                  coverage_target=analysis.settings.get("coverage_target", 1.0),
                                  measure=analysis.measure,
-                                 category_measures=getattr(analysis, "category_measures", None))
+                                 category_measures=getattr(analysis, "category_measures", None), picks=picks)
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     settings = {**analysis.settings, "study": f"{analysis.settings.get('study', '')}（拟建房源后 with selected sites）"}
     return replace(analysis, communities=comm, demand=dem, facilities=facilities, settings=settings,
-                   service_areas=None)
+                   service_areas=None, coverage_picks=picks)

@@ -53,7 +53,9 @@ def test_centre_points_covered_within_500m(grid_communities, grid_facilities, ta
     # uncovered people: C11 1000 + C31 3000 + C13 7000 = 11 000 of 45 000
     assert out["education_uncovered_population"].sum() == pytest.approx(11_000)
     assert (out.loc[["C11", "C13", "C31"], "education_status"] == "gap").all()
-    assert out.loc["C11", "education_problem"] == "覆盖率 0%"
+    # no resident of C11 is within 500 m of a school, so no school counts for it (issue 14: a school counts only
+    # where it covers somebody; it used to count A, 354 m from C11's corner, and read 覆盖率 0% with 现有 1 处)
+    assert out.loc["C11", "education_problem"] == "覆盖率 0%，缺 1 处"
     assert (out.loc[list(covered), "education_status"] == "ok").all()
 
 
@@ -87,14 +89,18 @@ def test_spread_demand_gives_quarter_shares(grid_communities, grid_facilities, t
 
 
 def test_reach_count_and_coverage_target(grid_communities, grid_facilities, table):
-    """Primary schools serve a 10-minute level (reach scope): schools within 500 m of the block polygon count.
-    A is within 500 m of every block (a corner block's nearest corner is 354 m away); B reaches C33 (inside),
-    C23 and C32 (250 m), C22 (354 m), but not C13 or C31 (750 m) nor the rest."""
+    """Primary schools serve a 10-minute level (reach scope): schools within 500 m of at least one resident of the
+    community count — the residents and radius of the covered share (issue 14: it used to be 500 m of the block
+    polygon, so that a corner block read 现有 1 处 with 覆盖率 0%). The residents are at the block centres: A (C22)
+    is 500 m from C12, C21, C23, C32, 707 m from the corner blocks; B (C33) 500 m from C23 and C32, 707 m from C22.
+    """
     out, _, _ = run(grid_communities, centre_demand(grid_communities), grid_facilities, table)
     assert (out["education_required_count"] == 1).all()
-    expected = {"C11": 1, "C12": 1, "C21": 1, "C13": 1, "C31": 1, "C22": 2, "C23": 2, "C32": 2, "C33": 2}
+    expected = {"C11": 0, "C12": 1, "C21": 1, "C13": 0, "C31": 0, "C22": 1, "C23": 2, "C32": 2, "C33": 1}
     assert out["education_current_count"].to_dict() == expected
-    assert (out["education_count_gap"] == 0).all()
+    assert out["education_count_gap"].to_dict() == {k: 1 - min(v, 1) for k, v in expected.items()}
+    # a school counts exactly where somebody is covered
+    assert ((out["education_current_count"] > 0) == (out["education_covered_share"] > 0)).all()
     assert out["education_gap_m2"].isna().all()  # reach scope: no per-community floor area
     relaxed, _, _ = run(grid_communities, centre_demand(grid_communities), grid_facilities, table,
                         coverage_target=0.5)
@@ -136,7 +142,14 @@ def test_per_household_rule_and_town_scope(grid_communities, table):
     assert out.loc["C11", "community_service_gap_m2"] == 0
     assert out.loc["C11", "community_service_status"] == "ok"
     assert out.loc["C21", "community_service_gap_m2"] == pytest.approx(240)
-    assert np.isnan(out.loc["C21", "community_service_covered_share"])  # no radius in this standard
+    # no radius in this standard: a community's people are covered when it meets the rule (issue 14: the share
+    # used to be NaN, and the figures read 0 people not covered)
+    assert np.isnan(out.loc["C21", "community_service_radius_m"])
+    assert out.loc["C11", "community_service_covered_share"] == 1.0
+    assert out.loc["C11", "community_service_covered_population"] == 1000
+    assert out.loc["C21", "community_service_covered_share"] == 0.0
+    assert out.loc["C21", "community_service_uncovered_population"] == 2000
+    assert out.loc["C21", "community_service_problem"] == "缺 1 处，面积缺口 240 m²"  # no 覆盖率 without a radius
 
 
 def test_facilities_outside_the_study_area_count(grid_communities, table):
