@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["InputError", "WarningLog", "WARNING_COLUMNS", "NO_USABLE_ROW", "not_used", "reasons_text", "digest"]
+__all__ = ["InputError", "WarningLog", "WARNING_COLUMNS", "NO_USABLE_ROW", "not_used", "reasons_text", "digest",
+           "english_sentences", "message_zh"]
 
-WARNING_COLUMNS = ["file", "row", "severity", "message"]
+#: ``message`` is English (tests and the terminal digest read it); ``message_zh`` the same in Chinese, what the
+#: 警告 sheets show first (every warning is given both where it is made; see :meth:`WarningLog.add`)
+WARNING_COLUMNS = ["file", "row", "severity", "message", "message_zh"]
 #: the words of every row-level warning whose row was set aside ("…; row not used", "…; not used (…)")
 NOT_USED = "not used"
 #: a file-level warning with these words says that a category a file names got no usable row: printed loudly
@@ -39,9 +42,12 @@ class WarningLog:
         the features of a vector file): the numbers warnings use."""
         self.read_rows[str(file)] = (int(n_rows), int(first_row))
 
-    def add(self, file: str, row, message: str, *, severity: str = "warning") -> None:
+    def add(self, file: str, row, message: str, *, severity: str = "warning", zh: str | None = None) -> None:
+        """Record one warning: ``message`` in English, ``zh`` the same in Chinese (for the 警告 sheet; a warning
+        without one shows its English text there, which the tests catch)."""
         self._rows.append(
-            {"file": str(file), "row": "" if row is None else str(row), "severity": severity, "message": message}
+            {"file": str(file), "row": "" if row is None else str(row), "severity": severity, "message": message,
+             "message_zh": zh if zh is not None else ""}
         )
 
     def extend_from(self, other: "WarningLog") -> None:
@@ -49,9 +55,9 @@ class WarningLog:
         self._rows.extend(other._rows)
         self.read_rows.update(other.read_rows)
 
-    def extend(self, file: str, rows, message: str, *, severity: str = "warning") -> None:
+    def extend(self, file: str, rows, message: str, *, severity: str = "warning", zh: str | None = None) -> None:
         for row in rows:
-            self.add(file, row, message, severity=severity)
+            self.add(file, row, message, severity=severity, zh=zh)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -118,3 +124,25 @@ def digest(warnings: pd.DataFrame) -> list[str]:
         for file, message in zip(loud["file"], loud["message"]):
             lines.append(f"WARNING: {Path(file).name}: {message}")
     return lines
+
+
+#: a run of three or more English words (letters only, spaces between): an untranslated sentence
+_ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[ ,]+[A-Za-z][A-Za-z'’]*){2,}")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def english_sentences(text: str) -> list[str]:
+    """Runs of three or more English words in ``text`` outside quoted values and file paths: what a Chinese
+    warning must not contain (file names, column names and quoted input values may be English)."""
+    text = _QUOTED.sub("", str(text))
+    text = re.sub(r"[\w./\\:-]*[/\\][\w./\\:-]*", "", text)  # paths
+    return _ENGLISH_RUN.findall(text)
+
+
+def message_zh(record: dict) -> str:
+    """The Chinese text of a warning row (its ``message_zh``, else its ``message``)."""
+    zh = record.get("message_zh")
+    if isinstance(zh, str) and zh.strip():
+        return zh
+    message = record.get("message")
+    return "" if message is None or (isinstance(message, float) and message != message) else str(message)

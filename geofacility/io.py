@@ -70,6 +70,8 @@ ALIASES: dict[str, list[str]] = {
     "reviewed": ["reviewed", "预审", "安全预审", "预审状态", "预审结果", "safety_review"],
     "floor": ["floor", "楼层", "所在楼层", "层"],
     "cost": ["cost", "成本", "费用", "投资", "租金", "cost_cny"],
+    # a facility's stage: 规划/在建/未移交/在用 (geofacility.stages); only 在用 facilities are current provision
+    "status": ["status", "状态", "设施状态", "建设状态", "建设情况", "使用状态", "移交状态", "facility_status"],
 }
 #: column names as a Shapefile (DBF: 10 characters at most) cuts them
 _TRUNCATED = {"community_": "community_id", "facility_i": "facility_id", "candidate_": "candidate_id",
@@ -1166,12 +1168,13 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
             log.add(label, None, f"no {category} facilities in the file: the category is surveyed and none exist",
                     severity="info")
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
-                                     "floor_area_m2": [], "capacity": [], "source_file": [], "source_row": []},
+                                     "floor_area_m2": [], "capacity": [], "status": [], "source_file": [],
+                                     "source_row": []},
                                     geometry=[], crs=4326)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
                      option=f"--facilities {category or 'CATEGORY'}=")
-    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity"],
-                          aliases)
+    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity",
+                                "status"], aliases)
     if "facility_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
     present = (gdf.geometry.notna() & ~gdf.geometry.is_empty).to_numpy()
@@ -1244,7 +1247,23 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     # residents the facility can serve (geofacility.capacity); unknown: from floor area or the standard
     gdf["capacity"] = (_numeric(gdf, "capacity", label=label, log=log, required=False)
                        if "capacity" in gdf.columns else np.nan)
+    gdf["status"] = _facility_status(gdf, label=label, log=log)
     return gdf
+
+
+def _facility_status(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog) -> pd.Series:
+    """The ``status`` column as one of 规划/在建/未移交/在用 (geofacility.stages); missing → 在用; an unknown value
+    is reported on its row and read as 在用."""
+    from .stages import STATUSES, normalise_status
+
+    if "status" not in gdf.columns:
+        return pd.Series(STATUSES[-1], index=gdf.index, dtype=object)
+    status, unknown = normalise_status(gdf["status"])
+    for row, value in zip(gdf.loc[unknown, "source_row"], gdf.loc[unknown, "status"]):
+        log.add(label, row, f"status {str(value)!r} is not one of {'/'.join(STATUSES)} (planned/under_construction/"
+                            "not_handed_over/in_use); read as 在用 in use",
+                zh=f"设施状态 {str(value)!r} 不是 {'/'.join(STATUSES)} 之一，按“在用”计")
+    return status
 
 
 def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,

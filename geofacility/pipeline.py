@@ -50,6 +50,9 @@ class Analysis:
     facility_load: pd.DataFrame | None = None
     #: per input file: rows read = rows used + rows reported (see :func:`input_accounting`)
     accounting: pd.DataFrame | None = None
+    #: facilities whose ``status`` is 规划/在建/未移交: not current provision, they name the stage of a problem
+    #: (geofacility.stages); same columns as :attr:`facilities`
+    not_in_use: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -78,6 +81,9 @@ class Study:
     accounting: pd.DataFrame | None = None
     #: categories measured otherwise, e.g. by an OD cost table (geofacility.costs.CostMatrixDistance)
     category_measures: dict = field(default_factory=dict)
+    #: facilities planned, under construction or not handed over (``status`` other than 在用): not counted as
+    #: provision; they name the stage of a community's problem (geofacility.stages)
+    not_in_use: gpd.GeoDataFrame | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -201,8 +207,8 @@ def prepare(
     metric = choose_metric_crs(comm.geometry, crs)
     comm = comm.to_crs(metric)
     io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
-    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "source_file",
-                "source_row", "geometry"]
+    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "status",
+                "source_file", "source_row", "geometry"]
     if fac_frames:
         fac = gpd.GeoDataFrame(pd.concat([f[fac_cols].to_crs(metric) for f in fac_frames], ignore_index=True),
                                crs=metric)
@@ -278,6 +284,7 @@ def prepare(
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
+    fac, not_in_use = _split_in_use(fac, log)
     _report_facilities(fac, comm, checks, log)
     walk = None
     if distance == "network":
@@ -336,7 +343,24 @@ def prepare(
     accounting = input_accounting(log, used_rows)
     return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
                  crs=metric, settings=settings, log=log, walk=walk, extents=extents, accounting=accounting,
-                 category_measures=category_measures)
+                 category_measures=category_measures, not_in_use=not_in_use)
+
+
+def _split_in_use(fac: gpd.GeoDataFrame, log: WarningLog) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(facilities in use, the others): only those in use are current provision (coverage, counts, floor area,
+    capacity); the ones planned, under construction or not handed over are said once per file."""
+    from .stages import IN_USE, STATUSES
+
+    in_use = (fac["status"].fillna(IN_USE) == IN_USE).to_numpy()
+    others = fac.loc[~in_use].reset_index(drop=True)
+    for file, rows in others.groupby("source_file", sort=False):
+        counts = rows["status"].value_counts()
+        listed = "、".join(f"{s} {int(counts[s])}" for s in STATUSES if s in counts.index)
+        log.add(file, None, f"{len(rows)} facilities not in use ({listed}) are not counted as current provision; "
+                            "they name the stage of 存在问题 where they lie",
+                severity="info", zh=f"{len(rows)} 处设施尚未在用（{listed}），不计入现状配置；在其所在或服务半径内的社区，"
+                                    "存在问题按其状态归入建设或移交")
+    return fac.loc[in_use].reset_index(drop=True), others
 
 
 ACCOUNTING_COLUMNS = ["file", "rows_read", "rows_used", "rows_reported", "rows_unaccounted"]
@@ -402,6 +426,10 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     if method != "none":
         analysis = apply_capacity(analysis, method=method, log=log, progress=step, precomputed=study.capacity)
         analysis.warnings = log.to_frame()
+    from .stages import classify
+
+    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks)
+    analysis.not_in_use = study.not_in_use
     return analysis
 
 

@@ -68,14 +68,14 @@ def runs(tmp_path_factory):
 
 def _col(ws, heading: str) -> int:
     for c in range(1, ws.max_column + 1):
-        if heading in (ws.cell(row=2, column=c).value, ws.cell(row=3, column=c).value):
+        if heading in (ws.cell(row=r, column=c).value for r in (2, 3, 4)):
             return c
     raise AssertionError(f"no column {heading}")
 
 
 def _rows_by_id(ws) -> dict[str, int]:
     c = _col(ws, "社区编码")
-    return {norm(ws.cell(row=r, column=c).value): r for r in range(4, ws.max_row + 1)
+    return {norm(ws.cell(row=r, column=c).value): r for r in range(5, ws.max_row + 1)
             if ws.cell(row=r, column=c).value not in (None, "") and not str(ws.cell(row=r, column=c).value).startswith("=")}
 
 
@@ -111,7 +111,7 @@ def _check_entries(ws, entries: dict, runs) -> None:
 
 def _data_rows(ws) -> list[int]:
     id_col = _col(ws, "社区编码")
-    return [r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=id_col).value]
+    return [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=id_col).value]
 
 
 def _sort_rows(ws, key, *, reverse=False, skip_columns=()) -> None:
@@ -316,7 +316,7 @@ def test_entries_stay_on_their_community(runs, tmp_path, manipulate):
     if manipulate in (merged_cells_in_plan, merged_town_cells):
         assert merged_before <= {str(r) for r in ws.merged_cells.ranges}
     if manipulate is blank_rows_and_totals:
-        totals = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
+        totals = next(r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
         assert totals == rows_after[runs["new"]] + 1  # moved down below the new row, formula and all
         assert ws.cell(row=totals, column=4).value.startswith("=COUNTA(")
         assert ws.cell(row=totals + 2, column=2).value == "填表人：张三　审核人：李四"
@@ -522,14 +522,14 @@ def test_a_figure_typed_over_by_hand_and_a_totals_formula(runs, tmp_path):
     ws.cell(row=rows[cid], column=problem).value = "已协调区教委，2027年开学前解决"
     last = ws.max_row + 2
     ws.cell(row=last, column=2, value="合计")
-    ws.cell(row=last, column=id_col, value=f"=COUNTA(X4:X{last - 2})")
+    ws.cell(row=last, column=id_col, value=f"=COUNTA(X5:X{last - 2})")
     wb.save(folder / "ledger.xlsx")
     after = _rerun(runs, folder)
     ws = after[LEDGER]
     cell = ws.cell(row=_rows_by_id(ws)[cid], column=problem)
     assert cell.value == problem_text(runs["table_b"].loc[cid].to_dict())
     assert "已协调区教委，2027年开学前解决" in cell.comment.text
-    totals = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
+    totals = next(r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
     assert ws.cell(row=totals, column=id_col).value.startswith("=COUNTA(")
     warnings = [r[3] for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
     assert any("typed over by hand" in str(w) for w in warnings)
