@@ -319,7 +319,7 @@ def _problem_detail(row: dict, category: str, coverage_target: float) -> str:
     problem = safe_cell_text(get("problem"))
     parts = []
     if get("not_in_use"):
-        parts.append(f"{safe_cell_text(get('not_in_use'))}（未计入现状）")
+        parts.append(safe_cell_text(get("not_in_use")))
     if (value("count_gap") or 0) > 0:
         parts.append(f"缺 {_num(value('count_gap'))} 处")
     share = value("covered_share")

@@ -428,7 +428,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         analysis.warnings = log.to_frame()
     from .stages import classify
 
-    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks)
+    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks, study.facilities)
     analysis.not_in_use = study.not_in_use
     return analysis
 

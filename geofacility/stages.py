@@ -77,23 +77,37 @@ def _relevant_pairs(communities: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
     return c_idx, p_idx
 
 
-def not_in_use_counts(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFrame | None, checks: list[Check]
-                      ) -> dict[str, np.ndarray]:
-    """Per category, an (n communities × 3) array: the facilities of each status 规划, 在建, 未移交 inside each
-    community or within the category's largest service radius of it."""
+def not_in_use_counts(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFrame | None, checks: list[Check],
+                      facilities: gpd.GeoDataFrame | None = None) -> dict[str, np.ndarray]:
+    """Per category, an (n communities × 4) array: the facilities 规划, 在建, 未移交 and the facilities in use but
+    below their standard's minimum floor area (they do not count as one) inside each community or within the
+    category's largest service radius of it."""
+    from .coverage import facility_checks
+
     n = len(communities)
     out = {}
+    undersized = np.zeros(0 if facilities is None else len(facilities), dtype=bool)
+    if facilities is not None and len(facilities):
+        area = pd.to_numeric(facilities["floor_area_m2"], errors="coerce").to_numpy(dtype="float64")
+        for check, mask in facility_checks(facilities, checks).items():
+            if check.min_building_m2:
+                undersized |= mask & (area < check.min_building_m2)  # NaN (unknown) is not undersized
     for category in dict.fromkeys(c.category for c in checks):
-        counts = np.zeros((n, 3), dtype=np.int64)
+        counts = np.zeros((n, 4), dtype=np.int64)
+        radii = [c.radius_m for c in checks if c.category == category and c.radius_m]
+        radius = max(radii) if radii else None
         if not_in_use is not None and len(not_in_use):
             fac = not_in_use.loc[(not_in_use["category"] == category).to_numpy()]
-            radii = [c.radius_m for c in checks if c.category == category and c.radius_m]
-            c_idx, f_idx = _relevant_pairs(communities, fac, max(radii) if radii else None)
+            c_idx, f_idx = _relevant_pairs(communities, fac, radius)
             status = fac["status"].to_numpy(dtype=object)
             for j, name in enumerate(STATUSES[:3]):
                 hit = status[f_idx] == name
                 # a facility counts once per community (pairs are unique)
                 counts[:, j] = np.bincount(c_idx[hit], minlength=n)
+        if undersized.any():
+            small = facilities.loc[undersized & (facilities["category"] == category).to_numpy()]
+            c_idx, _ = _relevant_pairs(communities, small, radius)
+            counts[:, 3] = np.bincount(c_idx, minlength=n)
         out[category] = counts
     return out
 
@@ -101,15 +115,20 @@ def not_in_use_counts(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFram
 def stage_of(row: dict, category: str, counts=None) -> str:
     """The stage of one community's problem in ``category`` ('' when it has none): 移交 when a facility lies
     built but not handed over, 建设 when one is planned or under construction, 规划 when a facility is missing
-    (a count short, or none in use and nobody covered), 使用 otherwise (in use but too small, over capacity or
-    not reaching everyone). ``counts``: the (规划, 在建, 未移交) facilities of :func:`not_in_use_counts`."""
+    (a count short with no undersized one in use, or none in use and nobody covered), 使用 otherwise (in use but
+    too small, over capacity or not reaching everyone). ``counts``: a row of :func:`not_in_use_counts`."""
     frame = pd.DataFrame([{k: v for k, v in row.items() if str(k).startswith(category)}])
     return str(_stages(frame, category, None if counts is None else np.asarray([counts], dtype=np.int64))[0])
 
 
 def not_in_use_text(counts) -> str:
-    """``在建 1 处、已建未移交 1 处`` from (规划, 在建, 未移交) counts; '' when none."""
-    return "、".join(f"{_STATUS_TEXT[s]} {int(v)} 处" for s, v in zip(STATUSES[:3], counts) if v)
+    """``在建 1 处（未计入现状）`` from (规划, 在建, 未移交[, undersized in use]) counts, ``、``-joined; '' when none.
+    Facilities in use below the standard's minimum floor area read ``在用 1 处面积低于标准下限（不计数）``."""
+    counts = [int(v) for v in counts]
+    parts = [f"{_STATUS_TEXT[s]} {v} 处（未计入现状）" for s, v in zip(STATUSES[:3], counts) if v]
+    if len(counts) > 3 and counts[3]:
+        parts.append(f"在用 {counts[3]} 处面积低于标准下限（不计数）")
+    return "、".join(parts)
 
 
 def _stages(frame: pd.DataFrame, category: str, counts: np.ndarray | None) -> np.ndarray:
@@ -117,17 +136,22 @@ def _stages(frame: pd.DataFrame, category: str, counts: np.ndarray | None) -> np
     n = len(frame)
     col = lambda field: pd.to_numeric(frame.get(f"{category}_{field}", pd.Series(np.nan, index=frame.index)),  # noqa: E731
                                       errors="coerce").fillna(0).to_numpy(dtype="float64")
-    counts = np.zeros((n, 3), dtype=np.int64) if counts is None else counts
+    counts = np.zeros((n, 4), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+    counts = np.pad(counts, ((0, 0), (0, 4 - counts.shape[1])))  # (规划, 在建, 未移交[, undersized in use])
     gap = (frame.get(f"{category}_status", pd.Series("", index=frame.index)) == "gap").to_numpy()
-    missing = (col("count_gap") > 0) | ((col("current_count") == 0) & (col("covered_population") == 0))
+    # a facility is missing: a count short that no undersized facility in use explains, or none in use at all
+    missing = ((col("count_gap") > 0) & (counts[:, 3] == 0)) | (
+        (col("current_count") == 0) & (col("covered_population") == 0) & (counts[:, 3] == 0))
     stage = np.select([counts[:, 2] > 0, (counts[:, 0] + counts[:, 1]) > 0, missing], ["移交", "建设", "规划"], "使用")
     return np.where(gap, stage, "").astype(object)
 
 
-def classify(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFrame | None, checks: list[Check]) -> gpd.GeoDataFrame:
+def classify(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFrame | None, checks: list[Check],
+             facilities: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """``communities`` with ``<category>_problem_stage`` (:data:`STAGES` or '') and ``<category>_not_in_use``
-    (the facilities not in use that bear on it, e.g. ``在建 1 处``; '' when none) for every category."""
-    counts = not_in_use_counts(communities, not_in_use, checks)
+    (the facilities that bear on it without counting as provision: not in use, or in use below the standard's
+    minimum floor area — e.g. ``在建 1 处``; '' when none) for every category. ``facilities``: those in use."""
+    counts = not_in_use_counts(communities, not_in_use, checks, facilities)
     columns = {}
     for category in CATEGORIES:
         cat_counts = counts.get(category)

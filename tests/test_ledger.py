@@ -523,3 +523,101 @@ def test_interrupted_rerun_keeps_the_previous_ledger(analysis, tmp_path, monkeyp
     # the earlier set is untouched: no file replaced, none added (not even the copy of the earlier ledger)
     assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.xlsx", "run.json"]
     assert {kind: path.read_bytes() for kind, path in first.items()} == before
+
+
+# ------------------------------------------------------------------------------------------------- problem stages
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    """Six 500 m communities 1 km apart (3,000 people each, no demand points: spread over a 100 m grid), one
+    kindergarten standard (幼儿园: r = 300 m, ≥ 3,150 m² to count, one serves up to 12,000), and per community:
+
+    | id | kindergarten at its centre          | expected                                   |
+    |----|-------------------------------------|--------------------------------------------|
+    | K1 | none                                | 规划: 缺 1 处, 3,000 people not covered, 3,150 m² short |
+    | K2 | 3,500 m², status 规划 (planned)      | 建设                                       |
+    | K3 | 3,500 m², status 在建                | 建设                                       |
+    | K4 | 3,500 m², status 已建未移交           | 移交                                       |
+    | K5 | 3,500 m², status 运转良好 (unknown)   | in use (warned): ok, no problem            |
+    | K6 | 2,000 m², status in_use             | 使用: below 3,150 m², does not count, 缺 1 处 |
+    """
+    from conftest import CRS, block, centre, write_grid_files
+    from geofacility.pipeline import analyze
+
+    tmp = tmp_path_factory.mktemp("stages")
+    cols = {f"K{i}": 2 * i - 1 for i in range(1, 7)}
+    communities = gpd.GeoDataFrame(
+        {"community_id": list(cols), "community": [f"社区{k}" for k in cols], "town": "张店街道",
+         "population": 3000.0, "households": 1000.0},
+        geometry=[block(c, 1) for c in cols.values()], crs=CRS)
+    placed = {"K2": ("规划", 3500.0), "K3": ("在建", 3500.0), "K4": ("已建未移交", 3500.0),
+              "K5": ("运转良好", 3500.0), "K6": ("in_use", 2000.0)}
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": [f"F{k}" for k in placed], "name": [f"幼儿园{k}" for k in placed],
+         "subcategory": "幼儿园", "floor_area_m2": [a for _, a in placed.values()],
+         "建设状态": [s for s, _ in placed.values()]},
+        geometry=[Point(centre(cols[k], 1)) for k in placed], crs=CRS)
+    comm_path, fac_path = write_grid_files(tmp, communities, facilities)
+    analysis = analyze(communities=comm_path, facilities=[(fac_path, "education")], capacity_method="none")
+    return analysis, write_ledger(analysis, tmp / "out")
+
+
+def test_facilities_not_in_use_are_not_provision(staged):
+    analysis, _ = staged
+    comm = analysis.communities.set_index("community_id")
+    assert sorted(analysis.facilities["facility_id"]) == ["FK5", "FK6"]  # in use: the only provision
+    assert sorted(analysis.not_in_use["facility_id"]) == ["FK2", "FK3", "FK4"]
+    assert analysis.not_in_use.set_index("facility_id")["status"].to_dict() == {"FK2": "规划", "FK3": "在建",
+                                                                                "FK4": "未移交"}
+    for cid in ("K1", "K2", "K3", "K4"):  # nobody is served by a facility that is not in use
+        assert comm.loc[cid, "education_covered_population"] == 0
+        assert comm.loc[cid, "education_current_count"] == 0 and comm.loc[cid, "education_count_gap"] == 1
+    assert comm.loc["K5", "education_status"] == "ok" and comm.loc["K5", "education_current_count"] == 1
+    assert comm.loc["K6", "education_covered_population"] == pytest.approx(3000)
+    assert comm.loc["K6", "education_current_count"] == 0  # 2,000 m² < 3,150 m²: not a kindergarten by the standard
+
+
+def test_problem_stages_follow_the_facility_status(staged):
+    analysis, _ = staged
+    comm = analysis.communities.set_index("community_id")
+    assert comm["education_problem_stage"].to_dict() == {"K1": "规划", "K2": "建设", "K3": "建设", "K4": "移交",
+                                                         "K5": "", "K6": "使用"}
+    assert comm["education_not_in_use"].to_dict() == {
+        "K1": "", "K2": "已规划未建 1 处（未计入现状）", "K3": "在建 1 处（未计入现状）",
+        "K4": "已建未移交 1 处（未计入现状）", "K5": "", "K6": "在用 1 处面积低于标准下限（不计数）"}
+    assert (comm["health_problem_stage"] == "").all()  # not surveyed: no problem, no stage
+
+
+def test_unknown_status_is_warned_with_its_row_and_read_as_in_use(staged):
+    analysis, _ = staged
+    w = analysis.warnings
+    hit = w[w["message"].str.contains("运转良好")]
+    assert hit["row"].tolist() == ["5"]  # the CSV's 5th line: FK5
+    assert "按“在用”计" in hit["message_zh"].iloc[0]
+    accounting = analysis.accounting.set_index("file")
+    assert (accounting["rows_unaccounted"] == 0).all()
+    fac_file = next(f for f in accounting.index if f.endswith("facilities.csv"))
+    assert accounting.loc[fac_file, "rows_used"] == 5  # every facility row is used: in use, or naming a stage
+
+
+def test_ledger_problem_column_says_stage_and_numbers(staged):
+    _, written = staged
+    table = read_ledger_csv(written["csv"]).set_index("community_id")
+    assert table["education_problem_stage"].to_dict() == {"K1": "规划", "K2": "建设", "K3": "建设", "K4": "移交",
+                                                          "K5": "", "K6": "使用"}
+    ws = openpyxl.load_workbook(written["xlsx"])["台账 ledger"]
+    problem = {ws.cell(row=r, column=24).value: ws.cell(row=r, column=19).value for r in range(5, ws.max_row + 1)}
+    assert problem == {
+        "K1": "教育【规划】缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K2": "教育【建设】已规划未建 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K3": "教育【建设】在建 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K4": "教育【移交】已建未移交 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K5": None,
+        "K6": "教育【使用】在用 1 处面积低于标准下限（不计数），缺 1 处，面积缺口 1,150 m²",  # 3,150 − 2,000
+    }
+    title = ws["A1"].value
+    assert title.count("未调查类别：医疗卫生、社区用房、养老、便民商业、体育、食堂（无设施数据，不计缺口）") == 1
+    assert not any("未调查" in str(v) for v in problem.values())
+    text = written["csv"].read_text(encoding="utf-8-sig")
+    assert ",3000,1000,False," in text and "3000.0" not in text  # people and households whole
