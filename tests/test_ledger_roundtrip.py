@@ -75,7 +75,7 @@ def _col(ws, heading: str) -> int:
 
 def _rows_by_id(ws) -> dict[str, int]:
     c = _col(ws, "社区编码")
-    return {norm(ws.cell(row=r, column=c).value): r for r in range(5, ws.max_row + 1)
+    return {norm(ws.cell(row=r, column=c).value): r for r in range(4, ws.max_row + 1)
             if ws.cell(row=r, column=c).value not in (None, "") and not str(ws.cell(row=r, column=c).value).startswith("=")}
 
 
@@ -111,7 +111,7 @@ def _check_entries(ws, entries: dict, runs) -> None:
 
 def _data_rows(ws) -> list[int]:
     id_col = _col(ws, "社区编码")
-    return [r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=id_col).value]
+    return [r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=id_col).value]
 
 
 def _sort_rows(ws, key, *, reverse=False, skip_columns=()) -> None:
@@ -316,7 +316,7 @@ def test_entries_stay_on_their_community(runs, tmp_path, manipulate):
     if manipulate in (merged_cells_in_plan, merged_town_cells):
         assert merged_before <= {str(r) for r in ws.merged_cells.ranges}
     if manipulate is blank_rows_and_totals:
-        totals = next(r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
+        totals = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
         assert totals == rows_after[runs["new"]] + 1  # moved down below the new row, formula and all
         assert ws.cell(row=totals, column=4).value.startswith("=COUNTA(")
         assert ws.cell(row=totals + 2, column=2).value == "填表人：张三　审核人：李四"
@@ -522,14 +522,14 @@ def test_a_figure_typed_over_by_hand_and_a_totals_formula(runs, tmp_path):
     ws.cell(row=rows[cid], column=problem).value = "已协调区教委，2027年开学前解决"
     last = ws.max_row + 2
     ws.cell(row=last, column=2, value="合计")
-    ws.cell(row=last, column=id_col, value=f"=COUNTA(X5:X{last - 2})")
+    ws.cell(row=last, column=id_col, value=f"=COUNTA(X4:X{last - 2})")
     wb.save(folder / "ledger.xlsx")
     after = _rerun(runs, folder)
     ws = after[LEDGER]
     cell = ws.cell(row=_rows_by_id(ws)[cid], column=problem)
     assert cell.value == problem_text(runs["table_b"].loc[cid].to_dict())
     assert "已协调区教委，2027年开学前解决" in cell.comment.text
-    totals = next(r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
+    totals = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=2).value == "合计")
     assert ws.cell(row=totals, column=id_col).value.startswith("=COUNTA(")
     warnings = [r[3] for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
     assert any("typed over by hand" in str(w) for w in warnings)
@@ -582,3 +582,66 @@ def test_the_monthly_cycle_on_the_command_line(tmp_path):
     assert "两次运行的输入文件不同" in report and "设置变化" not in report
     assert "input facilities: primary_schools.csv → schools_dec.csv" in report
     assert "a changed setting" not in diff.stderr
+
+
+def _as_previous_version(ws) -> None:
+    """Give a 台账 sheet the header of the version before issue 14 §3: two rows (headings and 标准/现状), no row
+    既有社区配套设施排查摸底情况, data from row 4 — what a district office's ledger filed last month looks like."""
+    for rng in [r for r in ws.merged_cells.ranges if r.min_row <= 4]:
+        ws.unmerge_cells(rng.coord)
+    n = ws.max_column
+    for c in range(1, n + 1):
+        if ws.cell(row=3, column=c).value is not None:  # the category headings go up into the umbrella row
+            ws.cell(row=2, column=c).value = ws.cell(row=3, column=c).value
+    ws.delete_rows(3)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=n)
+    c = 1
+    while c <= n:
+        if ws.cell(row=3, column=c).value is None:
+            ws.merge_cells(start_row=2, start_column=c, end_row=3, end_column=c)
+            c += 1
+            continue
+        span = 1
+        while c + span <= n and ws.cell(row=2, column=c + span).value is None \
+                and ws.cell(row=3, column=c + span).value is not None:
+            span += 1
+        if span > 1:
+            ws.merge_cells(start_row=2, start_column=c, end_row=2, end_column=c + span - 1)
+        c += span
+
+
+def test_a_ledger_of_the_previous_version_without_the_umbrella_row_still_works(runs, tmp_path):
+    """Last month's ledger has a two-row header: the re-run finds every column and row in it, keeps its header as
+    it is (inserting a row would move what the planner's formulas point at) and says so in the 警告 sheet."""
+    folder = _fresh(runs, tmp_path)
+    wb = openpyxl.load_workbook(folder / "ledger.xlsx")
+    ws = wb[LEDGER]
+    _as_previous_version(ws)
+    assert ws["E2"].value == "社区教育设施（标准、现状）" and ws["E3"].value == "标准" and ws["T3"].value == "牵头单位"
+    first_before = ws.cell(row=4, column=3).value
+    wb.save(folder / "ledger.xlsx")
+    for _ in range(2):  # and again, into the ledger this re-run wrote
+        after = _rerun(runs, folder)
+        ws = after[LEDGER]
+        assert ws["E2"].value == "社区教育设施（标准、现状）" and ws["E3"].value == "标准"
+        assert all(ws.cell(row=2, column=c).value != "既有社区配套设施排查摸底情况" for c in range(1, 25))
+        assert ws.cell(row=4, column=3).value == first_before  # data still from row 4
+        _check_entries(ws, runs["entries"], runs)
+        problem = _col(ws, "存在问题（规划、建设、移交、使用）")
+        rows = _rows_by_id(ws)
+        cid = next(i for i in runs["table_b"].index if runs["table_b"].loc[i, "education_status"] == "gap")
+        assert ws.cell(row=rows[cid], column=problem).value.startswith("教育【")
+        warnings = [r[3] for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
+        assert any(str(w).startswith("本台账由早期版本生成") for w in warnings)
+
+
+def test_a_new_ledger_re_run_keeps_the_umbrella_row(runs, tmp_path):
+    folder = _fresh(runs, tmp_path)
+    after = _rerun(runs, folder)
+    ws = after[LEDGER]
+    assert ws["E2"].value == "既有社区配套设施排查摸底情况" and ws["E3"].value == "社区教育设施（标准、现状）"
+    assert "E2:R2" in {str(r) for r in ws.merged_cells.ranges}
+    _check_entries(ws, runs["entries"], runs)
+    warnings = [str(r[3]) for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
+    assert not any("早期版本" in w for w in warnings)
+    assert any(w.startswith("台账新增 1 个社区") for w in warnings)  # Chinese first, English after
