@@ -77,22 +77,25 @@ def not_used(warnings: pd.DataFrame, file: str | None = None) -> pd.DataFrame:
     return warnings.loc[hit]
 
 
-def _reason(message: str) -> tuple[str, str | None]:
+def _reason(message: str, separators: str = ";") -> tuple[str, str | None]:
     """'unknown category '公厕'; not used (…)' → ('unknown category {}', "'公厕'"): the words before the first ';'
-    with the first quoted value taken out."""
-    head = message.split(";")[0].strip()
+    (or another of ``separators``) with the first quoted value taken out."""
+    head = re.split(f"[{re.escape(separators)}]", message)[0].strip()
     found = _QUOTED.search(head)
     if found is None:
         return head, None
     return head[:found.start()] + "{}" + head[found.end():], found.group(0)
 
 
-def reasons_text(warnings: pd.DataFrame, *, values: int = 3, reasons: int = 4) -> str:
+def reasons_text(warnings: pd.DataFrame, *, values: int = 3, reasons: int = 4, column: str = "message") -> str:
     """Why rows were set aside, most common first, with their most common values: ``unknown category '社区医院'
-    ×10, '诊所' ×2; missing or non-numeric lon/lat ×3``."""
+    ×10, '诊所' ×2; missing or non-numeric lon/lat ×3``; in Chinese with ``column="message_zh"`` (``类别 '社区医院'
+    无法识别 ×10；…``)."""
+    zh = column == "message_zh"
     groups: dict[str, Counter] = {}
-    for message in warnings["message"]:
-        template, value = _reason(message)
+    texts = [message_zh(r) for r in warnings.to_dict("records")] if zh else warnings[column]
+    for message in texts:
+        template, value = _reason(message, "；，;" if zh else ";")
         groups.setdefault(template, Counter())[value] += 1
     ranked = sorted(groups.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     parts = []
@@ -102,11 +105,14 @@ def reasons_text(warnings: pd.DataFrame, *, values: int = 3, reasons: int = 4) -
             continue
         top = [f"{v} ×{n}" for v, n in counts.most_common(values) if v is not None]
         rest = len([v for v in counts if v is not None]) - len(top)
-        listed = ", ".join(top) + (f" and {rest} other value{'s' if rest > 1 else ''}" if rest > 0 else "")
+        if zh:
+            listed = "、".join(top) + (f" 等另 {rest} 个值" if rest > 0 else "")
+        else:
+            listed = ", ".join(top) + (f" and {rest} other value{'s' if rest > 1 else ''}" if rest > 0 else "")
         parts.append(template.replace("{}", listed))
     if len(ranked) > reasons:
-        parts.append(f"{len(ranked) - reasons} other reasons")
-    return "; ".join(parts)
+        parts.append(f"另有 {len(ranked) - reasons} 种原因" if zh else f"{len(ranked) - reasons} other reasons")
+    return ("；" if zh else "; ").join(parts)
 
 
 def digest(warnings: pd.DataFrame) -> list[str]:

@@ -85,3 +85,18 @@ def need(module: str):
             pytest.fail(f"test dependency {module} is missing under CI ({exc}); install the test extras: "
                         'pip install -e ".[test]"', pytrace=False)
         pytest.skip(f"{module} is not installed ({exc})")
+
+
+def assert_warnings_in_chinese(warnings) -> None:
+    """Every warning has a Chinese text (``message_zh``, what the 警告 sheets show first) with no untranslated
+    English sentence in it (file names, column names and quoted input values may be English)."""
+    import re
+
+    from geofacility.errors import english_sentences, message_zh
+
+    bad = []
+    for record in warnings.to_dict("records"):
+        zh = message_zh(record)
+        if not re.search(r"[\u4e00-\u9fff]", zh) or english_sentences(zh):
+            bad.append(f"{record.get('file')} row {record.get('row')}: {zh!r} {english_sentences(zh)}")
+    assert not bad, "warnings without a Chinese text:\n" + "\n".join(bad)

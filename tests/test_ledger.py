@@ -621,3 +621,40 @@ def test_ledger_problem_column_says_stage_and_numbers(staged):
     assert not any("未调查" in str(v) for v in problem.values())
     text = written["csv"].read_text(encoding="utf-8-sig")
     assert ",3000,1000,False," in text and "3000.0" not in text  # people and households whole
+
+
+# ------------------------------------------------------------------------------------------------- 警告 in Chinese
+
+_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _bundled(name: str) -> dict:
+    from geofacility.pipeline import sample_inputs
+
+    if name == "xicheng":
+        return sample_inputs()
+    if name == "helsinki-on-foot":
+        d = _DATA / "helsinki"
+        return {"communities": d / "blocks.geojson", "facilities": [d / "facilities.csv"],
+                "demand": d / "buildings.csv", "network": d / "helsinki.osm.pbf"}
+    d = _DATA / "beijing"  # the README's city-wide batch, as one run (its input warnings are the batch's)
+    return {"communities": d / "beijing_subdistricts_worldpop.gpkg", "towns": d / "beijing_subdistricts_worldpop.gpkg",
+            "aliases": d / "aliases.csv", "facilities": [(_DATA / "xicheng" / "primary_schools.csv", "education")],
+            "survey_extent": {"education": _DATA / "xicheng" / "streets.geojson"}}
+
+
+@pytest.mark.parametrize("study", ["xicheng", "helsinki-on-foot", "beijing"])
+def test_warnings_of_the_bundled_studies_are_in_chinese(study, tmp_path):
+    """Every warning of the bundled studies has a Chinese text, and the ledger's 警告 sheet shows it first (the
+    English after it, on its own line)."""
+    from conftest import assert_warnings_in_chinese
+    from geofacility.pipeline import analyze
+
+    analysis = analyze(**_bundled(study))
+    assert len(analysis.warnings)  # each of them has some (repairs, info rows)
+    assert_warnings_in_chinese(analysis.warnings)
+    if study == "xicheng":
+        sheet = openpyxl.load_workbook(write_ledger(analysis, tmp_path, gpkg=False)["xlsx"])["警告 warnings"]
+        shown = [r[3] for r in sheet.iter_rows(min_row=2, values_only=True)]
+        for text, record in zip(shown, analysis.warnings.to_dict("records")):
+            assert text.split("\n")[0] == record["message_zh"] and text.split("\n")[1] == record["message"]
