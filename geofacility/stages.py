@@ -57,9 +57,9 @@ _LOOKUP = {_key(name): status for status, names in STATUS_ALIASES.items() for na
 def normalise_status(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """The statuses of a ``status`` column: one of :data:`STATUSES` per row (empty → 在用), and a mask of the
     rows whose value is not a known spelling (they read 在用 too; the caller reports them)."""
-    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
-                      else str(v))
-    status = text.map(lambda v: IN_USE if v is None else _LOOKUP.get(_key(v)))
+    raw = values.astype(object).where(values.notna(), None).tolist()  # a string dtype would turn None into NaN
+    found = [IN_USE if v is None or not str(v).strip() else _LOOKUP.get(_key(v)) for v in raw]
+    status = pd.Series(found, index=values.index, dtype=object)
     unknown = status.isna().to_numpy()
     return status.fillna(IN_USE).astype(object), unknown
 
