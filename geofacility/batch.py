@@ -184,6 +184,8 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
         h.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.items()).encode())
         h.update(np.ascontiguousarray(hashes if hashes is not None else _row_hashes(frame)).tobytes())
     h.update(repr(study.checks).encode())
+    if study.not_in_use is not None and len(study.not_in_use):  # they name the stage of the group's problems
+        h.update(np.ascontiguousarray(_row_hashes(study.not_in_use)).tobytes())
     if study.walk is not None:  # the network around the group, not just its file name
         net = study.walk.network
         for array in (net.xy, net.u, net.v, net.snappable, net.component):
@@ -341,10 +343,10 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     summary = summary.sort_values(["group", "category"], key=lambda s: s.map(order) if s.name == "group" else
                                   s.map({c: i for i, c in enumerate(CATEGORIES)}), kind="stable",
                                   na_position="first").reset_index(drop=True)
-    for col in ("communities", "population", "population_not_covered", "floor_area_gap_m2"):
-        summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("float64")
-    for col in ("communities_surveyed", "communities_short"):
-        summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("Int64")
+    summary["floor_area_gap_m2"] = pd.to_numeric(summary["floor_area_gap_m2"], errors="coerce").astype("float64")
+    # people and counts are whole numbers in summary.csv/.xlsx (4709, not 4709.0); people rounded to the nearest
+    for col in ("communities", "communities_surveyed", "communities_short", "population", "population_not_covered"):
+        summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("float64").round().astype("Int64")
     summary["error"] = summary["error"].fillna("")
     failed = sorted(set(summary.loc[summary["status"] == "failed", "group"]))
     new_manifest = {"by": by, "groups": {}}

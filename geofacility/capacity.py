@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from .distance import pairs_within
 from .errors import InputError, WarningLog
 from .io import available_memory
-from .standards import Check
+from .standards import CATEGORY_SHORT_ZH, Check
 
 __all__ = [
     "METHODS",
@@ -299,7 +299,9 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
             log.add(file, row, f"{category}: no capacity for this facility (no capacity column, no floor area with a "
                                f"per-resident standard, and {check.subcategory} names no population served); the "
                                "capacity split of the category is not computed — add a capacity (容量, residents) "
-                               "column")
+                               "column",
+                    zh=f"{CATEGORY_SHORT_ZH.get(category, category)}：该设施没有容量（无容量列，无可按人均标准折算的建筑面积，"
+                       "标准也未给出服务人口）；该类别不计算容量分配——请添加容量（服务人数）列")
         return None
     demand = analysis.demand
     weight = demand["weight"].to_numpy(dtype="float64")
@@ -309,7 +311,10 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         log.add("capacity", None, f"{category}: about {pairs:,.0f} (home, facility) pairs lie within {check.radius_m:g} m "
                                   f"— more than memory allows ({free / 1e9:.1f} GB available); the capacity split "
                                   "is not computed (coverage is); use a smaller radius or run per town "
-                                  "(geofacility batch)")
+                                  "(geofacility batch)",
+                zh=f"{CATEGORY_SHORT_ZH.get(category, category)}：{check.radius_m:g} m 内约有 {pairs:,.0f} 对（住户，设施），"
+                   f"超出内存所能容纳（可用 {free / 1e9:.1f} GB）；不计算容量分配（覆盖率照常计算）；请减小半径或按街道分批运行"
+                   "（geofacility batch）")
         return None
     d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m, category)
     access, ratio, catchment = two_step_fca(d_idx, f_idx, weight, cap)

@@ -552,7 +552,8 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
         for file, row, cid in zip(rooms["source_file"], rooms["source_row"], rooms["candidate_id"].astype(str)):
             if cid in missing:
                 log.add(file, row, f"candidate {cid} is not a destination of the cost table: it reaches nobody "
-                                   "(it is not measured in a straight line instead); add its rows to the table")
+                                   "(it is not measured in a straight line instead); add its rows to the table",
+                        zh=f"候选房源 {cid} 不是成本表的终点：不能到达任何人（不改按直线距离计）；请在表中补充其各行")
     if len(log):
         analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
     study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,

@@ -170,12 +170,17 @@ class CostMatrixDistance:
             if fid in missing:
                 log.add(file, row, f"{category} facility {fid} is not in the cost table {Path(path).name}: it "
                                    "reaches nobody in this study (it is not measured in a straight line instead); "
-                                   "add its rows to the table")
+                                   "add its rows to the table",
+                        zh=f"设施 {fid} 不在成本表 {Path(path).name} 中：在本研究中不能到达任何人（不改按直线距离计）；"
+                           "请在表中补充其各行")
         if len(self.missing_demand):
             log.add(path, None, f"{len(self.missing_demand)} demand points are not origins of the cost table: they "
                                 f"count as not reached by any {category} facility or candidate (not measured in a "
-                                "straight line); add their rows", severity="warning")
+                                "straight line); add their rows", severity="warning",
+                    zh=f"{len(self.missing_demand)} 个需求点不是成本表的起点：按任何设施或候选房源均不可达计（不改按直线距离计）；"
+                       "请补充其各行")
         if len(self.unknown_origins):
             shown = ", ".join(map(str, self.unknown_origins[:5]))
             log.add(path, None, f"{len(self.unknown_origins)} origins of the cost table are not demand ids of this "
-                                f"study (e.g. {shown}); their rows are not used", severity="warning")
+                                f"study (e.g. {shown}); their rows are not used", severity="warning",
+                    zh=f"成本表有 {len(self.unknown_origins)} 个起点不是本研究的需求点编号（如 {shown}）：这些行未采用")

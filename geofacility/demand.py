@@ -125,11 +125,12 @@ def assign_communities(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, 
         for p, c, d in zip(outside[near_pt], near_poly, dist):
             assigned[p] = ids[c]
             log.add(label, rows[p], f"point lies {d:.0f} m outside every community; assigned to the nearest, "
-                                    f"{ids[c]}")
+                                    f"{ids[c]}", zh=f"该点在所有社区之外 {d:.0f} m，归入最近的社区 {ids[c]}")
         far = np.setdiff1d(np.arange(len(outside)), near_pt)
         for p in outside[far]:
             log.add(label, rows[p], f"point lies more than {snap_m:g} m outside every community; kept as demand "
-                                    "outside the communities (counted in no community)")
+                                    "outside the communities (counted in no community)",
+                    zh=f"该点在所有社区之外超过 {snap_m:g} m，作为社区外需求保留（不计入任何社区）")
     demand["community_id"] = assigned
     return demand
 
@@ -144,7 +145,7 @@ def complete_demand(demand: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *,
         return demand
     for cid in lacking["community_id"]:
         log.add(label, None, f"community {cid} has population but no demand point; its population is placed at "
-                             "one point inside it")
+                             "one point inside it", zh=f"社区 {cid} 有人口但没有需求点：其人口放在社区内的一点")
     extra = gpd.GeoDataFrame(
         {
             "demand_id": [f"{c}:centre" for c in lacking["community_id"]],

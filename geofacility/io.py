@@ -71,6 +71,8 @@ ALIASES: dict[str, list[str]] = {
     "reviewed": ["reviewed", "预审", "安全预审", "预审状态", "预审结果", "safety_review"],
     "floor": ["floor", "楼层", "所在楼层", "层"],
     "cost": ["cost", "成本", "费用", "投资", "租金", "cost_cny"],
+    # a facility's stage: 规划/在建/未移交/在用 (geofacility.stages); only 在用 facilities are current provision
+    "status": ["status", "状态", "设施状态", "建设状态", "建设情况", "使用状态", "移交状态", "facility_status"],
 }
 #: column names as a Shapefile (DBF: 10 characters at most) cuts them
 _TRUNCATED = {"community_": "community_id", "facility_i": "facility_id", "candidate_": "candidate_id",
@@ -263,13 +265,14 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
     system = coords if coords is not None else (named_system or "wgs84")
     if coords is not None and named_system is not None and not isinstance(coords, CRS) and coords != named_system:
         log.add(label, None, f"columns {lon_col}/{lat_col} are named as {named_system} but --coords says {coords}; "
-                             f"read as {coords}", severity="warning")
+                             f"read as {coords}", severity="warning",
+                zh=f"列 {lon_col}/{lat_col} 的名称表明是 {named_system} 坐标，但 --coords 指定为 {coords}；按 {coords} 读取")
     # degrees never have thousands separators: a comma in a coordinate is a decimal comma or a typo, never guessed
     lon_read, lat_read = (parse_numbers(frame[c], thousands=False) for c in (lon_col, lat_col))
     lon, lat = lon_read.values, lat_read.values
     if lon_read.normalised or lat_read.normalised:
         log.add(label, None, f"full-width digits or punctuation in {lon_col}/{lat_col} read as ordinary ones",
-                severity="info")
+                severity="info", zh=f"{lon_col}/{lat_col} 中的全角数字或标点已按半角读取")
     comma = np.zeros(len(lon), dtype=bool)
     for read, col in ((lon_read, lon_col), (lat_read, lat_col)):
         if read.problem is None:
@@ -277,12 +280,14 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
         hit = (read.problem == "ambiguous") & ~comma
         for row, cell in zip(frame.loc[hit, "source_row"], frame.loc[hit, col]):
             log.add(label, row, f"{col} {_cell(cell)} has a comma (a decimal comma?); row not used: write "
-                                "coordinates in degrees with a decimal point, e.g. 116.3625")
+                                "coordinates in degrees with a decimal point, e.g. 116.3625",
+                    zh=f"{col} 的值 {_cell(cell)} 含逗号（小数逗号？），本行未采用：坐标请写成带小数点的度数，如 116.3625")
         comma |= hit
     bad = ~np.isfinite(lon) | ~np.isfinite(lat)
     if (bad & ~comma).any():
         log.extend(label, frame.loc[bad & ~comma, "source_row"],
-                   f"missing or non-numeric {lon_col}/{lat_col}; row not used")
+                   f"missing or non-numeric {lon_col}/{lat_col}; row not used",
+                   zh=f"{lon_col}/{lat_col} 缺失或不是数字，本行未采用")
     if isinstance(system, CRS) and system.is_projected:
         points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=system).to_crs(4326)
         gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=points.values, crs=4326)
@@ -301,12 +306,13 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
     lon_like_lat = (lat > 73) & (lat < 136) & (lon > 3) & (lon < 54)
     if (~bad).any() and lon_like_lat[~bad].mean() > 0.5:
         log.add(label, None, f"columns {lon_col} and {lat_col} are swapped (longitudes in {lat_col}); swapped back",
-                severity="warning")
+                severity="warning", zh=f"列 {lon_col} 与 {lat_col} 写反了（经度在 {lat_col} 中），已换回")
         lon, lat = lat.copy(), lon.copy()
     out_of_range = ~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
     if out_of_range.any():
         log.extend(label, frame.loc[out_of_range, "source_row"],
-                   f"coordinates outside ±180/±90 degrees in {lon_col}/{lat_col}; row not used")
+                   f"coordinates outside ±180/±90 degrees in {lon_col}/{lat_col}; row not used",
+                   zh=f"{lon_col}/{lat_col} 坐标超出 ±180/±90 度，本行未采用")
     unusable = bad | out_of_range
     lon_w, lat_w = to_wgs84(np.where(unusable, np.nan, lon), np.where(unusable, np.nan, lat), system)
     geometry = gpd.points_from_xy(lon_w, lat_w)
@@ -314,7 +320,7 @@ def _points_from_table(frame: pd.DataFrame, *, label: str, coords, log: WarningL
     gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=geometry, crs=4326)
     if system in ("gcj02", "bd09"):
         log.add(label, None, f"coordinates in {lon_col}/{lat_col} read as {system.upper()} and converted to WGS84",
-                severity="info")
+                severity="info", zh=f"{lon_col}/{lat_col} 坐标按 {system.upper()} 读取并转换为 WGS84")
     return gdf
 
 
@@ -414,7 +420,8 @@ def _vector_encoding(path: Path, encoding: str | None, log: WarningLog) -> str |
             return None
         if candidate != "utf-8":
             log.add(str(path), None, f"no .cpg file: attribute text read as {candidate.upper()} (detected); "
-                                     "give --encoding to override", severity="info")
+                                     "give --encoding to override", severity="info",
+                    zh=f"无 .cpg 文件：属性文字按检测到的 {candidate.upper()} 编码读取；如有误请用 --encoding 指定")
         return candidate
     return None
 
@@ -501,7 +508,9 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
             if layer is None and len(sheets) > 1:  # never a sheet taken silently
                 log.add(label, None, f"the workbook has {len(sheets)} sheets ({', '.join(sheets)}): the first, "
                                      f"{sheets[0]!r}, is read; name another as {path.name}:SHEET",
-                        severity="warning")
+                        severity="warning",
+                        zh=f"工作簿有 {len(sheets)} 个工作表（{'、'.join(map(repr, sheets))}）：读取第一个 {sheets[0]!r}；"
+                           f"如需其他工作表，请写作 {path.name}:工作表名")
             first_row = 2
         else:
             if layer is not None:
@@ -533,7 +542,8 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         for column in gdf.columns:
             if column in _TRUNCATED:
                 log.add(label, None, f"column {column} read as {_TRUNCATED[column]} (Shapefile cuts field names at "
-                                     "10 characters)", severity="info")
+                                     "10 characters)", severity="info",
+                        zh=f"列 {column} 按 {_TRUNCATED[column]} 读取（Shapefile 字段名最多 10 个字符）")
         _check_vertices(gdf, label)
         gdf = gdf.reset_index(drop=True)
         gdf["source_row"] = np.arange(1, len(gdf) + 1)
@@ -544,7 +554,8 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
     missing = gdf.geometry.isna() | gdf.geometry.is_empty
     empty_rows = gdf.index[missing & ~gdf["source_row"].isin(_logged_rows(log, label))]
     if len(empty_rows):
-        log.extend(label, gdf.loc[empty_rows, "source_row"], "no geometry; row not used")
+        log.extend(label, gdf.loc[empty_rows, "source_row"], "no geometry; row not used",
+                   zh="没有几何图形，本行未采用")
     return gdf
 
 
@@ -614,13 +625,15 @@ def _vector_to_wgs84(gdf: gpd.GeoDataFrame, *, label: str, coords, log: WarningL
     if isinstance(coords, CRS):
         if gdf.crs is not None and not gdf.crs.equals(coords):
             log.add(label, None, f"file declares {gdf.crs.to_string()} but --coords says {coords.to_string()}; "
-                                 "using --coords", severity="warning")
+                                 "using --coords", severity="warning",
+                    zh=f"文件声明的坐标系为 {gdf.crs.to_string()}，但 --coords 指定为 {coords.to_string()}；按 --coords 读取")
         gdf = gdf.set_crs(coords, allow_override=True)
     if gdf.crs is None:
         minx, miny, maxx, maxy = gdf.total_bounds
         if -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90:
             log.add(label, None, "no CRS in the file (.prj missing?): coordinates look like degrees, read as "
-                                 "WGS84; give --coords to say otherwise", severity="warning")
+                                 "WGS84; give --coords to say otherwise", severity="warning",
+                    zh="文件没有坐标系（缺 .prj？）：坐标看似经纬度，按 WGS84 读取；如不是，请用 --coords 指定")
             gdf = gdf.set_crs(4326)
         else:
             raise InputError(
@@ -642,7 +655,8 @@ def _vector_to_wgs84(gdf: gpd.GeoDataFrame, *, label: str, coords, log: WarningL
             "the feature")
     if coords in ("gcj02", "bd09"):
         gdf = _shift_to_wgs84(gdf, coords)
-        log.add(label, None, f"coordinates read as {coords.upper()} and converted to WGS84", severity="info")
+        log.add(label, None, f"coordinates read as {coords.upper()} and converted to WGS84", severity="info",
+                zh=f"坐标按 {coords.upper()} 读取并转换为 WGS84")
     return gdf
 
 
@@ -791,7 +805,7 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog,
     values = pd.Series(parsed.values, index=raw.index, name=column)
     if parsed.normalised:
         log.add(label, None, f"full-width digits or punctuation in {column} read as ordinary ones (e.g. '１２３４' as "
-                             "1234)", severity="info")
+                             "1234)", severity="info", zh=f"{column} 中的全角数字或标点已按半角读取（如 '１２３４' 读作 1234）")
     problem = parsed.problem if parsed.problem is not None else np.full(len(values), None, dtype=object)
     maximum = MAX_VALUE.get(column) if maximum is None else maximum
     checks = [
@@ -805,6 +819,9 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog,
         if not mask.any():
             continue
         cells = raw.to_numpy()[mask]
+        zh = {"is not a number": "不是数字", "is ambiguous": "有歧义（小数逗号，还是千位分隔符？）",
+              "is negative": "为负数", "is impossibly large": f"大得不可能（超过 {maximum:,.0f}，录入或单位错误？）"}[what]
+        texts_zh = [f"{zh}：{_cell(c)}" for c in cells]
         if what in ("is ambiguous", "is not a number"):
             texts = [number_problem(c, "ambiguous" if what == "is ambiguous" else "not a number") for c in cells]
         elif what == "is impossibly large":
@@ -818,8 +835,8 @@ def _numeric(gdf: gpd.GeoDataFrame, column: str, *, label: str, log: WarningLog,
             more = int(mask.sum()) - 1
             raise InputError(f"{label}, row {rows[mask][0]}: {column} {texts[0]}; {fix}"
                              + (f" (and {more} more rows)" if more else ""))
-        for row, text in zip(rows[mask], texts):
-            log.add(label, row, f"{column} {text}; treated as unknown")
+        for row, text, text_zh in zip(rows[mask], texts, texts_zh):
+            log.add(label, row, f"{column} {text}; treated as unknown", zh=f"{column} {text_zh}，按未知处理")
         values[mask] = np.nan
     return values
 
@@ -869,7 +886,8 @@ def _repair_polygons(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog, what
     if invalid.any():
         reasons = shapely.is_valid_reason(np.asarray(geoms[invalid].values))
         for row, reason in zip(gdf.loc[invalid, "source_row"], reasons):
-            log.add(label, row, f"invalid polygon ({reason}); repaired with make_valid")
+            log.add(label, row, f"invalid polygon ({reason}); repaired with make_valid",
+                    zh=f"多边形无效（'{reason}'），已用 make_valid 修复")
         repaired = shapely.make_valid(np.asarray(geoms[invalid].values))
         # make_valid may return collections with stray lines: keep the polygonal part
         repaired = [_polygonal(g) for g in repaired]
@@ -927,7 +945,8 @@ def read_communities(path, *, coords=None, encoding=None, layer=None, aliases=No
     gdf = _repair_polygons(gdf, label=label, log=log, what="communities")
     if "community_id" not in gdf.columns:
         gdf["community_id"] = _string(gdf["community"])
-        log.add(label, None, "no community_id column: the community name is used as the id", severity="info")
+        log.add(label, None, "no community_id column: the community name is used as the id", severity="info",
+                zh="没有社区编码（community_id）列：以社区名称作为编码")
     gdf["community_id"] = _string(gdf["community_id"])
     missing_id = gdf["community_id"].isna()
     if missing_id.any():
@@ -1012,7 +1031,9 @@ def _check_community_numbers(gdf: gpd.GeoDataFrame, *, label: str, log: WarningL
     for i in np.flatnonzero(over):
         log.add(label, rows[i], f"households ({households[i]:,.0f}) exceed population ({population[i]:,.0f}), which "
                                 "cannot be (a household has at least one person); the numbers are kept as given: "
-                                f"check {hh_col} and {pop_col} on this row")
+                                f"check {hh_col} and {pop_col} on this row",
+                zh=f"户数（{households[i]:,.0f}）多于人口（{population[i]:,.0f}），不合常理（每户至少一人）；数值按原样保留："
+                   f"请核对本行的 {hh_col} 和 {pop_col}")
 
 
 #: overlaps under this share of the smaller community are digitising noise along shared boundaries: not reported
@@ -1070,7 +1091,10 @@ def check_overlaps(communities: gpd.GeoDataFrame, *, label: str, log: WarningLog
         log.add(label, f"{rows[a]}, {rows[b]}",
                 f"{both(k)} overlap by {pairs['share'].iloc[k]:.0%} of the smaller one's area "
                 f"({pairs['area_m2'].iloc[k]:,.0f} m²);{kept} each community's population counts once, spread over "
-                f"its own polygon, and a demand point in the overlap counts in {first} only: check the boundaries")
+                f"its own polygon, and a demand point in the overlap counts in {first} only: check the boundaries",
+                zh=f"社区 {ids[a]} 与社区 {ids[b]} 重叠，重叠面积占较小者的 {pairs['share'].iloc[k]:.0%}"
+                   f"（{pairs['area_m2'].iloc[k]:,.0f} m²）；{'按 --allow-overlap 保留原样；' if kept else ''}"
+                   f"每个社区的人口只计一次，分布在其自身范围内，重叠处的需求点只计入 {first}：请核对边界")
     return pairs[columns]
 
 
@@ -1158,10 +1182,14 @@ def _no_usable_row(gdf: gpd.GeoDataFrame, keep: np.ndarray, *, label: str, log: 
     reported = not_used(log.to_frame(), label) if lost_categories else None
     for lost in lost_categories:
         rows = set(gdf.loc[named == lost, "source_row"].astype(str))
-        reasons = reasons_text(reported[reported["row"].astype(str).isin(rows)])
+        reported_zh = reported[reported["row"].astype(str).isin(rows)]
+        reasons = reasons_text(reported_zh)
         log.add(label, None, f"category {lost} ({CATEGORY_SHORT_ZH[lost]}) {NO_USABLE_ROW} in this file: its "
                              f"{len(rows):,} rows are not used ({reasons}); unless another file gives {lost} "
-                             "facilities it reads 未调查 not surveyed: fix these rows")
+                             "facilities it reads 未调查 not surveyed: fix these rows",
+                zh=f"类别 {CATEGORY_SHORT_ZH[lost]} 在本文件中没有可用的行：其 {len(rows):,} 行均未采用"
+                   f"（{reasons_text(reported_zh, column='message_zh')}）；除非另有文件提供{CATEGORY_SHORT_ZH[lost]}设施，"
+                   "该类别显示为未调查：请修正这些行")
 
 
 def read_facilities(path, *, category: str | None = None, coords=None, encoding=None, layer=None,
@@ -1180,14 +1208,15 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
         if header_only:
             log.record_read(label, 0, 2)
             log.add(label, None, f"no {category} facilities in the file: the category is surveyed and none exist",
-                    severity="info")
+                    severity="info", zh=f"文件中没有{CATEGORY_SHORT_ZH.get(category, category)}设施：该类别已调查，现无设施")
             return gpd.GeoDataFrame({"facility_id": [], "name": [], "category": [], "subcategory": [],
-                                     "floor_area_m2": [], "capacity": [], "source_file": [], "source_row": []},
+                                     "floor_area_m2": [], "capacity": [], "status": [], "source_file": [],
+                                     "source_row": []},
                                     geometry=[], crs=4326)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log,
                      option=f"--facilities {category or 'CATEGORY'}=")
-    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity"],
-                          aliases)
+    gdf = _rename_columns(gdf, ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity",
+                                "status"], aliases)
     if "facility_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["facility_id"], {"facility_id": GENERIC_ID})
     present = (gdf.geometry.notna() & ~gdf.geometry.is_empty).to_numpy()
@@ -1195,7 +1224,8 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     if kinds & {"Polygon", "MultiPolygon"}:
         polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"]) & present
         gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
-        log.add(label, None, f"{int(polys.sum())} facility polygons reduced to a point inside each", severity="info")
+        log.add(label, None, f"{int(polys.sum())} facility polygons reduced to a point inside each", severity="info",
+                zh=f"{int(polys.sum())} 个设施面要素各取其内部一点")
     if kinds & {"LineString", "MultiLineString", "GeometryCollection"}:
         raise InputError(f"{label}: facilities must be points or polygons, found {', '.join(sorted(kinds))}")
     multi = (gdf.geom_type == "MultiPoint") & present
@@ -1233,7 +1263,8 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     unknown = cat.isna().to_numpy()
     for row, value in zip(gdf.loc[unknown & present, "source_row"], raw[unknown & present]):
         log.add(label, row, f"unknown category {value!r}; not used (use one of {', '.join(CATEGORIES)} or "
-                            "their Chinese names, e.g. 教育, 养老)")
+                            "their Chinese names, e.g. 教育, 养老)",
+                zh=f"类别 {value!r} 无法识别，本行未采用（请用 {'、'.join(CATEGORY_SHORT_ZH.values())} 等类别名）")
     keep = present & ~unknown
     gdf["category"] = cat
     gdf["subcategory"] = [
@@ -1243,12 +1274,14 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     if unknown_sub.any():
         for row, value in zip(gdf.loc[unknown_sub, "source_row"], sub_raw[unknown_sub]):
             log.add(label, row, f"subcategory {value!r} is not in the standards table; counted under the "
-                                "category's default standard", severity="info")
+                                "category's default standard", severity="info",
+                    zh=f"子类 {value!r} 不在标准表中，按该类别的默认标准计")
     partial = (sub_raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()
                | raw.map(lambda v: _key(v) in _PARTIAL_KEYS if isinstance(v, str) else False).to_numpy()) & keep
     for row, value in zip(gdf.loc[partial, "source_row"], sub_raw.where(sub_raw.notna(), raw)[partial]):
         log.add(label, row, f"{value!r} (a school with primary and middle grades) counted as a middle school (初中) "
-                            "only: add a row for its primary part (小学) to count it as a primary school too")
+                            "only: add a row for its primary part (小学) to count it as a primary school too",
+                zh=f"{value!r}（九年一贯制学校）仅按初中计：如需同时按小学计，请为其小学部另加一行")
     _no_usable_row(gdf, keep, label=label, log=log, category=category)
     gdf = gdf.loc[keep].reset_index(drop=True)
     if "facility_id" not in gdf.columns:
@@ -1261,7 +1294,23 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     # residents the facility can serve (geofacility.capacity); unknown: from floor area or the standard
     gdf["capacity"] = (_numeric(gdf, "capacity", label=label, log=log, required=False)
                        if "capacity" in gdf.columns else np.nan)
+    gdf["status"] = _facility_status(gdf, label=label, log=log)
     return gdf
+
+
+def _facility_status(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog) -> pd.Series:
+    """The ``status`` column as one of 规划/在建/未移交/在用 (geofacility.stages); missing → 在用; an unknown value
+    is reported on its row and read as 在用."""
+    from .stages import STATUSES, normalise_status
+
+    if "status" not in gdf.columns:
+        return pd.Series(STATUSES[-1], index=gdf.index, dtype=object)
+    status, unknown = normalise_status(gdf["status"])
+    for row, value in zip(gdf.loc[unknown, "source_row"], gdf.loc[unknown, "status"]):
+        log.add(label, row, f"status {str(value)!r} is not one of {'/'.join(STATUSES)} (planned/under_construction/"
+                            "not_handed_over/in_use); read as 在用 in use",
+                zh=f"设施状态 {str(value)!r} 不是 {'/'.join(STATUSES)} 之一，按“在用”计")
+    return status
 
 
 def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
@@ -1285,7 +1334,8 @@ def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
     gdf["weight"] = _numeric(gdf, "population", label=label, log=log, required=True)
     missing = gdf["weight"].isna()
     if missing.any():
-        log.extend(label, gdf.loc[missing, "source_row"], "population missing; row not used")
+        log.extend(label, gdf.loc[missing, "source_row"], "population missing; row not used",
+                   zh="人口缺失，本行未采用")
         gdf = gdf.loc[~missing].reset_index(drop=True)
     if "demand_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["demand_id"], {"demand_id": GENERIC_ID})
@@ -1346,7 +1396,8 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     unusable = area.isna() | zero
     if unusable.any():
         log.extend(label, gdf.loc[unusable, "source_row"], "floor area missing or not positive; candidate not used "
-                                                          "(give its 建筑面积 in m²)")
+                                                          "(give its 建筑面积 in m²)",
+                   zh="建筑面积缺失或不为正数，该房源未采用（请填写建筑面积，单位 m²）")
     gdf["floor_area_m2"] = area
     gdf = gdf.loc[~unusable].reset_index(drop=True)
     if gdf.empty:
@@ -1360,7 +1411,8 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
         for part in _split_categories(value):
             key = category_key(part) or (sub_lookup.get(_key(part)) or (None,))[0]
             if key is None:
-                log.add(label, row, f"unknown category {part!r} in categories; ignored")
+                log.add(label, row, f"unknown category {part!r} in categories; ignored",
+                        zh=f"可用类别中的 {part!r} 无法识别，已忽略")
             elif key not in keys:
                 keys.append(key)
         cats.append(keys)
@@ -1371,7 +1423,8 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
         gdf["acquisition"] = raw.map(lambda v: acq_lookup.get(_key(v)) if isinstance(v, str) else None)
         bad = raw.notna() & gdf["acquisition"].isna()
         log.extend(label, gdf.loc[bad, "source_row"], "acquisition mode not one of 租赁/置换/共享/购买 "
-                                                      "(lease/swap/share/purchase); left blank", severity="info")
+                                                      "(lease/swap/share/purchase); left blank", severity="info",
+                   zh="取得方式不是 租赁/置换/共享/购买 之一，留空")
     else:
         gdf["acquisition"] = None
     if "reviewed" in gdf.columns:

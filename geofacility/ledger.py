@@ -35,7 +35,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from .atomic import atomic_path
-from .errors import WARNING_COLUMNS, InputError
+from .errors import WARNING_COLUMNS, InputError, message_zh
 from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, share_text
 
 __all__ = [
@@ -84,16 +84,21 @@ CATEGORY_FIELDS: tuple[str, ...] = (
     "out_of_reach_population",
     "problem",
     "below_minimum",
+    "problem_stage",
+    "not_in_use",
 )
 
 #: Short Chinese names used in the 存在问题 column (``教育：覆盖率 62%，缺 1 处``); the same ones coverage uses.
 
-#: fields added after the first ledgers were filed (0.1: the capacity split); older ledgers read with them empty
-_ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population", "below_minimum")
-_TEXT_FIELDS = ("status", "standard", "below_minimum", "problem")
+#: fields added after the first ledgers were filed (0.1: the capacity split; then the facilities below the
+#: minimum, the problem stage and the facilities not in use, geofacility.stages); older ledgers read with them empty
+_ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population", "below_minimum",
+                 "problem_stage", "not_in_use")
+_TEXT_FIELDS = ("status", "standard", "below_minimum", "problem", "problem_stage", "not_in_use")
 _SHARE_FIELDS = ("covered_share",)
 _SHARE_DECIMALS = 4
-_OTHER_DECIMALS = 1  # people, m², metres, counts
+_OTHER_DECIMALS = 1  # m², metres
+_PEOPLE_DECIMALS = 0  # people and households are written whole (4709, not 4709.0)
 
 LEDGER_CSV = "ledger.csv"
 LEDGER_XLSX = "ledger.xlsx"
@@ -130,6 +135,9 @@ _TEXT_COLUMNS: tuple[str, ...] = (
     *(f"{c}_{f}" for c in CATEGORIES for f in _TEXT_FIELDS),
 )
 _SHARE_COLUMNS = frozenset(f"{c}_{f}" for c in CATEGORIES for f in _SHARE_FIELDS)
+#: people (demand spread over polygons gives fractions: rounded to whole people) and households
+_PEOPLE_COLUMNS = frozenset(["population", "households", *(f"{c}_{f}" for c in CATEGORIES for f in CATEGORY_FIELDS
+                                                             if f.endswith("_population"))])
 #: facility counts are whole numbers (nullable: empty where not surveyed)
 _COUNT_COLUMNS = frozenset(f"{c}_{f}" for c in CATEGORIES for f in ("required_count", "current_count", "count_gap"))
 _FLOAT_COLUMNS: tuple[str, ...] = tuple(
@@ -139,13 +147,33 @@ _FLOAT_COLUMNS: tuple[str, ...] = tuple(
 
 
 def _decimals(col: str) -> int:
+    if col in _PEOPLE_COLUMNS:
+        return _PEOPLE_DECIMALS
     return _SHARE_DECIMALS if col in _SHARE_COLUMNS else _OTHER_DECIMALS
+
+
+def _with_stages(communities: pd.DataFrame) -> pd.DataFrame:
+    """A communities table made without :func:`geofacility.stages.classify` (by hand, or by an older version)
+    gets its problem stages from its own figures (no facility known to be planned, building or not handed over)."""
+    stage_cols = [f"{c}_problem_stage" for c in CATEGORIES]
+    if all(col in communities.columns for col in stage_cols):
+        return communities
+    from .stages import _stages
+
+    added = {}
+    for category in CATEGORIES:
+        if f"{category}_problem_stage" not in communities.columns:
+            added[f"{category}_problem_stage"] = _stages(communities, category, None)
+        if f"{category}_not_in_use" not in communities.columns:
+            added[f"{category}_not_in_use"] = ""
+    return communities.assign(**added)
 
 
 def _sorted_communities(communities: pd.DataFrame) -> pd.DataFrame:
     lacking = [f"{c}_below_minimum" for c in CATEGORIES if f"{c}_below_minimum" not in communities.columns]
     if lacking:  # a table made before that column existed: no facility named below the minimum
         communities = communities.assign(**{col: "" for col in lacking})
+    communities = _with_stages(communities)
     missing = [col for col in ledger_columns() if col not in communities.columns]
     if missing:
         raise ValueError(f"communities lacks ledger column(s) {', '.join(missing)} (see docs/data-model.md)")
@@ -293,23 +321,82 @@ def current_text(row: dict, category: str) -> str:
     return "；".join(parts) or "—"
 
 
-def problem_text(row: dict) -> str:
-    """The 存在问题 cell: each gap's ``<category>_problem`` prefixed by the short category name, ``；``-joined,
-    then the categories not surveyed once: ``教育：覆盖率 62%，缺 1 处；未调查：医疗卫生、社区用房``."""
+def _problem_detail(row: dict, category: str, coverage_target: float) -> str:
+    """What is wrong in one category, with the numbers: facilities not in use that bear on it, facilities short,
+    people not covered, floor area short, people over capacity (e.g. ``在建 1 处（未计入现状），缺 1 处，1,200 人未覆盖
+    （覆盖率 62%）``)."""
+    get = lambda field: row.get(f"{category}_{field}")  # noqa: E731
+    value = lambda field: None if _isnan(get(field)) or get(field) == "" else float(get(field))  # noqa: E731
+    problem = safe_cell_text(get("problem"))
+    parts = []
+    if get("not_in_use"):
+        parts.append(safe_cell_text(get("not_in_use")))
+    if (value("count_gap") or 0) > 0:
+        parts.append(f"缺 {_num(value('count_gap'))} 处")
+    share = value("covered_share")
+    if share is not None and share < coverage_target - 1e-12:
+        uncovered = value("uncovered_population")
+        people = f"{_people(uncovered)} 人未覆盖" if uncovered is not None else "未全覆盖"
+        parts.append(f"{people}（覆盖率 {share_text(share)}）")
+    if (value("gap_m2") or 0) > 0:
+        parts.append(f"面积缺口 {_num(round(value('gap_m2')))} m²")
+    if (value("over_capacity_population") or 0) >= 0.5:
+        parts.append(f"超容量 {_people(value('over_capacity_population'))} 人")
+    if value("required_m2") is not None and value("current_m2") is None and (value("current_count") or 0) > 0:
+        parts.append("面积未知")
+    text = "，".join(parts)
+    if problem.startswith("（街道级）"):
+        text = "（街道级）" + text
+    if "；" in problem:  # several standards in the category: which of them falls short
+        text += f"（{problem}）"
+    return text or problem or "未达标"
+
+
+def problem_text(row: dict, *, coverage_target: float = 1.0) -> str:
+    """The 存在问题 cell: each category short of standard, its stage (规划、建设、移交、使用; see
+    :mod:`geofacility.stages`) and the numbers, ``；``-joined: ``教育【规划】缺 1 处，1,200 人未覆盖（覆盖率 62%）；
+    养老【使用】面积缺口 150 m²``. Categories not surveyed are listed once, under the title, not on every row."""
+    from .stages import stage_of
+
     parts = []
     for category in CATEGORIES:
         if row.get(f"{category}_status") == "gap":
-            problem = safe_cell_text(row.get(f"{category}_problem")) or "未达标"
-            parts.append(f"{CATEGORY_SHORT_ZH[category]}：{problem}")
-    not_surveyed = [CATEGORY_SHORT_ZH[c] for c in CATEGORIES if row.get(f"{c}_status") == "not_surveyed"]
-    if not_surveyed:
-        parts.append("未调查：" + "、".join(not_surveyed))
+            stage = row.get(f"{category}_problem_stage") or stage_of(row, category)
+            parts.append(f"{CATEGORY_SHORT_ZH[category]}【{stage}】{_problem_detail(row, category, coverage_target)}")
     return "；".join(parts)
+
+
+def not_surveyed_text(table: pd.DataFrame) -> str:
+    """The note under the title: the categories not surveyed, once per ledger (``未调查类别：医疗卫生、社区食堂（无设施
+    数据，不计缺口）``), and those surveyed for only part of the communities; '' when every category was surveyed."""
+    if not len(table):
+        return ""
+    whole, part = [], []
+    for category in CATEGORIES:
+        col = f"{category}_status"
+        if col not in table.columns:
+            continue
+        missing = int((table[col] == "not_surveyed").sum())
+        if missing == len(table):
+            whole.append(CATEGORY_SHORT_ZH[category])
+        elif missing:
+            part.append(f"{CATEGORY_SHORT_ZH[category]} {missing} 个社区")
+    lines = []
+    if whole:
+        lines.append(f"未调查类别：{'、'.join(whole)}（无设施数据，不计缺口）")
+    if part:
+        lines.append(f"部分社区未调查（在调查范围外，不计缺口）：{'、'.join(part)}")
+    return "\n".join(lines)
 
 
 def _coverage_target(settings: dict) -> float:
     target = settings.get("coverage_target")
     return 1.0 if target is None else float(target)
+
+
+def _title_text(settings: dict, checks: list[Check], table: pd.DataFrame) -> str:
+    """The title cell: title, the standards/distance/target note and the categories not surveyed."""
+    return "\n".join(t for t in (_title(settings), _note(settings, checks), not_surveyed_text(table)) if t)
 
 
 def _title(settings: dict) -> str:
@@ -427,8 +514,13 @@ _CENTER = Alignment(wrap_text=True, horizontal="center", vertical="center")
 _BOLD = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
-_FIRST_DATA_ROW = 4
+#: rows 2–4: the header (序号 … in row 2, the umbrella 既有社区配套设施排查摸底情况 over the category columns, each
+#: category's heading in row 3, 标准/现状 in row 4), as Attachment 3
+_HEADER_ROWS = 3
+_FIRST_DATA_ROW = 2 + _HEADER_ROWS
 _N_LEAD = 4  # 序号, 镇办, 社区, 户数\人口
+#: Attachment 3's heading over the per-category (标准、现状) columns
+UMBRELLA_HEADING = "既有社区配套设施排查摸底情况"
 #: the last column of the 台账 sheet: the community id its row belongs to, by which a re-run puts the planner's entries
 #: back on the right community however the rows were sorted or renumbered (geofacility.ledger_workbook)
 ID_HEADING = "社区编码"
@@ -461,26 +553,36 @@ def _ledger_layout() -> list[tuple[str, str | None, float]]:
 
 
 def _write_header(ws, columns) -> None:
+    """Rows 1–4 (:data:`_HEADER_ROWS` below the title): a heading without sub-heading spans rows 2–4; the category
+    headings sit in row 3 under :data:`UMBRELLA_HEADING` (row 2) with 标准/现状 in row 4; 整治方案 spans rows 2–3
+    over its sub-headings."""
     n = len(columns)
+    top, bottom = 2, 1 + _HEADER_ROWS
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=n)
+    categories = [i for i, (_, sub, _) in enumerate(columns) if sub in ("标准", "现状")]
+    if categories:
+        ws.cell(row=top, column=categories[0] + 1, value=UMBRELLA_HEADING)
+        ws.merge_cells(start_row=top, start_column=categories[0] + 1, end_row=top, end_column=categories[-1] + 1)
     i = 0
     while i < n:
         heading, sub, _ = columns[i]
         span = 1
         while i + span < n and sub is not None and columns[i + span][0] == heading:
             span += 1
-        ws.cell(row=2, column=i + 1, value=heading)
         if sub is None:
-            ws.merge_cells(start_row=2, start_column=i + 1, end_row=3, end_column=i + 1)
+            ws.cell(row=top, column=i + 1, value=heading)
+            ws.merge_cells(start_row=top, start_column=i + 1, end_row=bottom, end_column=i + 1)
         else:
-            if span > 1:
-                ws.merge_cells(start_row=2, start_column=i + 1, end_row=2, end_column=i + span)
+            first = top + 1 if i in categories else top
+            ws.cell(row=first, column=i + 1, value=heading)
+            if span > 1 or first < bottom - 1:
+                ws.merge_cells(start_row=first, start_column=i + 1, end_row=bottom - 1, end_column=i + span)
             for j in range(span):
-                ws.cell(row=3, column=i + j + 1, value=columns[i + j][1])
+                ws.cell(row=bottom, column=i + j + 1, value=columns[i + j][1])
         i += span
     for col, (_, _, width) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width
-        for row in (2, 3):
+        for row in range(top, bottom + 1):
             cell = ws.cell(row=row, column=col)
             cell.font, cell.alignment, cell.fill = _BOLD, _CENTER, _HEADER_FILL
 
@@ -494,16 +596,17 @@ def _ledger_row(number: int, row: dict, checks: list[Check], coverage_target: fl
     ]
     for category in CATEGORIES:
         values += [standard_text(row, category, checks, coverage_target=coverage_target), current_text(row, category)]
-    values += [problem_text(row), None, None, None, None, safe_cell_text(row["community_id"])]
+    values += [problem_text(row, coverage_target=coverage_target), None, None, None, None,
+               safe_cell_text(row["community_id"])]
     return values
 
 
 def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: dict) -> None:
     columns = _ledger_layout()
     _write_header(ws, columns)
-    title = ws.cell(row=1, column=1, value=f"{_title(settings)}\n{_note(settings, checks)}")
+    title = ws.cell(row=1, column=1, value=_title_text(settings, checks, table))
     title.font, title.alignment = Font(bold=True, size=14), _CENTER
-    ws.row_dimensions[1].height = 48
+    ws.row_dimensions[1].height = 20 * (title.value.count("\n") + 1) + 8
     coverage_target = _coverage_target(settings)
     status_columns = {c: _N_LEAD + 2 * i + 2 for i, c in enumerate(CATEGORIES)}  # the 现状 column of each
     styles = _named_styles(ws.parent)
@@ -519,11 +622,11 @@ def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: d
     for r in range(_FIRST_DATA_ROW, _FIRST_DATA_ROW + len(table)):
         ws.cell(row=r, column=id_col).style = styles["id"]
     _id_header(ws.cell(row=2, column=id_col))
-    for cells in ws.iter_rows(min_row=2, max_row=3, max_col=len(columns)):
+    for cells in ws.iter_rows(min_row=2, max_row=1 + _HEADER_ROWS, max_col=len(columns)):
         for cell in cells:
             cell.border = _BORDER
     ws.freeze_panes = ws.cell(row=_FIRST_DATA_ROW, column=_N_LEAD)  # below the header, right of 社区
-    ws.print_title_rows = "2:3"
+    ws.print_title_rows = f"2:{1 + _HEADER_ROWS}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A3
     ws.page_setup.fitToWidth = 1
@@ -592,8 +695,14 @@ def _warning_rows(warnings: pd.DataFrame) -> list[list]:
     rows = []
     for record in warnings.reindex(columns=WARNING_COLUMNS).to_dict("records"):
         row = "" if _isnan(record["row"]) else str(record["row"])
-        rows.append([record["file"], int(row) if row.isdigit() else row, record["severity"], record["message"]])
+        rows.append([record["file"], int(row) if row.isdigit() else row, record["severity"], _warning_text(record)])
     return rows
+
+
+def _warning_text(record: dict) -> str:
+    """A warning as the 警告 sheet shows it: Chinese first, then the English (for a bug report), on its own line."""
+    zh, en = message_zh(record), "" if _isnan(record.get("message")) else str(record["message"])
+    return zh if not en or zh == en else f"{zh}\n{en}"
 
 
 _STANDARDS_HEADER = [

@@ -45,8 +45,8 @@ from .errors import InputError
 from .standards import CATEGORIES, CATEGORY_LABELS_ZH
 from .ledger import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET,
                      WRITTEN_SHEET, _add_generated_sheets, _coverage_target, _generated_sheets, _id_header,
-                     _ledger_layout, _ledger_row, _named_styles, _note, _title, _workbook_settings, record_written,
-                     safe_cell_text, unescape_cell_text)
+                     _ledger_layout, _ledger_row, _named_styles, _title, _title_text, _workbook_settings,
+                     record_written, safe_cell_text, unescape_cell_text, UMBRELLA_HEADING)
 
 __all__ = ["PlannerEntries", "read_planner_entries", "update_ledger_workbook", "LedgerRows"]
 
@@ -58,6 +58,18 @@ _LOSS_WORDS = ("will be removed", "not supported", "cannot be", "lost", "ignored
 
 
 # --------------------------------------------------------------------------------------------- normalising
+
+
+class _Note(str):
+    """A note for the 警告 sheet and the terminal: English text (the str), with its Chinese in ``zh``."""
+
+    zh: str = ""
+
+
+def _note(en: str, zh: str) -> _Note:
+    note = _Note(en)
+    note.zh = zh
+    return note
 
 
 def _text(value) -> str:
@@ -110,6 +122,9 @@ class LedgerRows:
     #: per data row: row number → (id, 镇办, 社区, 序号) as normalised text, raw 序号
     rows: dict[int, tuple] = field(default_factory=dict)
     blank: set = field(default_factory=set)
+    #: header rows from ``header_row``: 3 with the umbrella 既有社区配套设施排查摸底情况 row, 2 in ledgers written
+    #: before it (they keep their header as it is: inserting a row would move the planner's formulas' targets)
+    depth: int = 2
 
 
 def _layout_keys() -> list[tuple[str, str | None]]:
@@ -135,10 +150,14 @@ def read_sheet(ws) -> LedgerRows | None:
     header = _header_rows(ws)
     if header is None:
         return None
+    umbrella = norm(UMBRELLA_HEADING)
+    depth = 3 if any(norm(ws.cell(row=header, column=c).value) == umbrella
+                     for c in range(1, ws.max_column + 1)) else 2
+    last = header + depth - 1
     anchors = {}
     for rng in ws.merged_cells.ranges:
-        if rng.min_row <= header + 1 and rng.max_row >= header:
-            for r in range(max(rng.min_row, header), min(rng.max_row, header + 1) + 1):
+        if rng.min_row <= last and rng.max_row >= header:
+            for r in range(max(rng.min_row, header), min(rng.max_row, last) + 1):
                 for c in range(rng.min_col, rng.max_col + 1):
                     anchors[(r, c)] = (rng.min_row, rng.min_col)
 
@@ -151,15 +170,23 @@ def read_sheet(ws) -> LedgerRows | None:
     headings: dict[int, str] = {}
     duplicates = []
     for c in range(1, ws.max_column + 1):
-        top = norm(value(header, c))
-        below = anchors.get((header + 1, c))
-        sub = None if below is not None and below[0] == header else (norm(value(header + 1, c)) or None)
-        key = (top, sub)
+        # the column's headings from the top, each merged cell once, the umbrella over the categories left out
+        texts, raw, seen = [], [], set()
+        for r in range(header, last + 1):
+            anchor = anchors.get((r, c), (r, c))
+            if anchor in seen:
+                continue
+            seen.add(anchor)
+            text = norm(value(r, c))
+            if text and text != umbrella:
+                texts.append(text)
+                raw.append(value(r, c))
+        key = (texts[0] if texts else "", texts[1] if len(texts) > 1 else None)
         if key in wanted:
             if key in columns:
-                duplicates.append(sub or top)
+                duplicates.append(key[1] or key[0])
             columns.setdefault(key, c)
-        headings[c] = _text(value(header + 1, c) if sub else value(header, c)) or f"列{c}"
+        headings[c] = _text(raw[-1]) if raw else f"列{c}"
     problem = next(k for k in wanted if k[0].startswith("存在问题"))
     if problem not in columns and ws.title != LEDGER_SHEET:
         return None  # not a ledger (a sheet of the planner's with a 序号 column)
@@ -167,8 +194,8 @@ def read_sheet(ws) -> LedgerRows | None:
     planner_keys = {k for k in wanted if (k[1] or k[0]) in {norm(f) for f in PLANNER_FIELDS}}
     planner = {c: headings[c] for c in range(1, ws.max_column + 1)
                if c not in columns.values() or any(columns.get(k) == c for k in planner_keys)}
-    sheet = LedgerRows(ws=ws, header_row=header, first_row=header + 2, columns=columns,
-                       id_col=columns.get(id_key), planner=planner)
+    sheet = LedgerRows(ws=ws, header_row=header, first_row=header + depth, columns=columns,
+                       id_col=columns.get(id_key), planner=planner, depth=depth)
     sheet.duplicates = duplicates  # type: ignore[attr-defined]
     if any(k not in columns for k in wanted if k[0] != norm(ID_HEADING)):
         return sheet  # columns missing: _find_sheet says which
@@ -341,8 +368,10 @@ def match_rows(sheet: LedgerRows, ids: list[str], names: dict[str, tuple[str, st
                 matched[r] = data_id
                 claimed[data_id] = r
                 if previous.get(cid) and previous[cid] != names[data_id] and row_names == previous[cid]:
-                    notes.append(f"row {r}: community {data_id} is now {_shown(names[data_id])} (was "
-                                 f"{_shown(previous[cid])}); its entries stay on its row")
+                    notes.append(_note(f"row {r}: community {data_id} is now {_shown(names[data_id])} (was "
+                                       f"{_shown(previous[cid])}); its entries stay on its row",
+                                       f"第 {r} 行：社区 {data_id} 现为 {_shown(names[data_id])}（原为 "
+                                       f"{_shown(previous[cid])}），其填报内容仍在本行"))
             else:
                 other = named(row_names)
                 whose = f" (the names of 社区编码 {other[0]})" if len(other) == 1 else ""
@@ -357,8 +386,9 @@ def match_rows(sheet: LedgerRows, ids: list[str], names: dict[str, tuple[str, st
         if cid in previous or community:
             removed[r] = cid  # a community of the earlier run that this run's data no longer has
         else:
-            notes.append(f"row {r}: 社区编码 {cid} is not a community of this run or of the earlier one, and the row "
-                         "names none; left as it is")
+            notes.append(_note(f"row {r}: 社区编码 {cid} is not a community of this run or of the earlier one, and "
+                               "the row names none; left as it is",
+                               f"第 {r} 行：社区编码 {cid} 既不是本次也不是上次运行的社区，且本行未写社区名称，保持原样"))
     new = [i for i in ids if i not in claimed]
     return Match(rows=matched, removed=removed, new=new, problems=problems, notes=notes)
 
@@ -562,9 +592,10 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         sheet.columns[id_key] = sheet.id_col
         _id_header(ws.cell(row=sheet.header_row, column=sheet.id_col))
         if ws.max_row >= sheet.header_row + 1:
-            ws.merge_cells(start_row=sheet.header_row, start_column=sheet.id_col, end_row=sheet.header_row + 1,
-                           end_column=sheet.id_col)
-        notes.append("the 台账 sheet had no 社区编码 column: added as its last column, so later runs match rows by id")
+            ws.merge_cells(start_row=sheet.header_row, start_column=sheet.id_col,
+                           end_row=sheet.header_row + sheet.depth - 1, end_column=sheet.id_col)
+        notes.append(_note("the 台账 sheet had no 社区编码 column: added as its last column, so later runs match rows "
+                           "by id", "台账表原无社区编码列：已添加为最后一列，今后按编码对应各行"))
     planner_keys = {k for k in keys if (k[1] or k[0]) in {norm(f) for f in PLANNER_FIELDS}}
     computed = [(i, sheet.columns[k]) for i, k in enumerate(keys) if k not in planner_keys and k[0] != "序号"]
     category_of = {sheet.columns[keys[i]]: category for i, category in _status_columns().items()}
@@ -595,20 +626,31 @@ def update_ledger_workbook(path: str | Path, analysis, table: pd.DataFrame):
         if _fill_key(cell.fill) in _OUR_FILLS:  # a colour the planner chose stays
             cell.fill = _status_fill(status)
     if match.removed:
-        notes.append(f"{len(match.removed)} communities of the earlier ledger are not in this run's data (社区编码 "
-                     f"{', '.join(sorted(match.removed.values())[:10])}): their rows and entries are kept, marked 已移除")
+        gone = "、".join(sorted(match.removed.values())[:10])
+        notes.append(_note(f"{len(match.removed)} communities of the earlier ledger are not in this run's data "
+                           f"(社区编码 {gone.replace('、', ', ')}): their rows and entries are kept, marked 已移除",
+                           f"上次台账中有 {len(match.removed)} 个社区不在本次数据中（社区编码 {gone}）：其行及填报内容保留，"
+                           "标为已移除"))
     if match.new:
         _add_rows(ws, sheet, match, records, checks, target, notes)
     title_cell = ws.cell(row=max(1, sheet.header_row - 1), column=1)
     if sheet.header_row > 1 and not isinstance(title_cell, MergedCell) and isinstance(title_cell.value, str) \
             and norm(title_cell.value.split("\n")[0]) == norm(_title(settings)):
-        title_cell.value = f"{_title(settings)}\n{_note(settings, checks)}"
-    notes += [f"openpyxl could not keep part of the workbook ({loss}); the untouched earlier file is kept as "
-              "ledger.previous.xlsx" for loss in losses]
+        title_cell.value = _title_text(settings, checks, table)
+    notes += [_note(f"openpyxl could not keep part of the workbook ({loss}); the untouched earlier file is kept as "
+                    "ledger.previous.xlsx", f"工作簿中有部分内容无法保留（{loss}）；未改动的原文件已另存为 "
+                    "ledger.previous.xlsx") for loss in losses]
+    if sheet.depth == 2:
+        notes.append(_note("this ledger was written by an earlier version: its header is kept as it is (without the "
+                           "row 既有社区配套设施排查摸底情况 over the categories); move the workbook away to get a "
+                           "fresh ledger with it",
+                           "本台账由早期版本生成：表头保持原样（无“既有社区配套设施排查摸底情况”一行）；"
+                           "如需新表头，请将该工作簿移走后重新生成"))
     warnings = analysis.warnings
     if notes:
         warnings = pd.concat([warnings, pd.DataFrame([{"file": str(path), "row": "", "severity": "warning",
-                                                       "message": note} for note in notes])], ignore_index=True)
+                                                       "message": str(note), "message_zh": getattr(note, "zh", "")}
+                                                      for note in notes])], ignore_index=True)
         outputs = current_set()
         if outputs is not None:
             outputs.notes.extend(f"ledger.xlsx: {note}" for note in notes)
@@ -665,9 +707,11 @@ def _keep_hand_edits(wb, ws, match: Match, writes: dict, computed, notes: list[s
                 cell.comment = comment
                 edited.append(f"{ws.cell(row=r, column=c).coordinate}")
     if edited:
-        notes.append(f"cells {', '.join(edited[:10])}{' …' if len(edited) > 10 else ''} had been typed over by hand; "
-                     "they hold this run's figures again, and what was typed is kept in a note on each cell (write "
-                     "remarks in 备注)")
+        cells = f"{', '.join(edited[:10])}{' …' if len(edited) > 10 else ''}"
+        notes.append(_note(f"cells {cells} had been typed over by hand; they hold this run's figures again, and what "
+                           "was typed is kept in a note on each cell (write remarks in 备注)",
+                           f"单元格 {cells} 曾被手工改写：已重新写入本次结果，手写内容保留在各单元格的批注中"
+                           "（说明请写在备注列）"))
 
 
 def _write_merged_aware(ws, writes: dict, sheet: LedgerRows, notes: list[str]) -> None:
@@ -690,7 +734,8 @@ def _write_merged_aware(ws, writes: dict, sheet: LedgerRows, notes: list[str]) -
                     writes.pop(rc, None)
         else:
             ws.unmerge_cells(rng.coord)
-            notes.append(f"cells {rng.coord} were merged across communities whose figures now differ: unmerged")
+            notes.append(_note(f"cells {rng.coord} were merged across communities whose figures now differ: unmerged",
+                               f"单元格 {rng.coord} 跨社区合并，但各社区结果已不同：已取消合并"))
     for (r, c), value in writes.items():
         ws.cell(row=r, column=c).value = value
 
@@ -704,8 +749,9 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
     occupied = any(r >= at for r in sheet.rows)
     if occupied:
         if _insert_rows(ws, at, n):
-            notes.append(f"rows {at}–{at + n - 1} inserted for new communities; formulas of yours below them were "
-                         "not rewritten: check the ranges they sum over")
+            notes.append(_note(f"rows {at}–{at + n - 1} inserted for new communities; formulas of yours below them "
+                               "were not rewritten: check the ranges they sum over",
+                               f"为新增社区插入第 {at}–{at + n - 1} 行；其下方您的公式未改写，请核对其求和范围"))
     numbers = [seq for (_, _, _, seq) in sheet.rows.values() if isinstance(seq, (int, float))]
     start = int(max(numbers)) + 1 if numbers else 1
     styles = _named_styles(ws.parent)
@@ -725,7 +771,9 @@ def _add_rows(ws, sheet: LedgerRows, match: Match, records: dict, checks, target
     if not occupied:
         _grow_to(ws, last, at + n - 1)
     shown = ", ".join(match.new[:10]) + (f" and {n - 10} more" if n > 10 else "")
-    notes.append(f"{n} communities new to the ledger (社区编码 {shown}): rows {at}–{at + n - 1}")
+    shown_zh = "、".join(match.new[:10]) + (f" 等另 {n - 10} 个" if n > 10 else "")
+    notes.append(_note(f"{n} communities new to the ledger (社区编码 {shown}): rows {at}–{at + n - 1}",
+                       f"台账新增 {n} 个社区（社区编码 {shown_zh}）：第 {at}–{at + n - 1} 行"))
 
 
 def _regenerate(wb, table: pd.DataFrame, analysis, warnings: pd.DataFrame, settings: dict, match: Match,

@@ -255,10 +255,12 @@ def network_from_osm(path: str | Path, crs, *, log: WarningLog | None = None) ->
     if not kept:
         raise InputError(f"{path}: no walkable ways (highway=*) in the file; is it the right extract?")
     log.add(str(path), None, f"{kept} walkable ways read, {skipped} highway ways excluded (motorways, "
-                             "construction, no foot access)", severity="info")
+                             "construction, no foot access)", severity="info",
+            zh=f"读入可步行道路 {kept} 条，排除 {skipped} 条（高速公路、在建道路、禁止步行）")
     if gaps:
         log.add(str(path), None, f"{gaps} walkable ways have nodes missing from the extract (clipped at its edge?): "
-                                 "each is split at the gaps, not joined across them", severity="info")
+                                 "each is split at the gaps, not joined across them", severity="info",
+                zh=f"{gaps} 条可步行道路的部分节点不在数据中（在边缘被裁切？）：在缺口处断开，不跨缺口连接")
     return _network_from_node_ids(np.asarray(refs, dtype=np.int64), np.asarray(lons), np.asarray(lats),
                                   np.asarray(way_of, dtype=np.int64), CRS.from_user_input(crs), str(path))
 
@@ -317,7 +319,7 @@ def read_network(path: str | Path, crs, *, coords=None, encoding: str | None = N
         walk = gdf.drop(columns="geometry").apply(lambda r: is_walkable(r.dropna().to_dict()), axis=1)
         if (~walk).any():
             log.extend(str(path), gdf.loc[~walk, "source_row"], "not walkable (highway/foot/access tags); not used",
-                       severity="info")
+                       severity="info", zh="不可步行（按 highway/foot/access 标签），未采用")
         gdf = gdf.loc[walk]
     gdf = gdf.loc[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(crs)
     if gdf.empty:

@@ -20,7 +20,7 @@ from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
 from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
                       snap_points)
-from .standards import CATEGORIES, Check, load_standards
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, load_standards
 
 __all__ = ["Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs", "sample_dir", "ledger_frame"]
 
@@ -53,6 +53,9 @@ class Analysis:
     #: per surveyed category, by ``community_id``, the position among the category's checks of the one whose
     #: coverage the category's columns give (its weakest; see :func:`geofacility.coverage.compute_coverage`)
     coverage_picks: dict = field(default_factory=dict, repr=False)
+    #: facilities whose ``status`` is 规划/在建/未移交: not current provision, they name the stage of a problem
+    #: (geofacility.stages); same columns as :attr:`facilities`
+    not_in_use: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -81,6 +84,9 @@ class Study:
     accounting: pd.DataFrame | None = None
     #: categories measured otherwise, e.g. by an OD cost table (geofacility.costs.CostMatrixDistance)
     category_measures: dict = field(default_factory=dict)
+    #: facilities planned, under construction or not handed over (``status`` other than 在用): not counted as
+    #: provision; they name the stage of a community's problem (geofacility.stages)
+    not_in_use: gpd.GeoDataFrame | None = None
 
 
 ROLES = ("communities", "facilities", "demand", "towns")
@@ -240,8 +246,8 @@ def prepare(
     metric = choose_metric_crs(comm.geometry, crs)
     comm = comm.to_crs(metric)
     io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
-    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "source_file",
-                "source_row", "geometry"]
+    fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "status",
+                "source_file", "source_row", "geometry"]
     if fac_frames:
         fac = gpd.GeoDataFrame(pd.concat([f[fac_cols].to_crs(metric) for f in fac_frames], ignore_index=True),
                                crs=metric)
@@ -251,7 +257,8 @@ def prepare(
             fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(lambda f: Path(f).stem) + ":" + \
                 fac.loc[dup, "facility_id"]
             log.add(", ".join(files), None, "the same facility ids occur in several files; ids prefixed with the "
-                                            "file name", severity="info")
+                                            "file name", severity="info",
+                    zh="多个文件中出现相同的设施编号：编号前已加上文件名")
     else:
         fac = gpd.GeoDataFrame({c: [] for c in fac_cols[:-1]}, geometry=[], crs=metric)
     used_rows = {str(communities): comm["source_row"]}
@@ -273,7 +280,7 @@ def prepare(
     if comm["town"].isna().any():
         rows = comm.loc[comm["town"].isna(), "source_row"]
         log.extend(str(communities), rows, "no town/street for this community; listed under 未知街道",
-                   severity="info")
+                   severity="info", zh="该社区没有所属街道（镇）：列在“未知街道”下")
         comm["town"] = comm["town"].fillna("未知街道")
 
     for frame, role, label in ((dem, "demand", str(demand)), *((f, "facilities", None) for f in fac_frames)):
@@ -289,7 +296,8 @@ def prepare(
         if no_pop.any():
             comm.loc[no_pop, "population"] = comm.loc[no_pop, "community_id"].map(weights).fillna(0.0)
             log.extend(str(communities), comm.loc[no_pop, "source_row"],
-                       "population missing: taken as the sum of the demand points inside", severity="info")
+                       "population missing: taken as the sum of the demand points inside", severity="info",
+                       zh="人口缺失：取社区内各需求点之和")
         dem = complete_demand(dem, comm, log=log, label=str(demand))
         used_rows[str(demand)] = dem["source_row"].dropna() if "source_row" in dem.columns else []
         dem["source"] = dem.get("source", "input")
@@ -301,7 +309,8 @@ def prepare(
                              "population (人口) column or give demand points")
         dem = spread_population(comm, cell_m=cell_m)
         log.add(str(communities), None, f"no demand points given: each community's population spread over a "
-                                        f"{cell_m:g} m grid inside it", severity="info")
+                                        f"{cell_m:g} m grid inside it", severity="info",
+                zh=f"未提供需求点：各社区人口均匀分布在其内部 {cell_m:g} m 网格上")
 
     extents = {}
     for category, path in (survey_extent or {}).items():
@@ -317,6 +326,7 @@ def prepare(
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
+    fac, not_in_use = _split_in_use(fac, log)
     _report_facilities(fac, comm, checks, log)
     walk = None
     if distance == "network":
@@ -327,10 +337,13 @@ def prepare(
         if n_major > 1:
             log.add(str(network), None, f"the walking network is in {n_major} separate parts (no street joins them): "
                                         "homes on one part cannot walk to facilities on another; check that the "
-                                        "extract covers the whole area and its bridges and crossings")
+                                        "extract covers the whole area and its bridges and crossings",
+                    zh=f"步行路网分成 {n_major} 个互不相连的部分（无道路相连）：一部分上的住户无法步行到另一部分的设施；"
+                       "请检查路网是否覆盖整个区域及其桥梁、过街设施")
         if n_minor:
             log.add(str(network), None, f"{n_minor} small disconnected pieces of the network ({n_seg} segments, "
-                                        f"{km:.1f} km) are not snapped to", severity="info")
+                                        f"{km:.1f} km) are not snapped to", severity="info",
+                    zh=f"路网中有 {n_minor} 个孤立小段（{n_seg} 段，共 {km:.1f} km），不作为接入点")
         walk = WalkingDistance(net, dem.geometry.values, max_snap_m=max_snap_m)
         if not walk.demand.ok.any():
             raise InputError(f"{network}: none of the {len(dem)} demand points is within {max_snap_m:g} m of a "
@@ -375,7 +388,24 @@ def prepare(
     accounting = input_accounting(log, used_rows)
     return Study(communities=comm, demand=dem, facilities=fac, towns=town_layer, checks=checks, surveyed=surveyed,
                  crs=metric, settings=settings, log=log, walk=walk, extents=extents, accounting=accounting,
-                 category_measures=category_measures)
+                 category_measures=category_measures, not_in_use=not_in_use)
+
+
+def _split_in_use(fac: gpd.GeoDataFrame, log: WarningLog) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(facilities in use, the others): only those in use are current provision (coverage, counts, floor area,
+    capacity); the ones planned, under construction or not handed over are said once per file."""
+    from .stages import IN_USE, STATUSES
+
+    in_use = (fac["status"].fillna(IN_USE) == IN_USE).to_numpy()
+    others = fac.loc[~in_use].reset_index(drop=True)
+    for file, rows in others.groupby("source_file", sort=False):
+        counts = rows["status"].value_counts()
+        listed = "、".join(f"{s} {int(counts[s])}" for s in STATUSES if s in counts.index)
+        log.add(file, None, f"{len(rows)} facilities not in use ({listed}) are not counted as current provision; "
+                            "they name the stage of 存在问题 where they lie",
+                severity="info", zh=f"{len(rows)} 处设施尚未在用（{listed}），不计入现状配置；在其所在或服务半径内的社区，"
+                                    "存在问题按其状态归入建设或移交")
+    return fac.loc[in_use].reset_index(drop=True), others
 
 
 ACCOUNTING_COLUMNS = ["file", "rows_read", "rows_used", "rows_reported", "rows_unaccounted"]
@@ -396,7 +426,8 @@ def input_accounting(log: WarningLog, used: dict) -> pd.DataFrame:
         all_rows = set(range(first, first + n_read))
         lost = sorted(all_rows - used_set - reported)
         for row in lost:
-            log.add(file, row, "row not used and no reason recorded; please report this as a geofacility bug")
+            log.add(file, row, "row not used and no reason recorded; please report this as a geofacility bug",
+                    zh="本行未采用且未记录原因：请作为 geofacility 的缺陷报告")
         rows_out.append({"file": file, "rows_read": n_read, "rows_used": len(used_set & all_rows),
                          "rows_reported": len(reported & all_rows), "rows_unaccounted": len(lost)})
     return pd.DataFrame(rows_out, columns=ACCOUNTING_COLUMNS)
@@ -444,6 +475,10 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
     if method != "none":
         analysis = apply_capacity(analysis, method=method, log=log, progress=step, precomputed=study.capacity)
         analysis.warnings = log.to_frame()
+    from .stages import classify
+
+    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks, study.facilities)
+    analysis.not_in_use = study.not_in_use
     return analysis
 
 
@@ -497,7 +532,9 @@ def _suspect_gcj02(points: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, metr
     if shifted <= as_read / 2:
         log.add(label, None, f"{as_read:.0%} of the points lie outside every community as read (WGS84), only "
                              f"{shifted:.0%} if read as GCJ-02: the coordinates are probably GCJ-02 (Amap/Tencent); "
-                             "if so, give --coords ROLE=gcj02 (e.g. --coords demand=gcj02)")
+                             "if so, give --coords ROLE=gcj02 (e.g. --coords demand=gcj02)",
+                zh=f"按 WGS84 读取时 {as_read:.0%} 的点落在所有社区之外，按 GCJ-02 读取则只有 {shifted:.0%}：坐标很可能是 "
+                   "GCJ-02（高德/腾讯）；如是，请用 --coords 角色=gcj02 指定（如 --coords demand=gcj02）")
 
 
 #: a facility farther than this from every community is reported (a coordinate error, or another city's data)
@@ -514,7 +551,9 @@ def _report_facilities(facilities: gpd.GeoDataFrame, communities: gpd.GeoDataFra
     for i in far:
         log.add(facilities["source_file"].iloc[i], facilities["source_row"].iloc[i],
                 f"facility {facilities['name'].iloc[i]} lies {dist[i] / 1000:,.0f} km from the nearest community, "
-                "far outside the study area: check its coordinates (and --coords); kept, it serves no community")
+                "far outside the study area: check its coordinates (and --coords); kept, it serves no community",
+                zh=f"设施 '{facilities['name'].iloc[i]}' 距最近的社区 {dist[i] / 1000:,.0f} km，远在研究范围之外：请核对其坐标"
+                   "（及 --coords）；已保留，但不服务任何社区")
     masks = facility_checks(facilities, checks)
     area = facilities["floor_area_m2"].to_numpy(dtype="float64")
     for check in checks:
@@ -525,13 +564,15 @@ def _report_facilities(facilities: gpd.GeoDataFrame, communities: gpd.GeoDataFra
             for file in dict.fromkeys(facilities["source_file"].iloc[missing]):
                 log.add(file, None, f"no floor areas (建筑面积) given for {check.name_zh} ({check.subcategory}), whose "
                                     "standard sets floor-area rules: the area gaps read 面积未知 and are not checked",
-                        severity="info")
+                        severity="info", zh=f"{check.name_zh}未提供建筑面积，而其标准有面积要求：面积缺口显示为“面积未知”，不作核算")
             continue
         for i in missing:  # some have it, these not: an omission to fill in
             log.add(facilities["source_file"].iloc[i], facilities["source_row"].iloc[i],
                     f"no floor area (建筑面积) for {facilities['name'].iloc[i]}, although {check.name_zh} "
                     f"({check.subcategory}) sets floor-area rules: its community's floor area reads 面积未知 and the "
-                    "area gap is not checked; fill in the floor area")
+                    "area gap is not checked; fill in the floor area",
+                    zh=f"'{facilities['name'].iloc[i]}' 没有建筑面积，而{check.name_zh}标准有面积要求：所在社区面积显示为"
+                       "“面积未知”，不核算面积缺口；请补填建筑面积")
 
 
 def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, net: Network,
@@ -542,12 +583,14 @@ def _report_snapping(walk: WalkingDistance, demand: gpd.GeoDataFrame, facilities
     rows = demand["source_row"] if "source_row" in demand.columns else demand["demand_id"]
     for row, weight in zip(rows[far], demand.loc[far, "weight"]):
         log.add(demand_label, row, f"more than {walk.max_snap_m:g} m from every walkable street: its "
-                                   f"{weight:,.0f} people count as not covered on foot")
+                                   f"{weight:,.0f} people count as not covered on foot",
+                zh=f"距所有可步行道路超过 {walk.max_snap_m:g} m：其 {weight:,.0f} 人按步行未覆盖计")
     fac_snap = snap_points(net, facilities.geometry.values, walk.max_snap_m)
     stranded = facilities.loc[~fac_snap.ok]
     for file, row, name in zip(stranded["source_file"], stranded["source_row"], stranded["name"]):
         log.add(file, row, f"facility {name} is more than {walk.max_snap_m:g} m from every walkable street: it "
-                           "reaches nobody on foot")
+                           "reaches nobody on foot",
+                zh=f"设施 '{name}' 距所有可步行道路超过 {walk.max_snap_m:g} m：步行无法到达任何人")
 
 
 def stranded_demand(walk: WalkingDistance, facilities: gpd.GeoDataFrame, checks: list[Check]) -> dict[str, np.ndarray]:
@@ -564,7 +607,9 @@ def _report_unreachable(demand: gpd.GeoDataFrame, stranded_by_category: dict[str
         if stranded.any():
             log.add(label, None, f"{int(stranded.sum())} demand points ({demand.loc[stranded, 'weight'].sum():,.0f}"
                                      f" people) have no walking path to any {category} facility (too far from a "
-                                     "street, or on a part of the network not connected to one); not covered")
+                                     "street, or on a part of the network not connected to one); not covered",
+                    zh=f"{int(stranded.sum())} 个需求点（{demand.loc[stranded, 'weight'].sum():,.0f} 人）没有步行路径可达任何"
+                       f"{CATEGORY_SHORT_ZH.get(category, category)}设施（距道路太远，或所在路网与之不相连）：按未覆盖计")
 
 
 def _service_areas(net: Network, facilities: gpd.GeoDataFrame, checks: list[Check], *, max_snap_m: float,

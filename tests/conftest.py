@@ -141,3 +141,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                                    red=True, bold=True)
         for path in left[:20]:
             terminalreporter.write_line(f"  {path}")
+
+
+def assert_warnings_in_chinese(warnings) -> None:
+    """Every warning has a Chinese text (``message_zh``, what the 警告 sheets show first) with no untranslated
+    English sentence in it (file names, column names and quoted input values may be English)."""
+    import re
+
+    from geofacility.errors import english_sentences, message_zh
+
+    bad = []
+    for record in warnings.to_dict("records"):
+        zh = message_zh(record)
+        if not re.search(r"[\u4e00-\u9fff]", zh) or english_sentences(zh):
+            bad.append(f"{record.get('file')} row {record.get('row')}: {zh!r} {english_sentences(zh)}")
+    assert not bad, "warnings without a Chinese text:\n" + "\n".join(bad)

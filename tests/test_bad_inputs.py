@@ -32,7 +32,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from conftest import BLOCK, CRS, X0, Y0, block, centre, write_grid_files
+from conftest import BLOCK, CRS, X0, Y0, assert_warnings_in_chinese, block, centre, write_grid_files
 from geofacility.crs import wgs84_to_gcj02
 from geofacility.errors import InputError, WarningLog, digest, not_used
 from geofacility.io import load_aliases, read_candidates, read_communities, read_demand, read_facilities, read_towns
@@ -1290,6 +1290,7 @@ def test_repaired(builder, grid):
     run, expect = builder(d, comm, fac, comm_path, fac_path)
     warnings, result = run()
     assert_warned(warnings, expect)
+    assert_warnings_in_chinese(warnings)  # the 警告 sheet shows each in Chinese first (issue 14 §3)
     if expect.check is not None:
         expect.check(result)
 
@@ -1544,6 +1545,10 @@ def test_cli(case_id, cli_runs):
         assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
         if expect.file is not None:
             assert_warned(workbook_warnings(out / expect.workbook), expect)
+            sheet = pd.read_excel(out / expect.workbook, sheet_name="警告 warnings", dtype=str).fillna("")
+            # Chinese first: the cell's first line is the Chinese text, the English follows on the next
+            assert_warnings_in_chinese(pd.DataFrame({"file": sheet["文件 file"], "row": sheet["行 row"], "message_zh":
+                                                     sheet["说明 message"].str.split("\n").str[0]}))
         if expect.check is not None:
             expect.check(out)
         for text in expect.stderr:

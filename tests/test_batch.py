@@ -36,6 +36,11 @@ def test_group_rows_equal_the_whole_area_run(tmp_path, grid_inputs):
     roll = result.summary.set_index(["group", "category"])
     assert roll.loc[("东街道", "education"), "communities"] == 6
     assert roll.loc[("西街道", "health"), "communities_short"] is pd.NA  # not surveyed
+    # people and counts are whole numbers in summary.csv (East: 1+2+4+5+7+8 thousand people), not 27000.0
+    text = (tmp_path / "out" / "summary.csv").read_text(encoding="utf-8-sig")
+    east = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig", dtype=str)
+    east = east[(east["group"] == "东街道") & (east["category"] == "education")].iloc[0]
+    assert east["population"] == "27000" and east["communities"] == "6" and ".0," not in text.split("\n", 1)[1]
 
 
 def test_rerun_skips_unchanged_groups_and_force_redoes(tmp_path, grid_inputs):

@@ -108,8 +108,9 @@ def test_gpkg_layers_and_demand_distances(xicheng_run):
 def test_ledger_workbook_has_the_attachment_3_header(xicheng_run):
     out, _ = xicheng_run
     ws = openpyxl.load_workbook(out / "ledger.xlsx").worksheets[0]
-    headers = {str(c.value) for row in ws.iter_rows(min_row=1, max_row=3) for c in row if c.value}
-    for text in ("序号", "镇办", "社区", "户数\\人口", "标准", "现状", "牵头单位", "责任单位", "完成时限"):
+    headers = {str(c.value) for row in ws.iter_rows(min_row=1, max_row=4) for c in row if c.value}
+    for text in ("序号", "镇办", "社区", "户数\\人口", "既有社区配套设施排查摸底情况", "标准", "现状", "牵头单位", "责任单位",
+                 "完成时限"):
         assert any(text in h for h in headers), text
     assert ws.freeze_panes is not None
 

@@ -315,3 +315,24 @@ def test_category_key_reads_every_alias():
     assert [category_key(v) for v in ("公厕", "", None, 3)] == [None, None, None, None]
     read = normalise_category(pd.Series(["教育", "公厕", None]))
     assert read.iloc[0] == "education" and read.iloc[1:].isna().all()
+
+
+def test_facility_status_column_spellings_default_and_unknown(tmp_path):
+    """状态/建设状态…: 规划, 在建, 未移交, 在用 and their aliases; empty or no column → 在用; an unknown value is
+    reported on its row (file + row) and read as 在用 — never dropped."""
+    from geofacility.errors import WarningLog
+    from geofacility.io import read_facilities
+
+    path = tmp_path / "幼儿园.csv"
+    pd.DataFrame({"名称": list("ABCDEFGH"), "类别": "教育", "子类": "幼儿园", "lon": 116.36, "lat": 39.91,
+                  "建设状态": ["规划", "under_construction", "已建未移交", "使用中", "", "planned", "Not Handed Over",
+                           "烂尾"]}).to_csv(path, index=False)
+    log = WarningLog()
+    fac = read_facilities(path, log=log)
+    assert fac["status"].tolist() == ["规划", "在建", "未移交", "在用", "在用", "规划", "未移交", "在用"]
+    w = log.to_frame()
+    assert w["row"].tolist() == ["9"] and "'烂尾'" in w["message"].iloc[0]
+    assert w["message_zh"].iloc[0] == "设施状态 '烂尾' 不是 规划/在建/未移交/在用 之一，按“在用”计"
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"名称": ["A"], "类别": "教育", "lon": [116.36], "lat": [39.91]}).to_csv(plain, index=False)
+    assert read_facilities(plain).loc[0, "status"] == "在用"

@@ -179,24 +179,27 @@ def test_ledger_columns_follow_the_data_model():
         "community_id", "community", "town", "population", "households", "approximate", "distance_method",
         "n_categories_short",
     ]
-    assert columns[8:24] == [
+    assert columns[8:27] == [
         "education_status", "education_standard", "education_radius_m", "education_covered_share",
         "education_covered_population", "education_uncovered_population", "education_required_count",
         "education_current_count", "education_count_gap", "education_required_m2", "education_current_m2",
         "education_gap_m2", "education_served_population", "education_over_capacity_population",
-        "education_out_of_reach_population", "education_problem",
+        "education_out_of_reach_population", "education_problem", "education_below_minimum", "education_problem_stage",
+        "education_not_in_use",
     ]
-    # below_minimum (the facilities too small to count, in words) was added after the first ledgers: last
+    # below_minimum (the facilities too small to count, in words) was added after the first ledgers, then the
+    # problem stage and the facilities not in use
     assert columns[24] == "education_below_minimum"
-    assert len(columns) == 8 + 17 * 7
-    assert columns[-17] == "canteen_status"
+    assert len(columns) == 8 + 19 * 7
+    assert columns[-19] == "canteen_status"
     assert "geometry" not in columns
 
 
 def test_ledger_table_sorted_typed_rounded(analysis):
     table = ledger_table(analysis.communities)
     assert list(table["community_id"]) == ["c2", "c1", "c3"]
-    assert table.loc[2, "population"] == 3200.4
+    assert table.loc[2, "population"] == 3200  # people are whole in the ledger (4709, not 4709.0 or 3200.4)
+    assert table.loc[2, "education_covered_population"] == 3200
     assert table["n_categories_short"].dtype == "int64"
     assert table["approximate"].dtype == bool
     assert table.loc[1, "health_status"] == "not_surveyed"
@@ -264,12 +267,19 @@ def test_partial_coverage_is_never_shown_as_100_percent():
     assert current_text(row, "education") == "覆盖 99%（996/1,000 人）"
 
 
-def test_problem_text_lists_gaps_then_not_surveyed_once():
+def test_problem_text_lists_gaps_with_their_stage_and_numbers_and_no_not_surveyed():
+    """存在问题 names each gap's stage (规划、建设、移交、使用) and its numbers; 未调查 is said once, under the title."""
     row = {f"{c}_status": "not_surveyed" for c in CATEGORIES}
-    row.update(education_status="gap", education_problem="覆盖率 62%，缺 1 处",
+    row.update(education_status="gap", education_problem="覆盖率 62%，缺 1 处", education_covered_share=0.62,
+               education_covered_population=3100.0, education_uncovered_population=1900.0,
+               education_current_count=0.0, education_count_gap=1.0,
                community_service_status="gap", community_service_problem="面积缺口 230 m²",
+               community_service_current_count=1.0, community_service_count_gap=0.0,
+               community_service_required_m2=350.0, community_service_current_m2=120.0,
+               community_service_gap_m2=230.0,
                sports_status="ok", sports_problem="")
-    assert problem_text(row) == "教育：覆盖率 62%，缺 1 处；社区用房：面积缺口 230 m²；未调查：医疗卫生、养老、便民商业、食堂"
+    assert problem_text(row) == ("教育【规划】缺 1 处，1,900 人未覆盖（覆盖率 62%）；"
+                                 "社区用房【使用】面积缺口 230 m²")
     assert problem_text({f"{c}_status": "ok" for c in CATEGORIES}) == ""
 
 
@@ -278,53 +288,58 @@ def test_problem_text_lists_gaps_then_not_surveyed_once():
 
 def test_workbook_title_has_standards_note_and_no_date(ws):
     title = ws["A1"].value
-    assert title == "张店区社区配套设施排查台账\n按标准：小学（详见“采用标准 standards”表）；距离：直线；覆盖目标：100%"
+    assert title == ("张店区社区配套设施排查台账\n按标准：小学（详见“采用标准 standards”表）；距离：直线；覆盖目标：100%\n"
+                     "未调查类别：医疗卫生、社区用房、养老、便民商业、体育、食堂（无设施数据，不计缺口）")
     assert "A1:X1" in {str(r) for r in ws.merged_cells.ranges}  # 23 columns and 社区编码
 
 
-def test_workbook_two_row_header(ws):
+def test_workbook_three_row_header_as_attachment_3(ws):
+    """Rows 2–4: 序号 … spanning all three; 既有社区配套设施排查摸底情况 over the category columns (row 2), each
+    category (row 3), 标准/现状 (row 4); 整治方案 over its three sub-headings."""
     merged = {str(r) for r in ws.merged_cells.ranges}
     for ref, text in [("A2", "序号"), ("B2", "镇办"), ("C2", "社区"), ("D2", "户数\\人口")]:
         assert ws[ref].value == text
-        assert f"{ref}:{ref[0]}3" in merged
-    headings = [ws.cell(row=2, column=5 + 2 * i).value for i in range(len(CATEGORIES))]
+        assert f"{ref}:{ref[0]}4" in merged
+    assert ws["E2"].value == "既有社区配套设施排查摸底情况" and "E2:R2" in merged
+    headings = [ws.cell(row=3, column=5 + 2 * i).value for i in range(len(CATEGORIES))]
     assert headings == [f"{CATEGORY_LABELS_ZH[c]}（标准、现状）" for c in CATEGORIES]
     assert headings[0] == "社区教育设施（标准、现状）"
-    assert "E2:F2" in merged and "Q2:R2" in merged
-    assert [ws.cell(row=3, column=c).value for c in range(5, 19)] == ["标准", "现状"] * 7
-    assert ws["S2"].value == "存在问题（规划、建设、移交、使用）" and "S2:S3" in merged
-    assert ws["T2"].value == "整治方案" and "T2:V2" in merged
-    assert [ws["T3"].value, ws["U3"].value, ws["V3"].value] == ["牵头单位", "责任单位", "完成时限"]
-    assert ws["W2"].value == "备注（需区领导小组解决问题）" and "W2:W3" in merged
+    assert "E3:F3" in merged and "Q3:R3" in merged
+    assert [ws.cell(row=4, column=c).value for c in range(5, 19)] == ["标准", "现状"] * 7
+    assert ws["S2"].value == "存在问题（规划、建设、移交、使用）" and "S2:S4" in merged
+    assert ws["T2"].value == "整治方案" and "T2:V3" in merged
+    assert [ws["T4"].value, ws["U4"].value, ws["V4"].value] == ["牵头单位", "责任单位", "完成时限"]
+    assert ws["W2"].value == "备注（需区领导小组解决问题）" and "W2:W4" in merged
     # the community id each row belongs to, by which a re-run finds the planner's entries (with a note on it)
-    assert ws["X2"].value == "社区编码" and "X2:X3" in merged and "请勿修改" in ws["X2"].comment.text
-    assert [ws.cell(row=r, column=24).value for r in (4, 5, 6)] == [
-        ws.parent["明细 data"].cell(row=r - 2, column=1).value for r in (4, 5, 6)]
+    assert ws["X2"].value == "社区编码" and "X2:X4" in merged and "请勿修改" in ws["X2"].comment.text
+    assert [ws.cell(row=r, column=24).value for r in (5, 6, 7)] == [
+        ws.parent["明细 data"].cell(row=r - 3, column=1).value for r in (5, 6, 7)]
     assert ws.max_column == 24
 
 
 def test_workbook_one_row_per_community(ws):
-    assert ws.max_row == 6
-    assert [ws.cell(row=r, column=1).value for r in (4, 5, 6)] == [1, 2, 3]
-    assert ws["C5"].value == "华光社区" and ws["B5"].value == "车站街道"
-    assert ws["C6"].value == "科苑社区"
-    assert ws["D4"].value == "—\\2,851人"
-    assert ws["D5"].value == "1,720户\\5,000人"
-    assert ws["D6"].value == "400户\\3,200人"  # whole people in the workbook; 3200.4 in ledger.csv
+    assert ws.max_row == 7
+    assert [ws.cell(row=r, column=1).value for r in (5, 6, 7)] == [1, 2, 3]
+    assert ws["C6"].value == "华光社区" and ws["B6"].value == "车站街道"
+    assert ws["C7"].value == "科苑社区"
+    assert ws["D5"].value == "—\\2,851人"
+    assert ws["D6"].value == "1,720户\\5,000人"
+    assert ws["D7"].value == "400户\\3,200人"  # whole people in the workbook and in ledger.csv
 
 
 def test_workbook_cells_of_the_gap_community(ws):
-    assert ws["E5"].value == "小学 ≤500 m 全覆盖；≥1 处"
-    assert ws["F5"].value == "覆盖 62%（3,100/5,000 人）；现有 0 处"
-    assert ws["F6"].value == "覆盖 100%（3,200/3,200 人）；现有 2 处"
-    assert ws["S5"].value == "教育：覆盖率 62%，缺 1 处；" + NOT_SURVEYED_TAIL
-    assert ws["S4"].value == NOT_SURVEYED_TAIL
+    assert ws["E6"].value == "小学 ≤500 m 全覆盖；≥1 处"
+    assert ws["F6"].value == "覆盖 62%（3,100/5,000 人）；现有 0 处"
+    assert ws["F7"].value == "覆盖 100%（3,200/3,200 人）；现有 2 处"
+    # no school in or near it, none planned: a planning problem (规划), with the numbers
+    assert ws["S6"].value == "教育【规划】缺 1 处，1,900 人未覆盖（覆盖率 62%）"
+    assert ws["S5"].value is None  # nothing short; the categories not surveyed are said once, under the title
     # 整治方案 and 备注 are the planner's
-    assert all(ws.cell(row=r, column=c).value is None for r in (4, 5, 6) for c in range(20, 24))
+    assert all(ws.cell(row=r, column=c).value is None for r in (5, 6, 7) for c in range(20, 24))
 
 
 def test_not_surveyed_is_never_zero_facilities(ws):
-    for row in (4, 5, 6):
+    for row in (5, 6, 7):
         for i in range(1, len(CATEGORIES)):  # every category but education
             current = ws.cell(row=row, column=6 + 2 * i)
             assert current.value == "未调查"
@@ -333,12 +348,12 @@ def test_not_surveyed_is_never_zero_facilities(ws):
 
 
 def test_status_fills(ws):
-    assert ws["F5"].fill.fgColor.rgb.endswith("FFC7CE")  # gap
-    assert ws["F4"].fill.fgColor.rgb.endswith("C6EFCE")  # ok
+    assert ws["F6"].fill.fgColor.rgb.endswith("FFC7CE")  # gap
+    assert ws["F5"].fill.fgColor.rgb.endswith("C6EFCE")  # ok
 
 
 def test_formula_like_names_are_neutralised(ws, written):
-    for ref, raw in [("C4", EVIL_NAME), ("B4", "+cmd")]:
+    for ref, raw in [("C5", EVIL_NAME), ("B5", "+cmd")]:
         cell = ws[ref]
         assert cell.value == "'" + raw
         assert cell.data_type == "s"
@@ -352,13 +367,13 @@ def test_formula_like_names_are_neutralised(ws, written):
 
 
 def test_freeze_print_and_layout(ws):
-    assert ws.freeze_panes == "D4"
-    assert ws.print_title_rows in ("2:3", "$2:$3")
+    assert ws.freeze_panes == "D5"
+    assert ws.print_title_rows in ("2:4", "$2:$4")
     assert ws.page_setup.orientation == "landscape"
     assert ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.page_setup.fitToWidth == 1
-    assert ws["S5"].alignment.wrap_text
-    assert ws["S5"].border.left.style == "thin"
+    assert ws["S6"].alignment.wrap_text
+    assert ws["S6"].border.left.style == "thin"
     assert ws.column_dimensions["S"].width == 40
 
 
@@ -396,6 +411,7 @@ def test_data_sheet_is_the_csv_table(written, analysis):
     record = dict(zip(rows[0], rows[2]))
     assert record["community_id"] == "c1" and record["education_covered_share"] == 0.62
     assert record["households"] == 1720 and record["health_covered_share"] is None
+    assert record["education_problem_stage"] == "规划" and record["health_problem_stage"] in (None, "")
 
 
 # ------------------------------------------------------------------------------------------------- CSV
@@ -407,9 +423,10 @@ def test_csv_columns_rows_and_bom(written):
     lines = raw.decode("utf-8-sig").split("\n")
     assert lines[0].split(",") == ledger_columns()
     assert lines[-1] == "" and len(lines) == 5  # header + 3 rows + final newline
-    assert lines[2].startswith("c1,华光社区,车站街道,5000.0,1720.0,False,euclidean,1,gap,")
-    assert ",500.0,0.6200,3100.0,1900.0,1,0,1,,,,,,,覆盖率 62%，缺 1 处," in lines[2]
-    assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851.0,,False,euclidean,0,ok,")
+    # people and counts are whole numbers (5000, not 5000.0); the gap's stage follows its problem
+    assert lines[2].startswith("c1,华光社区,车站街道,5000,1720,False,euclidean,1,gap,")
+    assert ",500.0,0.6200,3100,1900,1,0,1,,,,,,,覆盖率 62%，缺 1 处,规划,," in lines[2]
+    assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851,,False,euclidean,0,ok,")
 
 
 def test_csv_is_byte_identical_across_runs(analysis, written, tmp_path):
@@ -510,3 +527,138 @@ def test_interrupted_rerun_keeps_the_previous_ledger(analysis, tmp_path, monkeyp
     # the earlier set is untouched: no file replaced, none added (not even the copy of the earlier ledger)
     assert sorted(os.listdir(tmp_path)) == ["coverage.gpkg", "ledger.csv", "ledger.xlsx", "run.json"]
     assert {kind: path.read_bytes() for kind, path in first.items()} == before
+
+
+# ------------------------------------------------------------------------------------------------- problem stages
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    """Six 500 m communities 1 km apart (3,000 people each, no demand points: spread over a 100 m grid), one
+    kindergarten standard (幼儿园: r = 300 m, ≥ 3,150 m² to count, one serves up to 12,000), and per community:
+
+    | id | kindergarten at its centre          | expected                                   |
+    |----|-------------------------------------|--------------------------------------------|
+    | K1 | none                                | 规划: 缺 1 处, 3,000 people not covered, 3,150 m² short |
+    | K2 | 3,500 m², status 规划 (planned)      | 建设                                       |
+    | K3 | 3,500 m², status 在建                | 建设                                       |
+    | K4 | 3,500 m², status 已建未移交           | 移交                                       |
+    | K5 | 3,500 m², status 运转良好 (unknown)   | in use (warned): ok, no problem            |
+    | K6 | 2,000 m², status in_use             | 使用: below 3,150 m², does not count, 缺 1 处 |
+    """
+    from conftest import CRS, block, centre, write_grid_files
+    from geofacility.pipeline import analyze
+
+    tmp = tmp_path_factory.mktemp("stages")
+    cols = {f"K{i}": 2 * i - 1 for i in range(1, 7)}
+    communities = gpd.GeoDataFrame(
+        {"community_id": list(cols), "community": [f"社区{k}" for k in cols], "town": "张店街道",
+         "population": 3000.0, "households": 1000.0},
+        geometry=[block(c, 1) for c in cols.values()], crs=CRS)
+    placed = {"K2": ("规划", 3500.0), "K3": ("在建", 3500.0), "K4": ("已建未移交", 3500.0),
+              "K5": ("运转良好", 3500.0), "K6": ("in_use", 2000.0)}
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": [f"F{k}" for k in placed], "name": [f"幼儿园{k}" for k in placed],
+         "subcategory": "幼儿园", "floor_area_m2": [a for _, a in placed.values()],
+         "建设状态": [s for s, _ in placed.values()]},
+        geometry=[Point(centre(cols[k], 1)) for k in placed], crs=CRS)
+    comm_path, fac_path = write_grid_files(tmp, communities, facilities)
+    analysis = analyze(communities=comm_path, facilities=[(fac_path, "education")], capacity_method="none")
+    return analysis, write_ledger(analysis, tmp / "out")
+
+
+def test_facilities_not_in_use_are_not_provision(staged):
+    analysis, _ = staged
+    comm = analysis.communities.set_index("community_id")
+    assert sorted(analysis.facilities["facility_id"]) == ["FK5", "FK6"]  # in use: the only provision
+    assert sorted(analysis.not_in_use["facility_id"]) == ["FK2", "FK3", "FK4"]
+    assert analysis.not_in_use.set_index("facility_id")["status"].to_dict() == {"FK2": "规划", "FK3": "在建",
+                                                                                "FK4": "未移交"}
+    for cid in ("K1", "K2", "K3", "K4"):  # nobody is served by a facility that is not in use
+        assert comm.loc[cid, "education_covered_population"] == 0
+        assert comm.loc[cid, "education_current_count"] == 0 and comm.loc[cid, "education_count_gap"] == 1
+    assert comm.loc["K5", "education_status"] == "ok" and comm.loc["K5", "education_current_count"] == 1
+    assert comm.loc["K6", "education_covered_population"] == pytest.approx(3000)
+    assert comm.loc["K6", "education_current_count"] == 0  # 2,000 m² < 3,150 m²: not a kindergarten by the standard
+
+
+def test_problem_stages_follow_the_facility_status(staged):
+    analysis, _ = staged
+    comm = analysis.communities.set_index("community_id")
+    assert comm["education_problem_stage"].to_dict() == {"K1": "规划", "K2": "建设", "K3": "建设", "K4": "移交",
+                                                         "K5": "", "K6": "使用"}
+    assert comm["education_not_in_use"].to_dict() == {
+        "K1": "", "K2": "已规划未建 1 处（未计入现状）", "K3": "在建 1 处（未计入现状）",
+        "K4": "已建未移交 1 处（未计入现状）", "K5": "", "K6": "在用 1 处面积低于标准下限（不计数）"}
+    assert (comm["health_problem_stage"] == "").all()  # not surveyed: no problem, no stage
+
+
+def test_unknown_status_is_warned_with_its_row_and_read_as_in_use(staged):
+    analysis, _ = staged
+    w = analysis.warnings
+    hit = w[w["message"].str.contains("运转良好")]
+    assert hit["row"].tolist() == ["5"]  # the CSV's 5th line: FK5
+    assert "按“在用”计" in hit["message_zh"].iloc[0]
+    accounting = analysis.accounting.set_index("file")
+    assert (accounting["rows_unaccounted"] == 0).all()
+    fac_file = next(f for f in accounting.index if f.endswith("facilities.csv"))
+    assert accounting.loc[fac_file, "rows_used"] == 5  # every facility row is used: in use, or naming a stage
+
+
+def test_ledger_problem_column_says_stage_and_numbers(staged):
+    _, written = staged
+    table = read_ledger_csv(written["csv"]).set_index("community_id")
+    assert table["education_problem_stage"].to_dict() == {"K1": "规划", "K2": "建设", "K3": "建设", "K4": "移交",
+                                                          "K5": "", "K6": "使用"}
+    ws = openpyxl.load_workbook(written["xlsx"])["台账 ledger"]
+    problem = {ws.cell(row=r, column=24).value: ws.cell(row=r, column=19).value for r in range(5, ws.max_row + 1)}
+    assert problem == {
+        "K1": "教育【规划】缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K2": "教育【建设】已规划未建 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K3": "教育【建设】在建 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K4": "教育【移交】已建未移交 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
+        "K5": None,
+        "K6": "教育【使用】在用 1 处面积低于标准下限（不计数），缺 1 处，面积缺口 1,150 m²",  # 3,150 − 2,000
+    }
+    title = ws["A1"].value
+    assert title.count("未调查类别：医疗卫生、社区用房、养老、便民商业、体育、食堂（无设施数据，不计缺口）") == 1
+    assert not any("未调查" in str(v) for v in problem.values())
+    text = written["csv"].read_text(encoding="utf-8-sig")
+    assert ",3000,1000,False," in text and "3000.0" not in text  # people and households whole
+
+
+# ------------------------------------------------------------------------------------------------- 警告 in Chinese
+
+_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _bundled(name: str) -> dict:
+    from geofacility.pipeline import sample_inputs
+
+    if name == "xicheng":
+        return sample_inputs()
+    if name == "helsinki-on-foot":
+        d = _DATA / "helsinki"
+        return {"communities": d / "blocks.geojson", "facilities": [d / "facilities.csv"],
+                "demand": d / "buildings.csv", "network": d / "helsinki.osm.pbf"}
+    d = _DATA / "beijing"  # the README's city-wide batch, as one run (its input warnings are the batch's)
+    return {"communities": d / "beijing_subdistricts_worldpop.gpkg", "towns": d / "beijing_subdistricts_worldpop.gpkg",
+            "aliases": d / "aliases.csv", "facilities": [(_DATA / "xicheng" / "primary_schools.csv", "education")],
+            "survey_extent": {"education": _DATA / "xicheng" / "streets.geojson"}}
+
+
+@pytest.mark.parametrize("study", ["xicheng", "helsinki-on-foot", "beijing"])
+def test_warnings_of_the_bundled_studies_are_in_chinese(study, tmp_path):
+    """Every warning of the bundled studies has a Chinese text, and the ledger's 警告 sheet shows it first (the
+    English after it, on its own line)."""
+    from conftest import assert_warnings_in_chinese
+    from geofacility.pipeline import analyze
+
+    analysis = analyze(**_bundled(study))
+    assert len(analysis.warnings)  # each of them has some (repairs, info rows)
+    assert_warnings_in_chinese(analysis.warnings)
+    if study == "xicheng":
+        sheet = openpyxl.load_workbook(write_ledger(analysis, tmp_path, gpkg=False)["xlsx"])["警告 warnings"]
+        shown = [r[3] for r in sheet.iter_rows(min_row=2, values_only=True)]
+        for text, record in zip(shown, analysis.warnings.to_dict("records")):
+            assert text.split("\n")[0] == record["message_zh"] and text.split("\n")[1] == record["message"]

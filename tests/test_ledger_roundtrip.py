@@ -68,7 +68,7 @@ def runs(tmp_path_factory):
 
 def _col(ws, heading: str) -> int:
     for c in range(1, ws.max_column + 1):
-        if heading in (ws.cell(row=2, column=c).value, ws.cell(row=3, column=c).value):
+        if heading in (ws.cell(row=r, column=c).value for r in (2, 3, 4)):
             return c
     raise AssertionError(f"no column {heading}")
 
@@ -582,3 +582,66 @@ def test_the_monthly_cycle_on_the_command_line(tmp_path):
     assert "两次运行的输入文件不同" in report and "设置变化" not in report
     assert "input facilities: primary_schools.csv → schools_dec.csv" in report
     assert "a changed setting" not in diff.stderr
+
+
+def _as_previous_version(ws) -> None:
+    """Give a 台账 sheet the header of the version before issue 14 §3: two rows (headings and 标准/现状), no row
+    既有社区配套设施排查摸底情况, data from row 4 — what a district office's ledger filed last month looks like."""
+    for rng in [r for r in ws.merged_cells.ranges if r.min_row <= 4]:
+        ws.unmerge_cells(rng.coord)
+    n = ws.max_column
+    for c in range(1, n + 1):
+        if ws.cell(row=3, column=c).value is not None:  # the category headings go up into the umbrella row
+            ws.cell(row=2, column=c).value = ws.cell(row=3, column=c).value
+    ws.delete_rows(3)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=n)
+    c = 1
+    while c <= n:
+        if ws.cell(row=3, column=c).value is None:
+            ws.merge_cells(start_row=2, start_column=c, end_row=3, end_column=c)
+            c += 1
+            continue
+        span = 1
+        while c + span <= n and ws.cell(row=2, column=c + span).value is None \
+                and ws.cell(row=3, column=c + span).value is not None:
+            span += 1
+        if span > 1:
+            ws.merge_cells(start_row=2, start_column=c, end_row=2, end_column=c + span - 1)
+        c += span
+
+
+def test_a_ledger_of_the_previous_version_without_the_umbrella_row_still_works(runs, tmp_path):
+    """Last month's ledger has a two-row header: the re-run finds every column and row in it, keeps its header as
+    it is (inserting a row would move what the planner's formulas point at) and says so in the 警告 sheet."""
+    folder = _fresh(runs, tmp_path)
+    wb = openpyxl.load_workbook(folder / "ledger.xlsx")
+    ws = wb[LEDGER]
+    _as_previous_version(ws)
+    assert ws["E2"].value == "社区教育设施（标准、现状）" and ws["E3"].value == "标准" and ws["T3"].value == "牵头单位"
+    first_before = ws.cell(row=4, column=3).value
+    wb.save(folder / "ledger.xlsx")
+    for _ in range(2):  # and again, into the ledger this re-run wrote
+        after = _rerun(runs, folder)
+        ws = after[LEDGER]
+        assert ws["E2"].value == "社区教育设施（标准、现状）" and ws["E3"].value == "标准"
+        assert all(ws.cell(row=2, column=c).value != "既有社区配套设施排查摸底情况" for c in range(1, 25))
+        assert ws.cell(row=4, column=3).value == first_before  # data still from row 4
+        _check_entries(ws, runs["entries"], runs)
+        problem = _col(ws, "存在问题（规划、建设、移交、使用）")
+        rows = _rows_by_id(ws)
+        cid = next(i for i in runs["table_b"].index if runs["table_b"].loc[i, "education_status"] == "gap")
+        assert ws.cell(row=rows[cid], column=problem).value.startswith("教育【")
+        warnings = [r[3] for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
+        assert any(str(w).startswith("本台账由早期版本生成") for w in warnings)
+
+
+def test_a_new_ledger_re_run_keeps_the_umbrella_row(runs, tmp_path):
+    folder = _fresh(runs, tmp_path)
+    after = _rerun(runs, folder)
+    ws = after[LEDGER]
+    assert ws["E2"].value == "既有社区配套设施排查摸底情况" and ws["E3"].value == "社区教育设施（标准、现状）"
+    assert "E2:R2" in {str(r) for r in ws.merged_cells.ranges}
+    _check_entries(ws, runs["entries"], runs)
+    warnings = [str(r[3]) for r in after["警告 warnings"].iter_rows(min_row=2, values_only=True)]
+    assert not any("早期版本" in w for w in warnings)
+    assert any(w.startswith("台账新增 1 个社区") for w in warnings)  # Chinese first, English after

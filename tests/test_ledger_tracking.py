@@ -21,7 +21,7 @@ def _rows_by_community(ws, data) -> dict:
 
 def _column(ws, heading: str) -> int:
     for col in range(1, ws.max_column + 1):
-        if heading in (ws.cell(row=2, column=col).value, ws.cell(row=3, column=col).value):
+        if heading in (ws.cell(row=r, column=col).value for r in (2, 3, 4)):
             return col
     raise AssertionError(heading)
 

@@ -31,9 +31,9 @@ def test_closed_opened_and_overdue(tmp_path, grid_communities, grid_facilities):
     still = sorted(after.index[after == "gap"])[0]
     wb = openpyxl.load_workbook(new / "ledger.xlsx")
     ws = wb.worksheets[0]
-    due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=3, column=c).value == "完成时限")
+    due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=4, column=c).value == "完成时限")
     data = pd.read_excel(new / "ledger.xlsx", sheet_name="明细 data", dtype=str)
-    row = 4 + list(data["community_id"]).index(still)
+    row = 5 + list(data["community_id"]).index(still)
     ws.cell(row=row, column=due_col, value=dt.datetime(2026, 10, 31))
     wb.save(new / "ledger.xlsx")
 
@@ -93,8 +93,8 @@ def test_deadlines_typed_in_the_earlier_ledger_count(tmp_path, grid_communities,
         wb = openpyxl.load_workbook(folder / "ledger.xlsx")
         ws = wb["台账 ledger"]
         id_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=2, column=c).value == "社区编码")
-        due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=3, column=c).value == "完成时限")
-        row = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=id_col).value == cid)
+        due_col = next(c for c in range(1, ws.max_column + 1) if ws.cell(row=4, column=c).value == "完成时限")
+        row = next(r for r in range(5, ws.max_row + 1) if ws.cell(row=r, column=id_col).value == cid)
         ws.cell(row=row, column=due_col, value=due)
         wb.save(folder / "ledger.xlsx")
     _, overdue = ledger_diff(old, new, today=dt.date(2026, 11, 26))
