@@ -212,9 +212,16 @@ def test_sites_evaluate_ranks_and_flags(tmp_path):
     assert result.returncode == 0, result.stderr
     sites = pd.read_csv(tmp_path / "sites.csv", encoding="utf-8-sig")
     assert list(sites["rank"]) == list(range(1, len(sites) + 1))
-    assert sites["newly_covered_population"].is_monotonic_decreasing or \
-        sites["newly_covered_population"].iloc[0] == sites["newly_covered_population"].max()
+    # rooms that can be taken come first (issue 14), each group by the people it newly covers
+    n = int(sites["selectable"].sum())
+    assert 0 < n < len(sites) and sites["selectable"].iloc[:n].all() and not sites["selectable"].iloc[n:].any()
+    for part in (sites.iloc[:n], sites.iloc[n:]):
+        assert part["newly_covered_population"].is_monotonic_decreasing
     assert (sites.loc[sites["review_note"].notna(), "selectable"] == False).all()  # noqa: E712
+    # each row says why it can or cannot be taken, in Chinese
+    assert (sites.iloc[:n]["selectable_reason"].str.startswith("可选")).all()
+    assert (sites.iloc[n:]["selectable_reason"].str.startswith("不可选：")).all()
+    assert (sites.loc[sites["review_note"] == "未通过预审", "selectable_reason"].str.contains("未通过预审")).all()
 
 
 def test_batch_per_street_on_the_sample(tmp_path, xicheng_run):
