@@ -834,7 +834,8 @@ def shortage_note(study, k) -> str | None:
     n = int(len(study.eligible))
     if k is None or n >= int(k):
         return None
-    return f"只有 {n} 处房源可选，少于 k={int(k)}：其余房源的原因见“可否选用及原因”列"
+    rest = len(study.candidates) - n
+    return f"只有 {n} 处房源可选，少于 k={int(k)}" + (f"；其余 {rest} 处不可选的原因见“可否选用及原因”列" if rest else "")
 
 
 def selection_summary(study, selection, settings: dict) -> dict:

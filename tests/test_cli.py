@@ -202,7 +202,19 @@ def test_sites_select_on_the_xicheng_sample(tmp_path):
     # the population they serve is what MCLP maximised
     assert summary["newly_covered_population"] == pytest.approx(
         before.loc[before["community_service_status"] == "ok", "population"].sum())
-    assert "candidate sites (" in (tmp_path / "sites_map.html").read_text(encoding="utf-8")
+    html = (tmp_path / "sites_map.html").read_text(encoding="utf-8")
+    assert "candidate sites (" in html
+    # the map colours communities by the category sited (community rooms, with the rooms built), not by the
+    # count of categories short: the five fixed communities share the "ok" fill although some lack schools
+    fills = {f["properties"]["community_id"]: f["properties"]["fill"]
+             for blob in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html) for f in json.loads(blob)["features"]
+             if "community_id" in f["properties"] and "fill" in f["properties"]}
+    assert len(fills) == 264
+    fixed = set(before.loc[before["community_service_status"] == "ok", "community_id"])
+    assert (before.loc[before["community_id"].isin(fixed), "education_status"] == "gap").any()
+    assert len({fills[c] for c in fixed}) == 1
+    assert {fills[c] for c in fixed}.isdisjoint(v for c, v in fills.items() if c not in fixed)
+    assert "选中房源 selected room" in html and "候选房源 candidate room" in html
 
 
 def test_sites_evaluate_ranks_and_flags(tmp_path):
