@@ -1349,8 +1349,9 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
         raise InputError(f"{label}: no floor-area column; add 建筑面积 (floor_area_m2, m²) for every candidate room")
     if no_area:
         gdf["floor_area_m2"] = np.nan
-        log.add(label, None, "no floor-area column (建筑面积): the rooms' areas are unknown; the standard applied sets "
-                             "no minimum area, so they are not needed", severity="info")
+        log.add(label, None, "房源表无建筑面积列：面积未知；所用标准无最小面积要求，不影响选用 / no floor-area column: the "
+                             "rooms' areas are unknown; the standard applied sets no minimum area, so they are not "
+                             "needed", severity="info")
     gdf = _drop_unusable(gdf)
     polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
     if polys.any():
@@ -1402,8 +1403,8 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
         gdf["acquisition_text"] = None
     gdf.attrs["pre_review_column"] = "reviewed" in gdf.columns
     if not gdf.attrs["pre_review_column"]:
-        log.add(label, None, "no pre-review column (预审): the rooms are not checked for a safety pre-review; add a "
-                             "column 预审 (是/否) to check it", severity="info")
+        log.add(label, None, "房源表无预审列：未核对安全预审，如需核对请加“预审”列（是/否） / no pre-review column (预审): "
+                             "the rooms are not checked for a safety pre-review", severity="info")
     if "reviewed" in gdf.columns:
         gdf["reviewed_text"] = _string(gdf["reviewed"])
         raw = gdf["reviewed_text"].map(lambda v: _key(v) if isinstance(v, str) else None)

@@ -20,7 +20,7 @@ from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
 from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
                       snap_points)
-from .standards import CATEGORIES, Check, load_standards
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, load_standards
 
 __all__ = ["Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs", "sample_dir", "ledger_frame"]
 
@@ -236,9 +236,9 @@ def prepare(
             raise InputError(f"{demand}: no demand point with a population; nothing to study")
         metric = choose_metric_crs(dem.geometry, crs)
         comm = study_area(dem.to_crs(metric), study or Path(str(demand)).stem)
-        log.add(str(demand), None, f"no community polygons given: the study is the demand points' extent (their "
-                                   f"convex hull widened by {STUDY_AREA_MARGIN_M:g} m), one unit "
-                                   f"{STUDY_AREA_ID} of {comm['population'].iloc[0]:,.0f} people", severity="info")
+        log.add(str(demand), None, f"未给社区边界：研究范围为需求点的范围（凸包外扩 {STUDY_AREA_MARGIN_M:g} m），作为一个单元"
+                                   f"“{STUDY_AREA_ID}”，共 {comm['population'].iloc[0]:,.0f} 人 / no community "
+                                   "polygons given: the study is the demand points' extent, one unit", severity="info")
     else:
         metric = choose_metric_crs(comm.geometry, crs)
         comm = comm.to_crs(metric)
@@ -322,8 +322,8 @@ def prepare(
         declared.add(category)
         if not (fac["category"] == category).any():
             log.add(str(demand if communities is None else communities), None,
-                    f"no existing {category} facilities given (--facilities {category}=FILE): every person counts as "
-                    "not yet covered, as if none exist", severity="info")
+                    f"未给现有{CATEGORY_SHORT_ZH[category]}设施（--facilities {category}=FILE）：按现状无此类设施计，所有人均"
+                    f"未覆盖 / no existing {category} facilities given: as if none exist", severity="info")
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:

@@ -270,7 +270,7 @@ def test_no_pre_review_column_is_not_a_criterion(line_world, tmp_path):
     frame.to_csv(d / "rooms_no_review.csv", index=False)
     log = WarningLog()
     rooms = read_candidates(d / "rooms_no_review.csv", log=log)
-    assert any("no pre-review column (预审)" in m for m in log.to_frame()["message"])
+    assert any("房源表无预审列：未核对安全预审" in m for m in log.to_frame()["message"])
     cands = evaluate_candidates(analysis, rooms, "health").candidates.set_index("candidate_id")
     assert cands["selectable"].all()
     assert set(cands["selectable_reason"]) == {"可选（房源表无预审列，未核对预审）"}
