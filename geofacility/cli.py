@@ -113,7 +113,14 @@ Standard = Annotated[Optional[list[str]], typer.Option(
     help="Apply this standard to a category, CATEGORY=SUBCATEGORY, repeatable. Example: --standard "
          "community_service=community_rooms_beijing")]
 Radius = Annotated[Optional[list[str]], typer.Option(
-    help="Override a category's service radius in metres, CATEGORY=METRES. Example: --radius education=800")]
+    help="Override a category's service radius in metres, CATEGORY=METRES; a bare number when the command "
+         "names exactly one --category. Example: --radius education=800, or --category education --radius 800")]
+WeightColumn = Annotated[Optional[str], typer.Option(
+    help="The --demand file's column of people (weights), when not called 人口/population. Example: "
+         "--weight-column POP2000")]
+IdColumn = Annotated[Optional[str], typer.Option(
+    help="The --demand file's column of ids (the origins of a --cost-matrix), when not called demand_id/编号. "
+         "Example: --id-column NAME")]
 Coords = Annotated[Optional[list[str]], typer.Option(
     help="Coordinate system of inputs whose files do not say: wgs84, cgcs2000, gcj02 (Amap/Tencent), bd09 "
          "(Baidu) or an EPSG code; [ROLE=]SYSTEM with ROLE communities/facilities/demand/towns/network/"
@@ -176,14 +183,26 @@ def _standard_arg(standard: list[str] | None) -> dict[str, list[str]]:
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
                     service_area_buffer=50.0, survey_extent=None, capacity_method="allocate",
-                    allow_overlap=False) -> dict:
-    """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
-    sample when no --communities; extra --facilities are then added to it)."""
+                    allow_overlap=False, weight_column=None, id_column=None, category=None) -> dict:
+    """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe: the bundled
+    sample when neither --communities nor --demand is given (extra --facilities are then added to it); the
+    demand points alone, never mixed into the sample, when --demand comes without --communities.
+    ``category``: the command's --category (one, or a list): a bare ``--radius 800`` applies to it when there is
+    exactly one."""
     from .pipeline import sample_inputs
 
-    if communities is None:
-        if demand or towns or network:
-            raise InputError("--demand/--towns/--network given without --communities; give --communities too")
+    if (weight_column or id_column) and demand is None:
+        raise InputError("--weight-column/--id-column name columns of the --demand file; give --demand too")
+    if communities is None and demand is not None:  # the demand's extent is the study: no sample mixed in
+        kwargs = {"communities": None, "facilities": _facility_args(facilities or []), "demand": demand,
+                  "towns": towns, "study": Path(str(demand)).stem}
+        if not quiet:
+            console.print(f"[bold]No --communities given: the study is the extent of the --demand points[/] "
+                          f"({demand}); the bundled sample is not used", highlight=False)
+    elif communities is None:
+        if towns or network:
+            raise InputError("--towns/--network given without --communities or --demand; give the community "
+                             "polygons (--communities) or the demand points (--demand) too")
         kwargs = sample_inputs()
         kwargs["facilities"] = [*kwargs["facilities"], *_facility_args(facilities or [])]  # added to the sample
         if not quiet:
@@ -194,7 +213,11 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                   "towns": towns, "study": None}  # None: named from the file (pipeline.study_name)
     if study is not None:
         kwargs["study"] = study
-    radius_m = _radius_arg(radius)
+    columns = {"population": weight_column, "demand_id": id_column}
+    if any(columns.values()):
+        kwargs["demand_columns"] = {k: v for k, v in columns.items() if v}
+    named = [category] if isinstance(category, str) else list(category or [])
+    radius_m = _radius_arg([_bare_radius(text, named) for text in radius or []])
     choices = _standard_arg(standard)
     extents = {k: Path(v) for k, v in _category_pairs(
         _pairs(survey_extent, option="--survey-extent", value_name="PATH"), "--survey-extent").items()}
@@ -205,6 +228,16 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
             "buffer_m": service_area_buffer, "capacity_method": capacity_method, "allow_overlap": allow_overlap}
 
 
+def _bare_radius(text: str, categories: list[str]) -> str:
+    """``--radius 800`` → ``CATEGORY=800`` when the command names exactly one category; CATEGORY=METRES as is."""
+    if "=" in text:
+        return text
+    if len(categories) == 1:
+        return f"{categories[0]}={text}"
+    raise InputError(f"--radius {text}: say which category, --radius CATEGORY={text} (a bare number is taken for "
+                     f"the category when the command names exactly one --category)")
+
+
 #: the options of every command that runs a study (what _prepare_kwargs turns into prepare() arguments)
 _STUDY_PARAMETERS = (
     ("communities", Communities, None), ("facilities", Facilities, None), ("demand", Demand, None),
@@ -213,7 +246,7 @@ _STUDY_PARAMETERS = (
     ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
     ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
     ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False), ("study", Study, None),
-    ("quiet", Quiet, False),
+    ("weight_column", WeightColumn, None), ("id_column", IdColumn, None), ("quiet", Quiet, False),
 )
 _STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
 
@@ -236,14 +269,18 @@ def study_options(command):
     return run
 
 
-def _study(*, status=None, cost_matrix: dict | None = None, **options):
+def _study(*, status=None, cost_matrix: dict | None = None, category=None, sited: str | None = None, **options):
     """Run the analysis the study options describe (its input files go into the open output set's run.json);
-    ``cost_matrix``: an OD table measuring one category (geofacility.costs)."""
+    ``cost_matrix``: an OD table measuring one category (geofacility.costs); ``category``: the command's
+    --category (for a bare --radius); ``sited``: the category candidate rooms are evaluated for — in a study of
+    demand points alone it is surveyed even with no facility file (none exist yet, as in spopt's examples)."""
     from .outputs import current_set
     from .pipeline import analyze as run_analysis
 
     progress = None if options["quiet"] or status is None else (lambda message: status.update(f"{message}…"))
-    kwargs = {**_prepare_kwargs(**options), "cost_matrix": cost_matrix}
+    kwargs = {**_prepare_kwargs(**options, category=category), "cost_matrix": cost_matrix}
+    if sited is not None and kwargs.get("communities") is None and kwargs.get("demand") is not None:
+        kwargs["none_exist"] = [sited]
     analysis = run_analysis(**kwargs, progress=progress)
     outputs = current_set()
     if outputs is not None:
@@ -346,11 +383,12 @@ def map_command(
             outputs.note_inputs("candidates", candidates)
             from .siting import select_sites
 
-            analysis, site_study = _site_study(options, candidates, category[0], False, None, status)
+            analysis, site_study = _site_study(options, candidates, category[0], False, None, status,
+                                               candidate_id_column=None)
             status.update("selecting sites…")
             sites = (site_study, select_sites(site_study, method="mclp", k=k))
         else:
-            analysis = _study(**options, status=status)
+            analysis = _study(**options, status=status, category=category)
         chosen = category or list(analysis.surveyed)
         unsurveyed = [c for c in chosen if c not in analysis.surveyed]
         if unsurveyed:
@@ -520,12 +558,15 @@ Candidates = Annotated[Path, typer.Option(
 Category = Annotated[str, typer.Option(help="The category to site, e.g. community_service, elderly_care, or its "
                                             "Chinese name as in facility files (社区用房, 养老 …).")]
 Unreviewed = Annotated[bool, typer.Option(help="Also consider rooms without a passed safety pre-review (预审).")]
+CandidateIdColumn = Annotated[Optional[str], typer.Option(
+    help="The --candidates file's column of ids (the destinations of a --cost-matrix), when not called "
+         "房源编号/candidate_id/编号. Example: --candidate-id-column NAME")]
 SitesOut = Annotated[Path, typer.Option(help="Output folder for sites.csv, sites.xlsx, selection.json, "
                                              "sites_map.html and the ledger as if the sites were built.")]
 
 
 def _site_study(options: dict, candidates: Path, category: str, include_unreviewed: bool, cost: dict | None,
-                status, pmedian: bool = False):
+                status, pmedian: bool = False, candidate_id_column: str | None = None):
     """The study and the candidate rooms evaluated for ``category``; with a cost table (``cost["matrix"]``) the
     category is measured by it throughout (geofacility.costs)."""
     from dataclasses import replace
@@ -541,11 +582,14 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
     if cost and cost.get("matrix"):
         cost_matrix = {"category": category, "path": cost["matrix"], "origin": cost["origin"],
                        "destination": cost["destination"], "value": cost["value"]}
-    analysis = _study(**options, status=status, cost_matrix=cost_matrix)
+    analysis = _study(**options, status=status, cost_matrix=cost_matrix, category=category, sited=category)
     coords = _coords_arg(options.get("coords"))
     cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
     log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
-    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log)
+    check = next((c for c in analysis.checks if c.category == category), None)
+    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log,
+                            columns={"candidate_id": candidate_id_column},
+                            require_area=check is None or bool(check.min_building_m2))
     od = analysis.category_measures.get(category)
     if od is not None:
         missing = set(od.missing(rooms["candidate_id"].astype(str)))
@@ -581,6 +625,7 @@ def sites_evaluate(
     cost_origin: CostOrigin = "origin",
     cost_destination: CostDestination = "destination",
     cost_value: CostValue = "cost",
+    candidate_id_column: CandidateIdColumn = None,
     out: SitesOut = Path("output/sites"),
     **options,
 ) -> None:
@@ -598,9 +643,10 @@ def sites_evaluate(
             console.status("evaluating candidates…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
         cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
-        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status)
+        analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
+                                           candidate_id_column=candidate_id_column)
         paths = write_sites(site_study, None, out, warnings=analysis.warnings)
-        paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None))
+        paths["map"] = write_map(analysis, out / "sites_map.html", sites=(site_study, None), category=category)
     paths["run"] = out / "run.json"
     if not options["quiet"]:
         top = site_study.candidates.sort_values("rank").head(10)
@@ -608,8 +654,7 @@ def sites_evaluate(
                       f"for {category} ({site_study.check.label}); best ten:")
         for _, row in top.iterrows():
             console.print(f"  {row['rank']:>3}. {row['candidate_id']} {row['name']}: +{row['newly_covered_population']:,.0f}"
-                          f" people, {row['area_rule']} ({row['area_note']}) {row['review_note']}",
-                          markup=False, highlight=False)
+                          f" 人 people; {row['selectable_reason']}", markup=False, highlight=False)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
 
@@ -632,6 +677,7 @@ def sites_select(
     cost_destination: CostDestination = "destination",
     cost_value: CostValue = "cost",
     include_unreviewed: Unreviewed = False,
+    candidate_id_column: CandidateIdColumn = None,
     out: SitesOut = Path("output/sites"),
     **options,
 ) -> None:
@@ -640,7 +686,7 @@ def sites_select(
 
     Example: geofacility sites select --candidates 房源.csv --category elderly_care --k 5
     """
-    from .ledger import write_ledger, write_sites
+    from .ledger import shortage_note, write_ledger, write_sites
     from .maps import write_map
     from .siting import select_sites, with_sites
 
@@ -659,7 +705,7 @@ def sites_select(
             console.status("selecting sites…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
-                                           pmedian=method == "pmedian")
+                                           pmedian=method == "pmedian", candidate_id_column=candidate_id_column)
         status.update(f"solving ({method})…")
         selection = select_sites(site_study, method=method, k=k, budget=budget, time_limit=time_limit)
         paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget},
@@ -668,8 +714,11 @@ def sites_select(
         after = with_sites(analysis, site_study, selection)
         after_paths = write_ledger(after, out / "ledger_after")
         paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
-        paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection))
+        paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection), category=category)
     paths["run"] = out / "run.json"
+    short = shortage_note(site_study, k)
+    if short:  # said even with --quiet: the selection is smaller than asked
+        console.print(short, markup=False, highlight=False)
     if not options["quiet"]:
         ids = site_study.candidates["candidate_id"].to_numpy()[selection.selected]
         before_short = int((analysis.communities[f"{category}_status"] == "gap").sum())

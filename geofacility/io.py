@@ -920,6 +920,26 @@ def _string(series: pd.Series) -> pd.Series:
     return series.astype("string").str.strip().astype(object).where(series.notna(), None)
 
 
+def use_columns(gdf: gpd.GeoDataFrame, columns: dict[str, str | None] | None, *, label: str,
+                options: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    """Columns the user named on the command line (``--weight-column POP2000``: ``{"population": "POP2000"}``)
+    take their role before any alias is looked for; a column of the file already called by the role's name is
+    kept as ``<role> (file)``. A named column the file lacks is refused, listing the file's columns."""
+    for role, column in (columns or {}).items():
+        if not column:
+            continue
+        if column not in gdf.columns:
+            option = (options or {}).get(role, role)
+            have = ", ".join(str(c) for c in gdf.columns if c not in ("geometry", "source_row", "source_file"))
+            raise InputError(f"{label}: no column {column!r} ({option}); its columns are {have}")
+        if column == role:
+            continue
+        if role in gdf.columns:
+            gdf = gdf.rename(columns={role: f"{role} (file)"})
+        gdf = gdf.rename(columns={column: role})
+    return gdf
+
+
 # ---------------------------------------------------------------------------------------------------------
 # role readers
 
@@ -1314,15 +1334,19 @@ def _facility_status(gdf: gpd.GeoDataFrame, *, label: str, log: WarningLog) -> p
 
 
 def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
-                log: WarningLog | None = None) -> gpd.GeoDataFrame:
+                log: WarningLog | None = None, columns: dict[str, str | None] | None = None) -> gpd.GeoDataFrame:
     """Demand: population points (compounds, buildings) or a population grid (polygons → a point inside each).
 
     Needs a population column (人口/population/weight). Rows with missing population are reported and not used.
+    ``columns``: the file's columns for roles, as named on the command line (``{"population": "POP2000",
+    "demand_id": "NAME"}``: ``--weight-column``, ``--id-column``), taken before any alias.
     """
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--demand")
+    gdf = use_columns(gdf, columns, label=label, options={"population": "--weight-column",
+                                                          "demand_id": "--id-column"})
     gdf = _rename_columns(gdf, ["demand_id", "name", "population", "households", "community_id"], aliases)
     if "population" not in gdf.columns:
         raise InputError(f"{label}: no population column; add a column 人口 (population) with the people at each "
@@ -1364,24 +1388,37 @@ def _split_categories(value) -> list[str]:
 
 
 def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=None,
-                    log: WarningLog | None = None) -> gpd.GeoDataFrame:
+                    log: WarningLog | None = None, columns: dict[str, str | None] | None = None,
+                    require_area: bool = True) -> gpd.GeoDataFrame:
     """Candidate rooms (房源): points or polygons with an id, a name and a floor area; optionally the categories
     each may host (several, separated by ``;``/``、``), the acquisition mode (租赁/置换/共享/购买), the safety
     pre-review (预审: 是/否), the floor (楼层) and the cost.
 
     ``categories`` becomes a list of category keys (empty = any); ``reviewed`` is True/False/None (unknown);
-    ``acquisition`` one of lease/swap/share/purchase/transfer or None.
+    ``acquisition`` one of lease/swap/share/purchase/transfer or None; ``reviewed_text`` and ``acquisition_text``
+    keep the cells as the planner wrote them (是/否, 租赁/置换/共享/购买), for the outputs. ``columns``: the
+    file's columns for roles named on the command line (``{"candidate_id": "NAME"}``: ``--candidate-id-column``).
+    ``require_area=False`` (the standard sets no minimum floor area) lets a file without any floor-area column
+    through: the areas are then unknown (NaN) and not checked. ``pre_review_column`` (attribute of the frame) says
+    whether the file had a pre-review (预审) column at all.
     """
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
     gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--candidates")
+    gdf = use_columns(gdf, columns, label=label, options={"candidate_id": "--candidate-id-column"})
     gdf = _rename_columns(gdf, ["candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed",
                                 "floor", "cost"], aliases)
     if "candidate_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["candidate_id"], {"candidate_id": GENERIC_ID})
-    if "floor_area_m2" not in gdf.columns:
+    no_area = "floor_area_m2" not in gdf.columns
+    if no_area and require_area:
         raise InputError(f"{label}: no floor-area column; add 建筑面积 (floor_area_m2, m²) for every candidate room")
+    if no_area:
+        gdf["floor_area_m2"] = np.nan
+        log.add(label, None, "no floor-area column: the rooms' areas are unknown; the standard applied sets no minimum "
+                             "area, so they are not needed", severity="info",
+                zh="房源表无建筑面积列：面积未知；所用标准无最小面积要求，不影响选用")
     gdf = _drop_unusable(gdf)
     polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
     if polys.any():
@@ -1391,9 +1428,10 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     gdf["candidate_id"] = _string(gdf["candidate_id"])
     _unique_ids(gdf, "candidate_id", label=label)
     gdf["name"] = _string(gdf["name"]).fillna(gdf["candidate_id"]) if "name" in gdf.columns else gdf["candidate_id"]
-    area = _numeric(gdf, "floor_area_m2", label=label, log=log, required=False)
+    area = (_numeric(gdf, "floor_area_m2", label=label, log=log, required=False) if not no_area
+            else gdf["floor_area_m2"].astype("float64"))
     zero = area.notna() & (area <= 0)
-    unusable = area.isna() | zero
+    unusable = (area.isna() | zero) if not no_area else zero
     if unusable.any():
         log.extend(label, gdf.loc[unusable, "source_row"], "floor area missing or not positive; candidate not used "
                                                           "(give its 建筑面积 in m²)",
@@ -1420,6 +1458,7 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     if "acquisition" in gdf.columns:
         acq_lookup = {_key(n): k for k, names in ACQUISITION.items() for n in names}
         raw = _string(gdf["acquisition"])
+        gdf["acquisition_text"] = raw
         gdf["acquisition"] = raw.map(lambda v: acq_lookup.get(_key(v)) if isinstance(v, str) else None)
         bad = raw.notna() & gdf["acquisition"].isna()
         log.extend(label, gdf.loc[bad, "source_row"], "acquisition mode not one of 租赁/置换/共享/购买 "
@@ -1427,11 +1466,19 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
                    zh="取得方式不是 租赁/置换/共享/购买 之一，留空")
     else:
         gdf["acquisition"] = None
+        gdf["acquisition_text"] = None
+    gdf.attrs["pre_review_column"] = "reviewed" in gdf.columns
+    if not gdf.attrs["pre_review_column"]:
+        log.add(label, None, "no pre-review column (预审): the rooms are not checked for a safety pre-review; add a "
+                             "column 预审 (是/否) to check it", severity="info",
+                zh="房源表无预审列：未核对安全预审，如需核对请加“预审”列（是/否）")
     if "reviewed" in gdf.columns:
-        raw = _string(gdf["reviewed"]).map(lambda v: _key(v) if isinstance(v, str) else None)
+        gdf["reviewed_text"] = _string(gdf["reviewed"])
+        raw = gdf["reviewed_text"].map(lambda v: _key(v) if isinstance(v, str) else None)
         gdf["reviewed"] = raw.map(lambda v: True if v in _YES else (False if v in _NO else None))
     else:
         gdf["reviewed"] = None
+        gdf["reviewed_text"] = None
     gdf["floor"] = (_numeric(gdf, "floor", label=label, log=log, required=False, allow_negative=True)
                     if "floor" in gdf.columns else np.nan)
     gdf["cost"] = _numeric(gdf, "cost", label=label, log=log, required=False) if "cost" in gdf.columns else np.nan

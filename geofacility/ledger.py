@@ -916,14 +916,16 @@ SELECTION_JSON = "selection.json"
 SITE_COLUMNS = [
     "rank", "candidate_id", "name", "floor_area_m2", "categories", "acquisition", "reviewed", "floor", "cost",
     "community_id", "town", "hosts_category", "area_rule", "area_note", "ground_floor_note", "review_note",
-    "newly_covered_population", "communities_served", "gap_closed_m2", "selectable", "selected", "lon", "lat",
+    "newly_covered_population", "communities_served", "gap_closed_m2", "selectable", "selectable_reason", "selected",
+    "lon", "lat",
 ]
 _SITE_HEADER_ZH = {
     "rank": "排序", "candidate_id": "房源编号", "name": "名称", "floor_area_m2": "建筑面积 m²", "categories": "可用类别",
     "acquisition": "取得方式", "reviewed": "安全预审", "floor": "楼层", "cost": "成本", "community_id": "所在社区编号",
     "town": "街道/镇", "hosts_category": "可设本类设施", "area_rule": "面积规则", "area_note": "面积说明",
     "ground_floor_note": "楼层说明", "review_note": "预审说明", "newly_covered_population": "新增覆盖人口",
-    "communities_served": "服务社区", "gap_closed_m2": "弥补本社区面积缺口 m²", "selectable": "可选", "selected": "选中",
+    "communities_served": "服务社区", "gap_closed_m2": "弥补本社区面积缺口 m²", "selectable": "可选", "selectable_reason": "可否选用及原因",
+    "selected": "选中",
     "lon": "经度 WGS84", "lat": "纬度 WGS84",
 }
 
@@ -935,12 +937,25 @@ def sites_table(study, selection) -> pd.DataFrame:
     table = pd.DataFrame({
         **{c: cands[c] for c in SITE_COLUMNS if c in cands.columns},
         "categories": ["、".join(c) for c in cands["categories"]],
+        # pre-review and acquisition as the planner wrote them (是/否, 租赁/置换/共享/购买); the normalised values
+        # (True/False, lease/swap/…) stay in the study for the selection
+        **{c: cands[f"{c}_text"].where(cands[f"{c}_text"].notna(), cands[c]) if f"{c}_text" in cands.columns
+           else cands[c] for c in ("reviewed", "acquisition")},
         "selected": np.isin(np.arange(len(cands)), selection.selected if selection is not None else []),
         "lon": pts.x.round(7).to_numpy(), "lat": pts.y.round(7).to_numpy(),
     })
     table["newly_covered_population"] = table["newly_covered_population"].round(1)
     table["gap_closed_m2"] = table["gap_closed_m2"].round(1)
     return table[SITE_COLUMNS].sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def shortage_note(study, k) -> str | None:
+    """``只有 3 处房源可选，少于 k=5`` when fewer rooms can be taken than were asked for (else None)."""
+    n = int(len(study.eligible))
+    if k is None or n >= int(k):
+        return None
+    rest = len(study.candidates) - n
+    return f"只有 {n} 处房源可选，少于 k={int(k)}" + (f"；其余 {rest} 处不可选的原因见“可否选用及原因”列" if rest else "")
 
 
 def selection_summary(study, selection, settings: dict) -> dict:
@@ -970,6 +985,7 @@ def selection_summary(study, selection, settings: dict) -> dict:
         "bound": None if selection.bound is None else round(float(selection.bound), 6),
         "candidates": int(len(ids)),
         "selectable": int(len(study.eligible)),
+        "note": shortage_note(study, settings.get("k")),
     }
 
 
@@ -987,7 +1003,8 @@ def write_sites(study, selection, out_dir: str | Path, settings: dict | None = N
     with contextlib.ExitStack() as stack:
         tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
         csv_frame = table.copy()
-        for col in ("candidate_id", "name", "community_id", "town", "area_note", "communities_served", "categories"):
+        for col in ("candidate_id", "name", "community_id", "town", "area_note", "communities_served", "categories",
+                    "reviewed", "acquisition", "selectable_reason"):
             csv_frame[col] = csv_frame[col].map(safe_cell_text)
         csv_frame.to_csv(tmp["sites_csv"], index=False, encoding="utf-8-sig", lineterminator="\n")
         wb = Workbook()
@@ -996,6 +1013,15 @@ def write_sites(study, selection, out_dir: str | Path, settings: dict | None = N
         _fill_table_sheet(ws, [f"{_SITE_HEADER_ZH[c]}\n{c}" for c in SITE_COLUMNS], table.itertuples(index=False))
         ws.freeze_panes = "C2"
         ws.auto_filter.ref = ws.dimensions
+        if selection is not None:
+            note = shortage_note(study, (settings or {}).get("k"))
+            rows = [["候选房源 candidates", len(table)], ["可选房源 selectable", int(len(study.eligible))],
+                    ["方法 method", selection.method], ["k", (settings or {}).get("k")],
+                    ["选中 selected", int(len(selection.selected))],
+                    ["新增覆盖人口 newly covered", round(float(selection.covered_weight), 1)]]
+            if note:
+                rows.insert(0, ["说明 note", note])
+            _fill_table_sheet(wb.create_sheet("选址说明 selection"), ["项目 item", "值 value"], rows, widths=[28, 70])
         if warnings is not None:
             _fill_table_sheet(wb.create_sheet("警告 warnings"), ["文件 file", "行 row", "级别 severity", "说明 message"],
                               _warning_rows(warnings), widths=[28, 8, 12, 80])

@@ -1209,6 +1209,7 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
         + "<br>面积规则 area rule: " + _esc_s(pts["area_note"])
         + "<br>新增覆盖 newly covered: " + _num_s(pts["newly_covered_population"]) + " 人"
         + "<br>排序 rank: " + _num_s(pts["rank"], "{:.0f}")
+        + ("<br>可否选用 selectable: " + _esc_s(pts["selectable_reason"]) if "selectable_reason" in pts else "")
         + pd.Series(np.where(pts["review_note"] != "", "<br>" + _esc_s(pts["review_note"]).astype(str), ""),
                     index=pts.index, dtype=object)
         + "</div>"
@@ -1226,6 +1227,31 @@ def _sites_layer(analysis, study, selection) -> folium.FeatureGroup:
                 control=False,
             ).add_to(group)
     return group
+
+
+def _sites_legend_html(study, selection) -> str:
+    """The candidate rooms' part of the legend: the symbols of the rooms (selected, not selected, not selectable)
+    and of the selected rooms' reach, and what the community fill means on a sites map."""
+    category = study.check.category
+    label = f"{CATEGORY_SHORT_ZH.get(category, category)} {category}"
+    radius = study.check.radius_m
+    n_sel = 0 if selection is None else len(selection.selected)
+    fill = ("拟建选中房源后" if selection is not None else "现状") + f"{esc(label)} 是否达标"
+    lines = [
+        f'<div><b>房源 candidate rooms</b>（{len(study.candidates)} 处，可选 {len(study.eligible)} 处'
+        + (f"，选中 {n_sel} 处" if selection is not None else "") + "）</div>",
+        '<div><span class="gf-dot" style="background:#888888;border:1px solid #ffffff;width:10px;height:10px">'
+        "</span>候选房源 candidate room（未选 not selected；点击查看可否选用及原因 / click for why）</div>",
+    ]
+    if selection is not None:
+        lines.append('<div><span class="gf-dot" style="background:#1a9850;border:2px solid #000000;width:14px;'
+                     'height:14px"></span>选中房源 selected room</div>')
+        if radius:
+            lines.append('<div><span class="gf-dot" style="background:rgba(26,152,80,.15);border:1px solid #1a9850;'
+                         f'width:16px;height:16px"></span>选中房源服务范围 reach of a selected room（{radius:g} m）</div>')
+    lines.append(f'<div class="gf-small">社区填色 community fill: {fill} / {esc(category)}: '
+                 + ("with the selected rooms built" if selection is not None else "as surveyed") + "</div>")
+    return "".join(lines)
 
 
 BASEMAPS = ("osm", "amap", "tianditu", "none")
@@ -1388,8 +1414,11 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
     folium.LayerControl(collapsed=len(surveyed) > 1 or sites is not None).add_to(m)  # a long list covers the map
 
     _Overlay(_title_html(analysis), "gf-title", css=_CSS).add_to(m)
-    _Overlay(_legend_html(analysis, surveyed, communities, cell_sizes, basemap_note, capacity=bool(over)),
-             "gf-legend").add_to(m)
+    legend = _legend_html(analysis, surveyed, communities, cell_sizes, basemap_note, capacity=bool(over))
+    if sites is not None:  # the rooms' symbols, inside the legend's box
+        head, tail = legend.rsplit("</details></div>", 1)
+        legend = head + _sites_legend_html(*sites) + "</details></div>" + tail
+    _Overlay(legend, "gf-legend").add_to(m)
     _Overlay(_panel_html(communities, surveyed, table), "gf-panel", zoom=True).add_to(m)
     if bounds:
         m.fit_bounds(bounds)

@@ -158,9 +158,30 @@ def _role_coords(coords: dict | str | None, role: str):
     return coords.get(role, coords.get("*"))
 
 
+#: the study area of a study without community polygons: the demand points' convex hull widened by this much
+STUDY_AREA_MARGIN_M = 100.0
+#: its one row in the ledger
+STUDY_AREA_ID = "研究范围"
+
+
+def study_area(demand: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    """The study of demand points alone (no community polygons, as PySAL spopt users work): one unit, the demand's
+    extent — their convex hull widened by :data:`STUDY_AREA_MARGIN_M` — holding every point's people. ``demand``
+    in a metric CRS."""
+    pts = np.asarray(demand.geometry.values)
+    hull = shapely.convex_hull(shapely.union_all(pts)).buffer(STUDY_AREA_MARGIN_M)
+    households = pd.to_numeric(demand["households"], errors="coerce") if "households" in demand else None
+    return gpd.GeoDataFrame({
+        "community_id": [STUDY_AREA_ID], "community": [STUDY_AREA_ID], "town": [name or STUDY_AREA_ID],
+        "population": [float(demand["weight"].sum())],
+        "households": [float(households.sum()) if households is not None and households.notna().any() else np.nan],
+        "approximate": [False], "source_row": [None],
+    }, geometry=[hull], crs=demand.crs)
+
+
 def prepare(
     *,
-    communities,
+    communities=None,
     facilities=(),
     demand=None,
     towns=None,
@@ -185,6 +206,8 @@ def prepare(
     progress=None,
     allow_overlap: bool = False,
     cost_matrix: dict | None = None,
+    demand_columns: dict | None = None,
+    none_exist: tuple | list = (),
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`analyze`, which runs both steps).
@@ -198,7 +221,15 @@ def prepare(
     distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
     as the reachable streets buffered by ``buffer_m``. ``allow_overlap``: communities overlapping by half the
     smaller one's area or more are refused unless True (see :func:`geofacility.io.check_overlaps`).
+
+    ``communities=None``: a study of the ``demand`` points alone, whose extent is the study (:func:`study_area`:
+    one unit holding everybody). ``demand_columns``: the demand file's columns for roles
+    (``{"population": "POP2000", "demand_id": "NAME"}``). ``none_exist``: categories surveyed although no
+    facility file names them (siting where none exist yet): said in the warnings when none is found.
     """
+    if communities is None and demand is None:
+        raise InputError("give --communities (community polygons) or --demand (demand points), or neither for the "
+                         "bundled sample")
     step = progress or (lambda message: None)
     log = WarningLog()
     alias_map = io.load_aliases(aliases)
@@ -221,9 +252,11 @@ def prepare(
         raise InputError(f"--capacity-method {capacity_method}: use one of {', '.join(CAPACITY_METHODS)} or none")
     table = load_standards(standards)
 
-    step("reading communities")
-    comm = io.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
-                               aliases=alias_map, log=log)
+    comm = None
+    if communities is not None:
+        step("reading communities")
+        comm = io.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
+                                   aliases=alias_map, log=log)
     town_layer = None
     if towns is not None:
         step("reading towns")
@@ -241,11 +274,22 @@ def prepare(
     if demand is not None:
         step("reading demand")
         dem = io.read_demand(demand, coords=_role_coords(coords, "demand"), encoding=encoding, aliases=alias_map,
-                             log=log)
+                             log=log, columns=demand_columns)
 
-    metric = choose_metric_crs(comm.geometry, crs)
-    comm = comm.to_crs(metric)
-    io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
+    if comm is None:  # the demand's extent is the study
+        if dem.empty:
+            raise InputError(f"{demand}: no demand point with a population; nothing to study")
+        metric = choose_metric_crs(dem.geometry, crs)
+        comm = study_area(dem.to_crs(metric), study or Path(str(demand)).stem)
+        log.add(str(demand), None, "no community polygons given: the study is the demand points' extent (convex hull "
+                                   f"widened by {STUDY_AREA_MARGIN_M:g} m), one unit '{STUDY_AREA_ID}' of "
+                                   f"{comm['population'].iloc[0]:,.0f} people", severity="info",
+                zh=f"未给社区边界：研究范围为需求点的范围（凸包外扩 {STUDY_AREA_MARGIN_M:g} m），作为一个单元"
+                   f"“{STUDY_AREA_ID}”，共 {comm['population'].iloc[0]:,.0f} 人")
+    else:
+        metric = choose_metric_crs(comm.geometry, crs)
+        comm = comm.to_crs(metric)
+        io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
     fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "status",
                 "source_file", "source_row", "geometry"]
     if fac_frames:
@@ -261,7 +305,7 @@ def prepare(
                     zh="多个文件中出现相同的设施编号：编号前已加上文件名")
     else:
         fac = gpd.GeoDataFrame({c: [] for c in fac_cols[:-1]}, geometry=[], crs=metric)
-    used_rows = {str(communities): comm["source_row"]}
+    used_rows = {str(communities): comm["source_row"]} if communities is not None else {}
     for item in facilities:  # every facility file, even one whose rows were all set aside
         used_rows[str(item[0] if isinstance(item, tuple) else item)] = []
     for file, rows in fac.groupby("source_file")["source_row"]:
@@ -322,6 +366,16 @@ def prepare(
         n_read, first = log.read_rows.get(str(path), (0, 1))
         used_rows[str(path)] = [r for r in range(first, first + n_read) if r not in io._logged_rows(log, str(path))]
         extents[category] = gpd.GeoSeries([area], crs=4326).to_crs(metric).iloc[0]
+    for category in none_exist:
+        if category not in CATEGORIES:
+            raise InputError(f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
+        declared.add(category)
+        if not (fac["category"] == category).any():
+            log.add(str(demand if communities is None else communities), None,
+                    f"no existing {category} facilities given (--facilities {category}=FILE): as if none exist, "
+                    "nobody is covered", severity="info",
+                    zh=f"未给现有{CATEGORY_SHORT_ZH[category]}设施（--facilities {category}=FILE）：按现状无此类设施计，"
+                       "所有人均未覆盖")
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
     checks = select_checks(fac, table, surveyed, standard_choices, log=log)
     if radius:
@@ -366,7 +420,7 @@ def prepare(
         "attribution": attribution,
         "crs": metric.to_string(),
         "inputs": {
-            "communities": str(communities),
+            "communities": None if communities is None else str(communities),
             "facilities": [str(f[0] if isinstance(f, tuple) else f) for f in facilities],
             "demand": None if demand is None else str(demand),
             "towns": None if towns is None else str(towns),

@@ -604,6 +604,9 @@ def _add_combinations(cands, check):
             "floor_area_m2": float(group["floor_area_m2"].sum()),
             "categories": shared if len(cats) == len(group) else [],
             "acquisition": "、".join(sorted({str(a) for a in group["acquisition"] if a})) or None,
+            # as the planner wrote them, once each
+            "acquisition_text": "、".join(dict.fromkeys(str(a) for a in group["acquisition_text"] if a)) or None,
+            "reviewed_text": "、".join(dict.fromkeys(str(a) for a in group["reviewed_text"] if a)) or None,
             "reviewed": True if all(v is True for v in group["reviewed"]) else
             (False if any(v is False for v in group["reviewed"]) else None),
             "floor": float(group["floor"].max()) if "floor" in group else np.nan,
@@ -634,7 +637,11 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     (``analysis.category_measures``), which then also gives the candidates' reach.
     """
     check = _check_for(analysis, category)
+    review_asked = bool(candidates.attrs.get("pre_review_column", True))  # the file had a 预审 column
     cands = candidates.to_crs(analysis.crs).reset_index(drop=True)
+    for column in ("reviewed_text", "acquisition_text"):
+        if column not in cands.columns:
+            cands[column] = None
     cands["located_at"] = cands["candidate_id"].astype(str)
     comm = analysis.communities
     c_idx, k_idx = comm.sindex.query(cands.geometry.values, predicate="intersects")
@@ -680,14 +687,24 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     cands["communities_served"] = served
     gap = comm.set_index("community_id")[f"{category}_gap_m2"]
     own_gap = cands["community_id"].map(gap).astype(float).fillna(0.0).to_numpy()
-    cands["gap_closed_m2"] = np.minimum(cands["floor_area_m2"].to_numpy(dtype="float64"), own_gap)
-    reviewed = cands["reviewed"].map(lambda v: v is True).to_numpy(dtype=bool)
-    cands["review_note"] = np.where(reviewed, "", np.where(cands["reviewed"].isna(), "未预审（状态未知）",
-                                                            "未通过预审"))
-    selectable = hosts & cands["area_rule"].isin(["meets", "n/a"]).to_numpy() & (reviewed | include_unreviewed)
+    room_area = cands["floor_area_m2"].to_numpy(dtype="float64")
+    cands["gap_closed_m2"] = np.where(np.isnan(room_area), 0.0, np.minimum(room_area, own_gap))
+    if review_asked:
+        reviewed = cands["reviewed"].map(lambda v: v is True).to_numpy(dtype=bool)
+        cands["review_note"] = np.where(reviewed, "", np.where(cands["reviewed"].isna(), "未预审（状态未知）",
+                                                                "未通过预审"))
+    else:  # the rooms file says nothing of a pre-review: not a criterion (said in the warnings)
+        reviewed = np.ones(len(cands), dtype=bool)
+        cands["review_note"] = ""
+    area_ok = cands["area_rule"].isin(["meets", "n/a"]).to_numpy()
+    selectable = hosts & area_ok & (reviewed | include_unreviewed)
     cands["selectable"] = selectable
+    cands["selectable_reason"] = _reasons(cands, category, check, hosts, area_ok, reviewed, selectable,
+                                          review_asked=review_asked)
+    # rooms that can be taken first, then by what they fix
     order = np.lexsort((cands["candidate_id"].to_numpy(), cands["cost"].fillna(np.inf).to_numpy(),
-                        -cands["gap_closed_m2"].to_numpy(), -cands["newly_covered_population"].to_numpy()))
+                        -cands["gap_closed_m2"].to_numpy(), -cands["newly_covered_population"].to_numpy(),
+                        ~selectable))
     rank = np.empty(len(cands), dtype=np.int64)
     rank[order] = np.arange(1, len(cands) + 1)
     cands["rank"] = rank
@@ -696,6 +713,45 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     return SiteStudy(check=check, candidates=cands, coverage=coverage, pairs=(d_idx, k2, metres),
                      uncovered=uncovered, weights=weights, eligible=np.flatnonzero(selectable),
                      existing_distance=existing)
+
+
+def _reasons(cands, category: str, check, hosts, area_ok, reviewed, selectable, *, review_asked: bool) -> list[str]:
+    """Per room, in Chinese, whether it can be taken and why not: ``可选`` or ``不可选：未通过预审；面积 280 m² 小于
+    350 m²`` (every reason that applies, in the order category, pre-review, area)."""
+    from .standards import CATEGORY_SHORT_ZH
+
+    label = CATEGORY_SHORT_ZH.get(category, category)
+    area = cands["floor_area_m2"].to_numpy(dtype="float64")
+    minimum, part = check.min_building_m2, check.part_min_m2
+    out = []
+    for i, (rule, state, text, cats) in enumerate(zip(cands["area_rule"], cands["reviewed"], cands["reviewed_text"],
+                                                      cands["categories"])):
+        why = []
+        if not hosts[i]:
+            names = "、".join(CATEGORY_SHORT_ZH.get(c, c) for c in cats)
+            why.append(f"可用类别为{names}，不含{label}")
+        if review_asked and not reviewed[i]:
+            said = f"（{text}）" if isinstance(text, str) and text else ""
+            why.append("未通过预审" + said if state is False else "预审状态未知" + said)
+        if not area_ok[i]:
+            if rule == "combine":
+                why.append(f"面积 {area[i]:,.0f} m² 小于 {minimum:g} m²，须与本社区房源合并（见合并房源行）")
+            elif part and area[i] < part:
+                why.append(f"面积 {area[i]:,.0f} m² 小于一门式服务站单间下限 {part:g} m²")
+            else:
+                why.append(f"面积 {area[i]:,.0f} m² 小于 {minimum:g} m²")
+        if selectable[i]:
+            note = []
+            if review_asked and not reviewed[i]:
+                note.append("；".join(why) + "，按 --include-unreviewed 纳入")
+            elif not review_asked:
+                note.append("房源表无预审列，未核对预审")
+            if minimum and np.isnan(area[i]):
+                note.append("面积未知")
+            out.append("可选" + (f"（{'；'.join(note)}）" if note else ""))
+        else:
+            out.append("不可选：" + "；".join(why))
+    return out
 
 
 def select_sites(study: SiteStudy, *, method: str = "mclp", k: int | None = None, budget: float | None = None,

@@ -205,7 +205,19 @@ def test_sites_select_on_the_xicheng_sample(tmp_path):
     # the population they serve is what MCLP maximised
     assert summary["newly_covered_population"] == pytest.approx(
         before.loc[before["community_service_status"] == "ok", "population"].sum())
-    assert "candidate sites (" in (tmp_path / "sites_map.html").read_text(encoding="utf-8")
+    html = (tmp_path / "sites_map.html").read_text(encoding="utf-8")
+    assert "candidate sites (" in html
+    # the map colours communities by the category sited (community rooms, with the rooms built), not by the
+    # count of categories short: the five fixed communities share the "ok" fill although some lack schools
+    fills = {f["properties"]["community_id"]: f["properties"]["fill"]
+             for blob in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html) for f in json.loads(blob)["features"]
+             if "community_id" in f["properties"] and "fill" in f["properties"]}
+    assert len(fills) == 264
+    fixed = set(before.loc[before["community_service_status"] == "ok", "community_id"])
+    assert (before.loc[before["community_id"].isin(fixed), "education_status"] == "gap").any()
+    assert len({fills[c] for c in fixed}) == 1
+    assert {fills[c] for c in fixed}.isdisjoint(v for c, v in fills.items() if c not in fixed)
+    assert "选中房源 selected room" in html and "候选房源 candidate room" in html
 
 
 def test_sites_evaluate_ranks_and_flags(tmp_path):
@@ -215,9 +227,16 @@ def test_sites_evaluate_ranks_and_flags(tmp_path):
     assert result.returncode == 0, result.stderr
     sites = pd.read_csv(tmp_path / "sites.csv", encoding="utf-8-sig")
     assert list(sites["rank"]) == list(range(1, len(sites) + 1))
-    assert sites["newly_covered_population"].is_monotonic_decreasing or \
-        sites["newly_covered_population"].iloc[0] == sites["newly_covered_population"].max()
+    # rooms that can be taken come first (issue 14), each group by the people it newly covers
+    n = int(sites["selectable"].sum())
+    assert 0 < n < len(sites) and sites["selectable"].iloc[:n].all() and not sites["selectable"].iloc[n:].any()
+    for part in (sites.iloc[:n], sites.iloc[n:]):
+        assert part["newly_covered_population"].is_monotonic_decreasing
     assert (sites.loc[sites["review_note"].notna(), "selectable"] == False).all()  # noqa: E712
+    # each row says why it can or cannot be taken, in Chinese
+    assert (sites.iloc[:n]["selectable_reason"].str.startswith("可选")).all()
+    assert (sites.iloc[n:]["selectable_reason"].str.startswith("不可选：")).all()
+    assert (sites.loc[sites["review_note"] == "未通过预审", "selectable_reason"].str.contains("未通过预审")).all()
 
 
 def test_batch_per_street_on_the_sample(tmp_path, xicheng_run):

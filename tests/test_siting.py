@@ -222,3 +222,58 @@ def test_pmedian_time_limit_reports_its_bound():
     assert 0 < res.bound <= res.objective and 0.0 < res.gap < 1.0
     full = solve_pmedian(d, w, p=12)
     assert res.bound <= full.objective <= res.objective  # the bound holds
+
+
+def test_reasons_and_selectable_rooms_ranked_first(rooms_world):
+    """Each room says, in Chinese, whether it can be taken and why not (Beijing: ≥ 350 m², the one-stop station
+    ≥ 50 m² in one room); the rooms that can be taken rank above those that cannot."""
+    analysis, rooms = rooms_world
+    cands = evaluate_candidates(analysis, rooms, "community_service").candidates.set_index("candidate_id")
+    assert cands["selectable_reason"].to_dict() == {
+        "R400": "可选",
+        "R200": "不可选：面积 200 m² 小于 350 m²，须与本社区房源合并（见合并房源行）",
+        "R160": "不可选：面积 160 m² 小于 350 m²，须与本社区房源合并（见合并房源行）",
+        "R40": "不可选：面积 40 m² 小于一门式服务站单间下限 50 m²",
+        "R300": "不可选：面积 300 m² 小于 350 m²",
+        "R160+R200": "可选",
+    }
+    ranks = cands["rank"]
+    assert sorted(ranks[cands["selectable"]]) == [1, 2]  # both selectable units first
+    assert sorted(ranks[~cands["selectable"]]) == [3, 4, 5, 6]
+
+
+def test_reasons_category_and_pre_review(line_world):
+    """A room whose categories exclude the one sited, one that failed pre-review and one of unknown status:
+    every reason that applies, joined by ；. Rooms taken in with --include-unreviewed say so."""
+    analysis, _, d = line_world
+    pd.read_csv(d / "rooms.csv").assign(可用类别=["养老", "医疗", ""], 预审=["否", "", "是"]) \
+        .to_csv(d / "rooms2.csv", index=False)
+    rooms = read_candidates(d / "rooms2.csv")
+    cands = evaluate_candidates(analysis, rooms, "health").candidates.set_index("candidate_id")
+    assert cands["selectable_reason"].to_dict() == {
+        "L": "不可选：可用类别为养老，不含医疗卫生；未通过预审（否）",
+        "M": "不可选：预审状态未知",
+        "R": "可选",
+    }
+    assert list(cands.sort_values("rank").index) == ["R", "M", "L"]
+    opted = evaluate_candidates(analysis, rooms, "health", include_unreviewed=True).candidates
+    assert opted.set_index("candidate_id").loc["M", "selectable_reason"] == "可选（预审状态未知，按 --include-unreviewed 纳入）"
+
+
+def test_no_pre_review_column_is_not_a_criterion(line_world, tmp_path):
+    """A rooms file without any 预审 column (spopt's candidate files): the rooms are not held back, and the
+    warnings and the reason say that pre-review was not checked; with the column, a blank cell is unknown."""
+    from geofacility.errors import WarningLog
+
+    analysis, _, d = line_world
+    frame = pd.read_csv(d / "rooms.csv").drop(columns="预审")
+    frame.to_csv(d / "rooms_no_review.csv", index=False)
+    log = WarningLog()
+    rooms = read_candidates(d / "rooms_no_review.csv", log=log)
+    assert any("房源表无预审列：未核对安全预审" in m for m in log.to_frame()["message_zh"])
+    cands = evaluate_candidates(analysis, rooms, "health").candidates.set_index("candidate_id")
+    assert cands["selectable"].all()
+    assert set(cands["selectable_reason"]) == {"可选（房源表无预审列，未核对预审）"}
+    frame.assign(预审=["", "是", "是"]).to_csv(d / "rooms_blank.csv", index=False)
+    blank = evaluate_candidates(analysis, read_candidates(d / "rooms_blank.csv"), "health").candidates
+    assert blank.set_index("candidate_id").loc["L", "selectable_reason"] == "不可选：预审状态未知"
