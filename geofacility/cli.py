@@ -124,6 +124,11 @@ AllowOverlap = Annotated[bool, typer.Option(
     help="Go on when two communities overlap by half the smaller one's area or more (refused by default: the same "
          "place drawn twice counts its people twice); each community's people still count once, in its own "
          "polygon, and the overlaps are listed in the warnings.")]
+Jurisdiction = Annotated[Optional[str], typer.Option(
+    help="Where the study lies, as Chinese administrative names, largest first: national standards (全国) always "
+         "apply, a province's or a city's only there, and the more local row of a standard wins. Example: "
+         "--jurisdiction 北京市, --jurisdiction 山东省淄博市. Default: 北京市西城区 for the bundled sample, else 全国 "
+         "(national standards only).")]
 Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles.")]
 Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 
@@ -131,7 +136,7 @@ Quiet = Annotated[bool, typer.Option(help="Print only the output paths.")]
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
                     service_area_buffer=50.0, survey_extent=None, capacity_method="allocate",
-                    allow_overlap=False) -> dict:
+                    allow_overlap=False, jurisdiction=None) -> dict:
     """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe (the bundled
     sample when no --communities; extra --facilities are then added to it)."""
     from .pipeline import sample_inputs
@@ -149,6 +154,8 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                   "towns": towns, "study": communities.stem}
     if study is not None:
         kwargs["study"] = study
+    # the standards that apply where the study lies: the sample's own place, else national ones unless told
+    kwargs["jurisdiction"] = jurisdiction if jurisdiction is not None else kwargs.get("jurisdiction", "全国")
     radius_m = {k: _float(v, f"--radius {k}={v}") for k, v in
                 _pairs(radius, option="--radius", value_name="METRES").items()}
     choices: dict[str, list[str]] = {}
@@ -178,7 +185,8 @@ _STUDY_PARAMETERS = (
     ("coords", Coords, None), ("crs", Crs, None), ("encoding", Encoding, None), ("aliases", Aliases, None),
     ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
     ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
-    ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False), ("study", Study, None),
+    ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False),
+    ("jurisdiction", Jurisdiction, None), ("study", Study, None),
     ("quiet", Quiet, False),
 )
 _STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
@@ -664,6 +672,7 @@ def _summary(analysis, seconds: float) -> None:
                   f"{comm['town'].nunique()} towns/streets, population {population:,.0f}; "
                   f"distance: {analysis.settings['distance']}, CRS {analysis.settings['crs']}; "
                   f"{seconds:.1f} s")
+    console.print(f"标准适用地区 jurisdiction: {analysis.settings.get('jurisdiction') or '不限 any'}", highlight=False)
     table = Table(title="Per category", show_lines=False)
     for col in ("category", "standard", "population covered", "served within capacity", "communities short"):
         table.add_column(col)
@@ -752,7 +761,8 @@ def review_command(
         for text in options.get("standard") or []:
             key, _, value = text.partition("=")
             choices.setdefault(key, []).append(value)
-        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks)
+        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks,
+                               jurisdiction=analysis.settings.get("jurisdiction"))
         radius = {k: _float(v, f"--radius {k}={v}") for k, v in
                   _pairs(options.get("radius"), option="--radius", value_name="METRES").items()}
         if radius:
@@ -773,7 +783,7 @@ def review_command(
         for rec in result.table.to_dict("records"):
             need = f"{rec['required_count']:.0f}" + ("" if pd.isna(rec["required_m2"]) else
                                                       f" / {rec['required_m2']:,.0f} m²")
-            table.add_row(rec["category_zh"], rec["subcategory"], need,
+            table.add_row(rec["category_zh"], f"{rec['name_zh']}（{rec['jurisdiction']}）", need,
                           f"{rec['provided_count']} / {rec['provided_m2']:,.0f} m²", RESULT_ZH[rec["result"]])
         console.print(table)
         from .review import conditions_text

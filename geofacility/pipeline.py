@@ -20,7 +20,7 @@ from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
 from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
                       snap_points)
-from .standards import CATEGORIES, Check, load_standards
+from .standards import CATEGORIES, Check, jurisdiction_levels, load_standards
 
 __all__ = ["Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs", "sample_dir", "ledger_frame"]
 
@@ -101,6 +101,7 @@ def sample_inputs() -> dict:
         "demand": d / "compounds.csv",
         "towns": d / "streets.geojson",
         "study": "北京市西城区",
+        "jurisdiction": "北京市西城区",  # Beijing's rows (西政办发〔2011〕10号, the 2018 commerce rules…) apply
         "attribution": "Streets © OpenStreetMap contributors (ODbL 1.0); population WorldPop via tsinghua-fib-lab/"
                        "mosstool (MIT); compounds Lianjia and schools via Yu-zhang-ssci/XIcheng-Education-research "
                        "(research use); community boundaries approximate (derived)",
@@ -140,6 +141,7 @@ def prepare(
     progress=None,
     allow_overlap: bool = False,
     cost_matrix: dict | None = None,
+    jurisdiction: str | None = None,
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`analyze`, which runs both steps).
@@ -153,6 +155,9 @@ def prepare(
     distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
     as the reachable streets buffered by ``buffer_m``. ``allow_overlap``: communities overlapping by half the
     smaller one's area or more are refused unless True (see :func:`geofacility.io.check_overlaps`).
+    ``jurisdiction``: where the study lies, e.g. ``"北京市"`` or ``"山东省淄博市"``: national standards always apply,
+    a province's or a city's only there, the most local one of a standard winning (``"全国"``: national ones only;
+    None: every row, the Python API's default — the CLI always chooses one).
     """
     step = progress or (lambda message: None)
     log = WarningLog()
@@ -175,6 +180,7 @@ def prepare(
     if capacity_method not in (*CAPACITY_METHODS, "none"):
         raise InputError(f"--capacity-method {capacity_method}: use one of {', '.join(CAPACITY_METHODS)} or none")
     table = load_standards(standards)
+    jurisdiction_levels(jurisdiction)  # a place name that cannot be read stops here, before any work
 
     step("reading communities")
     comm = io.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
@@ -275,7 +281,7 @@ def prepare(
         used_rows[str(path)] = [r for r in range(first, first + n_read) if r not in io._logged_rows(log, str(path))]
         extents[category] = gpd.GeoSeries([area], crs=4326).to_crs(metric).iloc[0]
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
-    checks = select_checks(fac, table, surveyed, standard_choices, log=log)
+    checks = select_checks(fac, table, surveyed, standard_choices, jurisdiction=jurisdiction, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
     _report_facilities(fac, comm, checks, log)
@@ -311,6 +317,7 @@ def prepare(
         "capacity_method": capacity_method,
         "survey_extent": {k: str(v) for k, v in (survey_extent or {}).items()},
         "study": study,
+        "jurisdiction": jurisdiction,
         "attribution": attribution,
         "crs": metric.to_string(),
         "inputs": {
