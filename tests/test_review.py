@@ -158,6 +158,22 @@ def test_review_cli_on_the_sample_as_planned_and_as_built(tmp_path):
     assert built.returncode == 0, built.stderr
     opinion = (tmp_path / "a" / "acceptance.md").read_text(encoding="utf-8")
     assert "竣工验收意见" in opinion and "暂不通过验收" in opinion and "不得通过验收" in opinion
+    # issue 14: the texts a planner files are Chinese throughout and cite only the standards of Beijing and national
+    from test_jurisdiction import latin_words
+
+    conditions = (tmp_path / "r" / "review.md").read_text(encoding="utf-8").split("```text")[1]
+    for text in (conditions, opinion.split("```text")[1]):
+        assert latin_words(text) == [], text
+        assert "贵州省" not in text and "安徽省" not in text and "哈尔滨" not in text
+    assert "社区便民商业设施（菜市场）：1 处，建筑面积合计不少于 500 m²" in conditions  # Beijing's minimum
+    assert "社区教育设施（幼儿园）：1 处，建筑面积合计不少于 3,150 m²，周边设施未调查" in conditions  # schools only
+    settings = json.loads((tmp_path / "r" / "run.json").read_text(encoding="utf-8"))["settings"]
+    assert settings["jurisdiction"] == "北京市西城区"
+    other = run_cli("review", "--project", str(project), "--planned", str(planned), "--out", str(tmp_path / "s"),
+                    "--jurisdiction", "全国", "--quiet")
+    assert other.returncode == 0, other.stderr
+    national = (tmp_path / "s" / "review.md").read_text(encoding="utf-8").split("```text")[1]
+    assert "北京市" not in national and "社区便民商业设施（菜市场）：1 处，建筑面积合计不少于 750 m²" in national
 
 
 def test_spare_capacity_belongs_to_the_facility_within_reach_whatever_the_row_order(tmp_path, grid_communities):
