@@ -19,6 +19,12 @@ for review, e.g. 社区养老服务用房 20 m² per 100 households for new area
   floor area for the remainder;
 - **street-level standards** are provided by the street, not by one project: not required.
 
+Only the standards that apply where the project is are used (the study's ``jurisdiction``: national rows, and a
+province's or city's rows there). Where the existing facilities of an area-serving standard were not surveyed — the
+category, that standard (kindergartens when only schools were surveyed), or the project's community outside the
+category's survey extent — nothing is counted as spare: the row reads 未调查 and the condition asks for full
+provision or a survey (周边设施未调查，按标准全额配建或补充调查后核定). The texts are Chinese throughout.
+
 The required figures are compared with the facilities the project plans (``--planned``) or, at completion, has
 built (``--as-built``): ``pass`` when as many facilities (each at least the standard's minimum size) and as much
 floor area are provided as required, ``fail`` otherwise, ``not required`` when nothing is. The result is a table

@@ -2,9 +2,11 @@
 
 The default table (``geofacility/data/standards.csv``) is derived from ``standards-reference.md`` §3: one row per
 category/subcategory with its service radius, area indicators, minimum size, population served, source and
-confirmation status. A planner's file with the same columns overrides rows with the same
-(category, subcategory) and adds new ones, so a district's own rules (e.g. Beijing Xicheng's 350 m² community
-rooms) sit beside the national ones.
+confirmation status, where it applies (``jurisdiction``: 全国, a province or a city) and, in Chinese, which of its
+figures were found in the source (``verification``; docs/standards-sources.md). A planner's file with the same
+columns overrides rows with the same (category, subcategory, jurisdiction) — or, without a jurisdiction, every row
+of that standard — and adds new ones, so a district's own rules (e.g. Beijing Xicheng's 350 m² community rooms) sit
+beside the national ones. A study uses the rows that apply where it lies (:func:`applicable_standards`).
 
 A :class:`Check` is one standard applied to one category in an analysis.
 """

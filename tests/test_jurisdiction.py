@@ -249,3 +249,27 @@ def test_standards_sheet_says_where_each_standard_applies_and_whether_it_was_ver
     assert rows[-1][0].startswith("本研究所在地：北京市。国家标准（全国）均适用")
     assert citation_zh(find_check(load_standards(), "commerce", "vegetable_market")).endswith(
         "（北京市标准）（部分指标未找到原文核实，请核对）")
+
+
+def test_outside_the_survey_extent_is_not_surveyed(tmp_path, grid_communities):
+    """Kindergartens surveyed only in C11 (--survey-extent): a project in C22 cannot count on a spare place there,
+    even though K stands 100 m away — the kindergarten row reads 未调查 and is required in full (3,150 m²)."""
+    from conftest import block
+
+    fac = gpd.GeoDataFrame({"facility_id": ["K"], "name": ["甲幼儿园"], "category": ["education"],
+                            "subcategory": ["kindergarten"], "capacity": [6000]},
+                           geometry=[shapely.Point(centre(2, 2))], crs=CRS)
+    comm_path, fac_path = _grid_files(tmp_path, grid_communities, fac)
+    extent = tmp_path / "extent.geojson"
+    gpd.GeoDataFrame(geometry=[block(1, 1)], crs=CRS).to_crs(4326).to_file(extent)
+    analysis = analyze(communities=comm_path, facilities=[fac_path], survey_extent={"education": extent},
+                       jurisdiction="北京市")
+    x, y = centre(2, 2)
+    project = gpd.GeoDataFrame({"name": ["新建小区"], "户数": [2000], "人口": [5000]},
+                               geometry=[shapely.Point(x + 100, y)], crs=CRS)
+    project_path = tmp_path / "project.geojson"
+    project.to_crs(4326).to_file(project_path)
+    site = read_project(project_path, analysis.crs)
+    row = review_project(site, review_checks(load_standards(), None, analysis.checks, jurisdiction="北京市"),
+                         analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
+    assert row["survey"] == "未调查" and row["remainder_population"] == 5000 and row["required_m2"] == 3150
