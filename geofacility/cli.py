@@ -157,6 +157,11 @@ AllowOverlap = Annotated[bool, typer.Option(
     help="Go on when two communities overlap by half the smaller one's area or more (refused by default: the same "
          "place drawn twice counts its people twice); each community's people still count once, in its own "
          "polygon, and the overlaps are listed in the warnings.")]
+Jurisdiction = Annotated[Optional[str], typer.Option(
+    help="Where the study lies, as Chinese administrative names, largest first: national standards (全国) always "
+         "apply, a province's or a city's only there, and the more local row of a standard wins. Example: "
+         "--jurisdiction 北京市, --jurisdiction 山东省淄博市. Default: 北京市西城区 for the bundled sample, else 全国 "
+         "(national standards only).")]
 Study = Annotated[Optional[str], typer.Option(help="Name of the study area, used in titles. Default: the communities "
                                                    "file's name without generic words (张店区社区.shp → 张店区), else "
                                                    "its one street, else its folder.")]
@@ -183,7 +188,8 @@ def _standard_arg(standard: list[str] | None) -> dict[str, list[str]]:
 def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standard, radius, coords, crs, encoding,
                     aliases, coverage_target, study, quiet, network=None, distance=None, max_snap=150.0,
                     service_area_buffer=50.0, survey_extent=None, capacity_method="allocate",
-                    allow_overlap=False, weight_column=None, id_column=None, category=None) -> dict:
+                    allow_overlap=False, weight_column=None, id_column=None, category=None,
+                    jurisdiction=None) -> dict:
     """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe: the bundled
     sample when neither --communities nor --demand is given (extra --facilities are then added to it); the
     demand points alone, never mixed into the sample, when --demand comes without --communities.
@@ -213,6 +219,8 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                   "towns": towns, "study": None}  # None: named from the file (pipeline.study_name)
     if study is not None:
         kwargs["study"] = study
+    # the standards that apply where the study lies: the sample's own place, else national ones unless told
+    kwargs["jurisdiction"] = jurisdiction if jurisdiction is not None else kwargs.get("jurisdiction", "全国")
     columns = {"population": weight_column, "demand_id": id_column}
     if any(columns.values()):
         kwargs["demand_columns"] = {k: v for k, v in columns.items() if v}
@@ -245,7 +253,8 @@ _STUDY_PARAMETERS = (
     ("coords", Coords, None), ("crs", Crs, None), ("encoding", Encoding, None), ("aliases", Aliases, None),
     ("network", Network, None), ("distance", Distance, None), ("max_snap", MaxSnap, 150.0),
     ("service_area_buffer", Buffer, 50.0), ("coverage_target", Target, 1.0), ("survey_extent", SurveyExtent, None),
-    ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False), ("study", Study, None),
+    ("capacity_method", CapacityMethod, "allocate"), ("allow_overlap", AllowOverlap, False), ("jurisdiction", Jurisdiction, None),
+    ("study", Study, None),
     ("weight_column", WeightColumn, None), ("id_column", IdColumn, None), ("quiet", Quiet, False),
 )
 _STUDY_OPTIONS = tuple(name for name, _, _ in _STUDY_PARAMETERS)
@@ -751,6 +760,7 @@ def _summary(analysis, seconds: float) -> None:
                   f"{comm['town'].nunique()} towns/streets, population {population:,.0f}; "
                   f"distance: {analysis.settings['distance']}, CRS {analysis.settings['crs']}; "
                   f"{seconds:.1f} s")
+    console.print(f"标准适用地区 jurisdiction: {analysis.settings.get('jurisdiction') or '不限 any'}", highlight=False)
     table = Table(title="Per category", show_lines=False)
     for col in ("category", "standard", "population covered", "served within capacity", "communities short"):
         table.add_column(col)
@@ -840,7 +850,8 @@ def review_command(
         listed = read_planned(as_built or planned, encoding=options.get("encoding"),
                               label_what="built" if as_built else "planned") if (as_built or planned) else None
         choices = _standard_arg(options.get("standard"))
-        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks)
+        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks,
+                               jurisdiction=analysis.settings.get("jurisdiction"))
         radius = _radius_arg(options.get("radius"))
         if radius:
             from dataclasses import replace
@@ -860,7 +871,7 @@ def review_command(
         for rec in result.table.to_dict("records"):
             need = f"{rec['required_count']:.0f}" + ("" if pd.isna(rec["required_m2"]) else
                                                       f" / {rec['required_m2']:,.0f} m²")
-            table.add_row(rec["category_zh"], rec["subcategory"], need,
+            table.add_row(rec["category_zh"], f"{rec['name_zh']}（{rec['jurisdiction']}）", need,
                           f"{rec['provided_count']} / {rec['provided_m2']:,.0f} m²", RESULT_ZH[rec["result"]])
         console.print(table)
         from .review import conditions_text
@@ -876,14 +887,21 @@ def list_standards(
     = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV, a starting point for your own "
                                                     "rules: geofacility standards --csv > rules.csv")] = False,
+    jurisdiction: Annotated[Optional[str], typer.Option(
+        help="Only the standards that apply there, the most local of each (e.g. 北京市, 全国).")] = None,
 ) -> None:
-    """List the standards table (built-in, or merged with --standards): radius, area rules, source, status."""
+    """List the standards table (built-in, or merged with --standards): radius, area rules, where it applies,
+    source, status."""
+    from .standards import applicable_standards, status_zh
+
     table = load_standards(standards)
+    if jurisdiction is not None:
+        table = applicable_standards(table, jurisdiction)
     if csv:
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
         return
     view = Table(title="Standards (metres, m²) — `geofacility analyze --standard CATEGORY=SUBCATEGORY` to apply one")
-    for col in ("category / subcategory", "名称", "level", "radius", "floor-area rule", "default", "status"):
+    for col in ("category / subcategory", "名称", "适用地区", "level", "radius", "floor-area rule", "default", "状态"):
         view.add_column(col, overflow="fold")
     for _, row in table.iterrows():
         check = check_from_row(row)
@@ -896,9 +914,9 @@ def list_standards(
             rules.append(f"≥{check.min_building_m2:g} m² each")
         if check.serves_population:
             rules.append(f"1 per ≤{check.serves_population:,.0f} people")
-        view.add_row(f"{check.category} / {check.subcategory}", check.name_zh, check.level,
+        view.add_row(f"{check.category} / {check.subcategory}", check.name_zh, check.jurisdiction or "自定", check.level,
                      f"{check.radius_m:g} m" if check.radius_m else "—", "; ".join(rules) or "—",
-                     "yes" if check.is_default else "", check.status)
+                     "yes" if check.is_default else "", status_zh(check).split("：")[0].split("（")[0])
     out_console.print(view)
 
 

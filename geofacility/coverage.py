@@ -24,8 +24,9 @@ import pandas as pd
 import shapely
 
 from .distance import StraightLineDistance, pairs_within
-from .errors import WarningLog
-from .standards import CATEGORIES, Check, chosen_checks, default_check, find_check, share_text
+from .errors import InputError, WarningLog
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, NATIONAL, Check, applicable_standards, chosen_checks, \
+    default_check, find_check, share_text, where_applies
 
 __all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community"]
 
@@ -40,27 +41,46 @@ def category_columns(category: str) -> list[str]:
 
 
 def select_checks(facilities: pd.DataFrame, standards: pd.DataFrame, surveyed: list[str],
-                  choices: dict[str, list[str]] | None = None, *, log: WarningLog | None = None) -> list[Check]:
-    """The standards applied to each surveyed category.
+                  choices: dict[str, list[str]] | None = None, *, jurisdiction: str | None = None,
+                  log: WarningLog | None = None) -> list[Check]:
+    """The standards applied to each surveyed category, among those that apply in the study's ``jurisdiction``
+    (national rows always; a province's or city's only there; the most local row of a standard wins — see
+    :func:`geofacility.standards.applicable_standards`; None: every row).
 
-    ``choices`` (``--standard CATEGORY=SUBCATEGORY``) wins. Otherwise one check per subcategory present in the
-    facilities that the standards table knows, plus the category's default standard for facilities without a
-    known subcategory.
+    ``choices`` (``--standard CATEGORY=SUBCATEGORY``) wins; a standard of another jurisdiction is refused. Otherwise
+    one check per subcategory present in the facilities that the applicable standards know, plus the category's
+    default standard for facilities without a known (or applicable) subcategory.
     """
     log = log if log is not None else WarningLog()
     choices = choices or {}
+    table = applicable_standards(standards, jurisdiction)
+    for category, subs in choices.items():
+        for sub in subs:
+            elsewhere = where_applies(standards, category, sub)
+            if find_check(table, category, sub) is None and elsewhere:
+                raise InputError(
+                    f"--standard {category}={sub}: a standard of {'、'.join(elsewhere)}, which does not apply where "
+                    f"this study lies ({jurisdiction or NATIONAL}); give --jurisdiction {elsewhere[0]} if the study "
+                    "is there, or choose a standard that applies")
     checks: list[Check] = []
     for category in CATEGORIES:
         if category not in surveyed:
             continue
         if category in choices:
-            checks.extend(chosen_checks(standards, category, choices[category]))
+            checks.extend(chosen_checks(table, category, choices[category]))
             continue
         of_cat = facilities[facilities["category"] == category]
         subs = sorted({s for s in of_cat["subcategory"] if isinstance(s, str)})
-        cat_checks = [c for c in (find_check(standards, category, s) for s in subs) if c is not None]
-        if not cat_checks or of_cat["subcategory"].isna().any():
-            fallback = default_check(standards, category)
+        cat_checks = [c for c in (find_check(table, category, s) for s in subs) if c is not None]
+        foreign = [s for s in subs if find_check(table, category, s) is None and where_applies(standards, category, s)]
+        for sub in foreign:
+            log.add("standards", None, f"{CATEGORY_SHORT_ZH[category]}设施子类 {sub} 的标准只适用于"
+                                       f"{'、'.join(where_applies(standards, category, sub))}，不适用于本研究所在地"
+                                       f"（{jurisdiction or NATIONAL}），按本类默认标准计 (the standard of {sub} "
+                                       "does not apply here; counted under the category's default standard)",
+                    severity="info")
+        if not cat_checks or of_cat["subcategory"].isna().any() or foreign:
+            fallback = default_check(table, category)
             if fallback.subcategory not in {c.subcategory for c in cat_checks}:
                 cat_checks.append(fallback)
         checks.extend(cat_checks)
@@ -120,7 +140,6 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     area = fac["floor_area_m2"].to_numpy(dtype="float64")
     big_enough = np.isnan(area) | (area >= (check.min_building_m2 or 0.0))
     required_count = check.required_count(population)
-    below_codes = np.full(len(fac), -1, dtype=np.int64)  # where each facility below the minimum size stands
     if check.scope == "reach" and check.radius_m:
         # the facilities within the radius of at least one resident (a demand point with people) of the community:
         # the same residents and radius as the covered share, so a facility counts only where it covers somebody

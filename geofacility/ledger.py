@@ -36,7 +36,8 @@ from openpyxl.utils import get_column_letter
 
 from .atomic import atomic_path
 from .errors import WARNING_COLUMNS, InputError, message_zh
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, share_text
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, LEVEL_ZH, SCOPE_ZH, Check, share_text, \
+    status_zh
 
 __all__ = [
     "BASE_COLUMNS",
@@ -706,45 +707,56 @@ def _warning_text(record: dict) -> str:
 
 
 _STANDARDS_HEADER = [
-    "category",
-    "category_zh",
-    "subcategory",
-    "name_zh",
-    "level",
-    "scope",
-    "radius_m",
-    "per_1000_building_m2",
-    "per_100hh_building_m2",
-    "min_building_m2",
-    "serves_population",
-    "source",
-    "status",
-    "note",
+    "设施类别",
+    "名称",
+    "适用地区",
+    "层级",
+    "统计范围",
+    "服务半径 m",
+    "每千人建筑面积 m²",
+    "每百户建筑面积 m²",
+    "单处最小建筑面积 m²",
+    "单处服务人口上限",
+    "来源",
+    "状态",
+    "备注",
+    "类别代码 category",
+    "子类代码 subcategory",
 ]
+_STANDARDS_WIDTHS = [18, 24, 12, 14, 12, 10, 12, 12, 12, 12, 60, 60, 50, 18, 28]
 
 
-def _standards_rows(checks: list[Check]) -> list[list]:
+def _standards_rows(checks: list[Check], jurisdiction: str | None = None) -> list[list]:
+    """The 采用标准 sheet: every standard applied, where it applies, its source and, in Chinese, whether its figures
+    were found in the source (已核实（来源…）/ 部分核实 / 未核实：未找到原文); then where the study lies."""
     if not checks:
-        return [["", "", "", "无（未调查任何类别） no standards applied"] + [None] * (len(_STANDARDS_HEADER) - 4)]
-    return [
-        [
-            check.category,
-            CATEGORY_LABELS_ZH.get(check.category, ""),
-            check.subcategory,
-            check.name_zh,
-            check.level,
-            check.scope,
-            check.radius_m,
-            check.per_1000_building_m2,
-            check.per_100hh_building_m2,
-            check.min_building_m2,
-            check.serves_population,
-            check.source,
-            check.status,
-            check.note,
+        rows = [["无（未调查任何类别）"] + [None] * (len(_STANDARDS_HEADER) - 1)]
+    else:
+        rows = [
+            [
+                CATEGORY_LABELS_ZH.get(check.category, ""),
+                check.name_zh,
+                check.jurisdiction or "自定",
+                LEVEL_ZH.get(check.level, check.level),
+                SCOPE_ZH.get(check.scope, check.scope),
+                check.radius_m,
+                check.per_1000_building_m2,
+                check.per_100hh_building_m2,
+                check.min_building_m2,
+                check.serves_population,
+                check.source,
+                status_zh(check),
+                check.note,
+                check.category,
+                check.subcategory,
+            ]
+            for check in checks
         ]
-        for check in checks
-    ]
+    where = jurisdiction or "不限（所有标准）"
+    rows += [[None] * len(_STANDARDS_HEADER),
+             [f"本研究所在地：{where}。国家标准（全国）均适用；省、市标准仅适用于其辖区；同一设施有多级标准时采用最具体的一级。"
+              "状态为“未核实”或“部分核实”的指标未找到原文，使用前请核对。"] + [None] * (len(_STANDARDS_HEADER) - 1)]
+    return rows
 
 
 #: the sub-headings (row 3) or headings (row 2) of the columns the planner fills in (Attachment 3's 整治方案, 备注)
@@ -790,8 +802,8 @@ def _generated_sheets(table: pd.DataFrame, checks: list[Check], warnings: pd.Dat
     """(title, header, rows, widths) of each generated sheet this run has, in :data:`GENERATED_SHEETS` order."""
     sheets = [("警告 warnings", ["文件 file", "行 row", "级别 severity", "说明 message"], _warning_rows(warnings),
                [28, 8, 12, 80]),
-              ("采用标准 standards", _STANDARDS_HEADER, _standards_rows(checks),
-               [18, 18, 28, 24, 10, 10, 10, 12, 12, 12, 14, 50, 18, 60])]
+              ("采用标准 standards", _STANDARDS_HEADER, _standards_rows(checks, settings.get("jurisdiction")),
+               _STANDARDS_WIDTHS)]
     accounting = settings.get("_accounting")
     if accounting is not None and len(accounting):
         sheets.append(("输入核对 input rows", ["文件 file", "读入行 rows read", "采用 used",

@@ -20,7 +20,7 @@ from .demand import assign_communities, complete_demand, spread_population
 from .errors import InputError, WarningLog
 from .network import (DEFAULT_BUFFER_M, DEFAULT_MAX_SNAP_M, Network, WalkingDistance, read_network, service_areas,
                       snap_points)
-from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, load_standards
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, jurisdiction_levels, load_standards
 
 __all__ = ["Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs", "sample_dir", "ledger_frame"]
 
@@ -110,6 +110,7 @@ def sample_inputs() -> dict:
         "demand": d / "compounds.csv",
         "towns": d / "streets.geojson",
         "study": "北京市西城区",
+        "jurisdiction": "北京市西城区",  # Beijing's rows (西政办发〔2011〕10号, the 2018 commerce rules…) apply
         "attribution": "Streets © OpenStreetMap contributors (ODbL 1.0); population WorldPop via tsinghua-fib-lab/"
                        "mosstool (MIT); compounds Lianjia and schools via Yu-zhang-ssci/XIcheng-Education-research "
                        "(research use); community boundaries approximate (derived)",
@@ -208,6 +209,7 @@ def prepare(
     cost_matrix: dict | None = None,
     demand_columns: dict | None = None,
     none_exist: tuple | list = (),
+    jurisdiction: str | None = None,
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`analyze`, which runs both steps).
@@ -226,6 +228,9 @@ def prepare(
     one unit holding everybody). ``demand_columns``: the demand file's columns for roles
     (``{"population": "POP2000", "demand_id": "NAME"}``). ``none_exist``: categories surveyed although no
     facility file names them (siting where none exist yet): said in the warnings when none is found.
+    ``jurisdiction``: where the study lies, e.g. ``"北京市"`` or ``"山东省淄博市"``: national standards always apply,
+    a province's or a city's only there, the most local one of a standard winning (``"全国"``: national ones only;
+    None: every row, the Python API's default — the CLI always chooses one).
     """
     if communities is None and demand is None:
         raise InputError("give --communities (community polygons) or --demand (demand points), or neither for the "
@@ -251,6 +256,7 @@ def prepare(
     if capacity_method not in (*CAPACITY_METHODS, "none"):
         raise InputError(f"--capacity-method {capacity_method}: use one of {', '.join(CAPACITY_METHODS)} or none")
     table = load_standards(standards)
+    jurisdiction_levels(jurisdiction)  # a place name that cannot be read stops here, before any work
 
     comm = None
     if communities is not None:
@@ -377,7 +383,7 @@ def prepare(
                     zh=f"未给现有{CATEGORY_SHORT_ZH[category]}设施（--facilities {category}=FILE）：按现状无此类设施计，"
                        "所有人均未覆盖")
     surveyed = [c for c in CATEGORIES if c in declared or (fac["category"] == c).any()]
-    checks = select_checks(fac, table, surveyed, standard_choices, log=log)
+    checks = select_checks(fac, table, surveyed, standard_choices, jurisdiction=jurisdiction, log=log)
     if radius:
         checks = [replace(c, radius_m=float(radius[c.category])) if c.category in radius else c for c in checks]
     fac, not_in_use = _split_in_use(fac, log)
@@ -417,6 +423,7 @@ def prepare(
         "capacity_method": capacity_method,
         "survey_extent": {k: str(v) for k, v in (survey_extent or {}).items()},
         "study": study if study is not None else study_name(communities, comm["town"]),
+        "jurisdiction": jurisdiction,
         "attribution": attribution,
         "crs": metric.to_string(),
         "inputs": {

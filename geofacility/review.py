@@ -19,6 +19,12 @@ for review, e.g. 社区养老服务用房 20 m² per 100 households for new area
   floor area for the remainder;
 - **street-level standards** are provided by the street, not by one project: not required.
 
+Only the standards that apply where the project is are used (the study's ``jurisdiction``: national rows, and a
+province's or city's rows there). Where the existing facilities of an area-serving standard were not surveyed — the
+category, that standard (kindergartens when only schools were surveyed), or the project's community outside the
+category's survey extent — nothing is counted as spare: the row reads 未调查 and the condition asks for full
+provision or a survey (周边设施未调查，按标准全额配建或补充调查后核定). The texts are Chinese throughout.
+
 The required figures are compared with the facilities the project plans (``--planned``) or, at completion, has
 built (``--as-built``): ``pass`` when as many facilities (each at least the standard's minimum size) and as much
 floor area are provided as required, ``fail`` otherwise, ``not required`` when nothing is. The result is a table
@@ -36,8 +42,8 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, WarningLog
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, Check, check_from_row, chosen_checks, \
-    default_check
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, NATIONAL, Check, applicable_standards, \
+    applies_in, check_from_row, chosen_checks, citation_zh, default_check, find_check, where_applies
 
 __all__ = ["Project", "read_project", "read_planned", "review_checks", "review_project", "Review",
            "REVIEW_COLUMNS", "conditions_text", "write_review"]
@@ -48,13 +54,15 @@ AREA_LEVELS = ("5min", "10min", "15min")
 STREET_LEVELS = ("street",)
 
 REVIEW_COLUMNS = [
-    "category", "category_zh", "subcategory", "standard", "level", "radius_m", "population", "households",
+    "category", "category_zh", "subcategory", "name_zh", "standard", "jurisdiction", "citation", "level", "radius_m",
+    "population", "households", "survey",
     "required_count_full", "required_m2_full", "spare_capacity", "spare_from", "absorbed_population",
     "remainder_population", "required_count", "required_m2", "provided_count", "provided_m2", "result", "reasons",
 ]
 _HEADER_ZH = {
-    "category": "类别 category", "category_zh": "设施类别", "subcategory": "子类 subcategory",
-    "standard": "采用标准 standard", "level": "层级 level", "radius_m": "服务半径 m", "population": "项目人口",
+    "category": "类别 category", "category_zh": "设施类别", "subcategory": "子类 subcategory", "name_zh": "设施名称",
+    "standard": "采用标准 standard", "jurisdiction": "适用地区", "citation": "依据", "level": "层级 level",
+    "survey": "现有设施调查", "radius_m": "服务半径 m", "population": "项目人口",
     "households": "项目户数", "required_count_full": "按标准应配（处）", "required_m2_full": "按标准应配面积 m²",
     "spare_capacity": "半径内现有设施剩余容量（人）", "spare_from": "剩余容量来自", "absorbed_population": "现有设施可承接人口",
     "remainder_population": "需新配建服务人口", "required_count": "需配建（处）", "required_m2": "需配建面积 m²",
@@ -120,7 +128,7 @@ def read_project(path, crs, *, population: float | None = None, households: floa
     geometry = shapely.union_all(np.asarray(gdf.to_crs(crs).geometry.values))
     notes = []
     if len(gdf) > 1:
-        notes.append(f"{len(gdf)} features of {label} taken as one project")
+        notes.append(f"项目用地由 {len(gdf)} 个图形合并")
 
     def attribute(column):
         if column not in gdf.columns:
@@ -137,11 +145,10 @@ def read_project(path, crs, *, population: float | None = None, households: floa
                          "(households) or 人口 (population), or give --households N / --population N")
     if pop is None:
         pop = hh * pph
-        notes.append(f"population = {hh:,.0f} households × {pph:.2f} people per household (the study's) = "
-                     f"{pop:,.0f}")
+        notes.append(f"人口按 {hh:,.0f} 户 × {pph:.2f} 人/户（本研究平均户规模）估算为 {pop:,.0f} 人")
     if hh is None:
         hh = pop / pph
-        notes.append(f"households = {pop:,.0f} people ÷ {pph:.2f} people per household (the study's) = {hh:,.0f}")
+        notes.append(f"户数按 {pop:,.0f} 人 ÷ {pph:.2f} 人/户（本研究平均户规模）估算为 {hh:,.0f} 户")
     title = name or (str(gdf["name"].iloc[0]) if "name" in gdf.columns and pd.notna(gdf["name"].iloc[0])
                      else Path(path).stem)
     return Project(name=title, geometry=geometry, population=pop, households=hh, notes=notes)
@@ -203,12 +210,23 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
 
 
 def review_checks(table: pd.DataFrame, choices: dict[str, list[str]] | None = None,
-                  surveyed: list[Check] | None = None) -> list[Check]:
+                  surveyed: list[Check] | None = None, *, jurisdiction: str | None = None) -> list[Check]:
     """The standards a new project is reviewed against, per category: the ``--standard`` choices; else the rows
     the standards table marks ``review`` (built in: kindergarten and primary school; community rooms 30 m² per
     100 households; elderly rooms for new areas 20 m² per 100 households; vegetable market; indoor fitness 0.1 m²
     per resident; health station; canteen), else the category's default — plus the standards the study applied
-    to its existing facilities (``surveyed``), whose spare capacity is then counted."""
+    to its existing facilities (``surveyed``), whose spare capacity is then counted. Only the standards that apply in
+    the study's ``jurisdiction`` (see :func:`geofacility.standards.applicable_standards`; the same as the study's
+    checks) are used; a ``--standard`` of another jurisdiction is refused."""
+    full = table
+    table = applicable_standards(table, jurisdiction)
+    for category, subs in (choices or {}).items():
+        for sub in subs:
+            elsewhere = where_applies(full, category, sub)
+            if find_check(table, category, sub) is None and elsewhere:
+                raise InputError(f"--standard {category}={sub}: a standard of {'、'.join(elsewhere)}, which does not "
+                                 f"apply where this study lies ({jurisdiction or NATIONAL}); give --jurisdiction "
+                                 f"{elsewhere[0]} if the project is there, or choose a standard that applies")
     checks: list[Check] = []
     marked = table["review"].fillna("").astype(str).str.strip() != "" if "review" in table.columns else \
         pd.Series(False, index=table.index)
@@ -257,7 +275,7 @@ def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Proj
     spare = np.maximum(loads["capacity"].to_numpy() - loads["allocated"].to_numpy(), 0.0)
     order = np.argsort(dist, kind="stable")
     parts = [f"{loads['name'].iloc[i]} {spare[i]:,.0f}（容量 {loads['capacity'].iloc[i]:,.0f} − 已分配 "
-             f"{loads['allocated'].iloc[i]:,.0f}，距 {dist[i]:,.0f} m）" for i in order if spare[i] >= 0.5]
+             f"{loads['allocated'].iloc[i]:,.0f}，距 {dist[i]:,.0f} 米）" for i in order if spare[i] >= 0.5]
     return float(spare.sum()), parts
 
 
@@ -276,9 +294,52 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _surveyed_here(analysis, check: Check, project: Project) -> bool:
+    """Whether the study surveyed the existing facilities ``check`` counts where the project lies: its category was
+    surveyed, the study applied this standard to the facilities found (a category surveyed for primary schools
+    says nothing of kindergartens), and the project's community is not outside the category's survey extent."""
+    if analysis is None or check.category not in set(analysis.surveyed):
+        return False
+    if check.subcategory not in {c.subcategory for c in analysis.checks if c.category == check.category}:
+        return False
+    status = f"{check.category}_status"
+    comm = analysis.communities
+    if status in comm.columns and len(comm):
+        import geopandas as gpd
+
+        from .coverage import containing_community
+
+        where = containing_community(comm, gpd.GeoDataFrame(geometry=[project.point], crs=comm.crs))[0]
+        if where >= 0 and comm[status].iloc[where] == "not_surveyed":
+            return False
+    return True
+
+
+#: the local rules that refuse acceptance of a project without its facilities, by where they apply
+ACCEPTANCE_RULES = (
+    ("北京市", "西政办发〔2011〕10号“未建设……或者未达到标准的，不得通过验收”"),
+    ("山东省", "张政办字〔2020〕13号“社区配套设施要与住宅同步建设、同步验收、同步交付”"),
+)
+
+
+def _acceptance_basis(jurisdiction: str | None) -> str:
+    """The closing line of an acceptance opinion: the local rules that apply where the project is (every one when
+    no jurisdiction was chosen), else the planning conditions themselves."""
+    rules = [text for where, text in ACCEPTANCE_RULES if jurisdiction is None or applies_in(where, jurisdiction)]
+    if rules:
+        return f"（依据：{'；'.join(rules)}。）"
+    return "（依据：本项目规划条件，配套设施未按要求建设或未达到标准的，不得通过验收。）"
+
+
+#: what a planning condition says of an area-serving facility whose existing ones were not surveyed
+NOT_SURVEYED_ZH = "周边设施未调查，按标准全额配建或补充调查后核定"
+
+
 def review_project(project: Project, checks: list[Check], *, analysis=None, planned: pd.DataFrame | None = None,
                    as_built: bool = False) -> Review:
-    """The review table of ``project`` against ``checks`` (one row each): see the module docstring."""
+    """The review table of ``project`` against ``checks`` (one row each): see the module docstring. Where the
+    existing facilities of an area-serving standard were not surveyed, nothing is taken as spare capacity and the
+    row says 未调查 (``survey``): the whole demand must be provided, or the facilities surveyed first."""
     planned = planned if planned is not None else pd.DataFrame(columns=["name", "category", "subcategory",
                                                                         "floor_area_m2"])
     rows = []
@@ -289,25 +350,26 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
         reasons = []
         full_count = float(check.required_count(pop))
         full_m2 = float(check.required_area(pop, hh))
-        spare, spare_from, absorbed = np.nan, "", 0.0
+        spare, spare_from, absorbed, survey = np.nan, "", 0.0, ""
         if check.level in STREET_LEVELS:
             req_count, req_m2, remainder = 0.0, 0.0, 0.0
-            reasons.append("街道级设施，由街道统筹配置，不由单个项目配建 (street level: provided by the street)")
+            reasons.append("街道级设施，由街道统筹配置，不由单个项目配建")
         elif check.level in AREA_LEVELS and check.radius_m:
-            surveyed = analysis is not None and check.category in set(analysis.surveyed)
+            surveyed = _surveyed_here(analysis, check, project)
+            survey = "已调查" if surveyed else "未调查"
             spare, parts = _spare_capacity(analysis, check, siblings, project) if surveyed else (0.0, [])
             spare_from = "；".join(parts)
             absorbed = min(pop, spare)
             remainder = pop - absorbed
             if not surveyed:
                 spare = np.nan
-                reasons.append(f"现有{CATEGORY_SHORT_ZH[check.category]}设施未调查，未计剩余容量 (existing facilities "
-                               "not surveyed: no spare capacity counted)")
+                reasons.append(f"服务半径 {check.radius_m:g} 米内现有{check.name_zh}未调查，未计剩余容量，"
+                               "按标准全额配建或补充调查后核定")
             elif absorbed > 0:
-                reasons.append(f"半径 {check.radius_m:g} m 内现有设施剩余容量 {_fmt(spare)} 人，可承接 {_fmt(absorbed)} 人"
-                               f"（{spare_from}）")
+                reasons.append(f"服务半径 {check.radius_m:g} 米内现有设施剩余容量 {_fmt(spare)} 人，可承接 "
+                               f"{_fmt(absorbed)} 人（{spare_from}）")
             else:
-                reasons.append(f"半径 {check.radius_m:g} m 内现有设施无剩余容量 (no spare capacity within reach)")
+                reasons.append(f"服务半径 {check.radius_m:g} 米内现有{check.name_zh}已调查，无剩余容量")
             if remainder <= 0.5:
                 req_count, req_m2, remainder = 0.0, 0.0, 0.0
             else:
@@ -316,7 +378,7 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
                 reasons.append(f"其余 {_fmt(remainder)} 人需新配建")
         else:
             req_count, req_m2, remainder = full_count, full_m2, pop
-            reasons.append("项目内配建指标，按项目户数/人口全额配建 (required of the project itself)")
+            reasons.append("项目内配建指标，按项目户数、人口全额配建")
         n, area, too_small, names = _provided(planned, check, siblings)
         area_rule = check.has_area_rule and not math.isnan(req_m2)
         if req_count <= 0 and (not area_rule or req_m2 <= 0):
@@ -335,8 +397,10 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
                 reasons.append(f"{verb} {n} 处、{_fmt(area)} m²，满足要求")
         rows.append({
             "category": check.category, "category_zh": CATEGORY_LABELS_ZH[check.category],
-            "subcategory": check.subcategory, "standard": check.label, "level": check.level,
+            "subcategory": check.subcategory, "name_zh": check.name_zh, "standard": check.label,
+            "jurisdiction": check.jurisdiction or "自定", "citation": citation_zh(check), "level": check.level,
             "radius_m": check.radius_m if check.radius_m else np.nan, "population": pop, "households": hh,
+            "survey": survey,
             "required_count_full": full_count, "required_m2_full": full_m2, "spare_capacity": spare,
             "spare_from": spare_from, "absorbed_population": absorbed, "remainder_population": remainder,
             "required_count": req_count, "required_m2": req_m2 if area_rule else np.nan, "provided_count": n,
@@ -347,8 +411,15 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
     return Review(project=project, table=table, as_built=as_built, settings=settings)
 
 
+def _facility_zh(rec: dict) -> str:
+    """社区教育设施（幼儿园）; 社区食堂 when the standard is named as its category."""
+    return rec["category_zh"] if rec["name_zh"] == rec["category_zh"] else f"{rec['category_zh']}（{rec['name_zh']}）"
+
+
 def conditions_text(review: Review) -> str:
-    """规划条件 (planning conditions) or 竣工验收意见 (completion-acceptance opinion), ready to paste."""
+    """规划条件 (planning conditions) or 竣工验收意见 (completion-acceptance opinion), ready to paste: in Chinese
+    throughout (facility names, the standards' Chinese citations and where they apply), citing only the standards
+    the review applied (those of the study's jurisdiction)."""
     p = review.project
     t = review.table
     head = f"{p.name}（规划居住 {_fmt(p.households)} 户、约 {_fmt(p.population)} 人）"
@@ -367,14 +438,15 @@ def conditions_text(review: Review) -> str:
                 parts.append(f"{rec['required_count']:.0f} 处")
             if not pd.isna(rec["required_m2"]) and rec["required_m2"] > 0:
                 parts.append(f"建筑面积合计不少于 {_fmt(rec['required_m2'])} m²")
-            basis = rec["standard"]
-            lines.append(f"{k}. {rec['category_zh']}（{rec['subcategory']}）：{'，'.join(parts)}；依据：{basis}。")
+            if rec["survey"] == "未调查":
+                parts.append(f"{NOT_SURVEYED_ZH}")
+            lines.append(f"{k}. {_facility_zh(rec)}：{'，'.join(parts)}；依据：{rec['citation']}。")
         if k == 0:
             lines.append("（经核算，现有设施剩余容量可满足本项目需求，无需另行配建。）")
         served = t.loc[(t["result"] == "not required") & (t["absorbed_population"] > 0)]
         if len(served):
             lines.append("二、下列设施由周边现有设施剩余容量承接，不另行配建：" + "；".join(
-                f"{r['category_zh']}（{r['spare_from']}）" for r in served.to_dict("records")) + "。")
+                f"{r['category_zh']}（{r['name_zh']}：{r['spare_from']}）" for r in served.to_dict("records")) + "。")
         lines.append(f"{'三' if len(served) else '二'}、配套设施未按上述要求建设或未达到标准的，不得通过竣工验收。")
     else:
         failed = t.loc[t["result"] == "fail"]
@@ -384,9 +456,8 @@ def conditions_text(review: Review) -> str:
         else:
             lines.append("经核查，本项目下列社区配套设施未按要求配建，暂不通过验收，整改完成后重新申请：")
             for k, rec in enumerate(failed.to_dict("records"), 1):
-                lines.append(f"{k}. {rec['category_zh']}（{rec['subcategory']}）：{rec['reasons']}。")
-            lines.append("（依据：西政办发〔2011〕10号“未建设……或者未达到标准的，不得通过验收”；张政办字〔2020〕13号"
-                         "“社区配套设施要与住宅同步建设、同步验收、同步交付”。）")
+                lines.append(f"{k}. {_facility_zh(rec)}：{rec['reasons']}；依据：{rec['citation']}。")
+            lines.append(_acceptance_basis(review.settings.get("jurisdiction")))
     for note in p.notes:
         lines.append(f"注：{note}")
     return "\n".join(lines) + "\n"
@@ -417,7 +488,8 @@ def write_review(review: Review, out_dir) -> dict[str, Path]:
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
     with contextlib.ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_path(p)) for k, p in paths.items()}
-        shown.assign(**{c: shown[c].map(safe_cell_text) for c in ("standard", "spare_from", "reasons")}).to_csv(
+        shown.assign(**{c: shown[c].map(safe_cell_text) for c in ("standard", "citation", "spare_from",
+                                                                  "reasons")}).to_csv(
             tmp["csv"], index=False, encoding="utf-8-sig")
         wb = Workbook()
         ws = wb.active
@@ -437,13 +509,13 @@ def write_review(review: Review, out_dir) -> dict[str, Path]:
             cond.append([safe_cell_text(line)])
         cond.column_dimensions["A"].width = 120
         wb.save(tmp["xlsx"])
-        md = [f"# {review.project.name} — {'竣工验收核查 completion check' if review.as_built else '配建审查 review'}",
+        md = [f"# {review.project.name} — {'竣工验收核查' if review.as_built else '配建审查'}",
               "", "| 类别 | 标准 | 需配建 | 需配建面积 m² | " + ("已建" if review.as_built else "拟建")
               + " | 面积 m² | 结论 | 理由 |", "|---|---|---|---|---|---|---|---|"]
         for rec in table.to_dict("records"):
-            cells = [rec["category_zh"], rec["subcategory"], f"{rec['required_count']:.0f}",
+            cells = [rec["category_zh"], rec["name_zh"], f"{rec['required_count']:.0f}",
                      "" if pd.isna(rec["required_m2"]) else _fmt(rec["required_m2"]), str(rec["provided_count"]),
-                     _fmt(rec["provided_m2"]), RESULT_ZH[rec["result"]], rec["reasons"]]
+                     _fmt(rec["provided_m2"]), RESULT_ZH[rec["result"]].split(" ")[0], rec["reasons"]]
             md.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         md += ["", "```text", text.rstrip(), "```", ""]
         tmp["md"].write_text("\n".join(md), encoding="utf-8")

@@ -2,15 +2,18 @@
 
 The default table (``geofacility/data/standards.csv``) is derived from ``standards-reference.md`` §3: one row per
 category/subcategory with its service radius, area indicators, minimum size, population served, source and
-confirmation status. A planner's file with the same columns overrides rows with the same
-(category, subcategory) and adds new ones, so a district's own rules (e.g. Beijing Xicheng's 350 m² community
-rooms) sit beside the national ones.
+confirmation status, where it applies (``jurisdiction``: 全国, a province or a city) and, in Chinese, which of its
+figures were found in the source (``verification``; docs/standards-sources.md). A planner's file with the same
+columns overrides rows with the same (category, subcategory, jurisdiction) — or, without a jurisdiction, every row
+of that standard — and adds new ones, so a district's own rules (e.g. Beijing Xicheng's 350 m² community rooms) sit
+beside the national ones. A study uses the rows that apply where it lies (:func:`applicable_standards`).
 
 A :class:`Check` is one standard applied to one category in an analysis.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +35,15 @@ __all__ = [
     "check_from_row",
     "default_check",
     "LEVEL_SCOPE",
+    "NATIONAL",
+    "jurisdiction_levels",
+    "applies_in",
+    "applicable_standards",
+    "status_zh",
+    "citation_zh",
+    "where_applies",
+    "LEVEL_ZH",
+    "SCOPE_ZH",
 ]
 
 #: The seven categories, in the column order of the Zhangdian ledger (附件3).
@@ -89,6 +101,11 @@ LEVEL_SCOPE: dict[str, str] = {
     "street": "town",
 }
 
+#: the levels and scopes in Chinese (the 采用标准 sheet)
+LEVEL_ZH: dict[str, str] = {"block": "居住街坊", "5min": "五分钟生活圈", "10min": "十分钟生活圈", "15min": "十五分钟生活圈",
+                            "community": "社区", "street": "街道"}
+SCOPE_ZH: dict[str, str] = {"community": "社区内计", "reach": "服务半径内计", "town": "街道内计"}
+
 REQUIRED_COLUMNS = ("category", "subcategory", "level")
 NUMERIC_COLUMNS = (
     "radius_m",
@@ -119,6 +136,11 @@ class Check:
     status: str
     note: str
     is_default: bool = False
+    #: where the standard applies: 全国 (national), a province (山东省) or a city (北京市, 哈尔滨市); "" for a
+    #: planner's own row without one (applies to every study, as the most local rule)
+    jurisdiction: str = "全国"
+    #: what of the row was checked against its source, in Chinese (built-in rows; see docs/standards-sources.md)
+    verification: str = ""
     #: when rooms may be combined to reach ``min_building_m2``: the least one room must have (e.g. Beijing's
     #: 350 m² of community rooms, of which the one-stop station ≥ 50 m² in one room)
     part_min_m2: float | None = None
@@ -236,13 +258,111 @@ def load_standards(path: str | Path | None = None) -> pd.DataFrame:
         for col in user.columns:
             if col not in table.columns:
                 table[col] = ""
-        key = ["category", "subcategory"]
+        user["jurisdiction"] = user["jurisdiction"].str.strip()
         # a user default replaces the built-in default of its category
         user_default_cats = set(user.loc[user["default"].str.strip() != "", "category"])
         table.loc[table["category"].isin(user_default_cats), "default"] = ""
-        merged = pd.concat([table, user], ignore_index=True)
-        table = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+        # a planner's row without a jurisdiction is their own rule: it replaces the built-in rows of that standard
+        # wherever they apply; a row with one replaces the built-in row of the same jurisdiction only
+        own = user.loc[user["jurisdiction"] == "", ["category", "subcategory"]].apply(tuple, axis=1)
+        replaced = table[["category", "subcategory"]].apply(tuple, axis=1).isin(set(own))
+        merged = pd.concat([table.loc[~replaced], user], ignore_index=True)
+        table = merged.drop_duplicates(subset=["category", "subcategory", "jurisdiction"],
+                                       keep="last").reset_index(drop=True)
     return table
+
+
+#: where a standard applies to every study
+NATIONAL = "全国"
+_ADMIN_UNIT = re.compile(r".+?(?:特别行政区|自治区|自治州|自治县|自治旗|省|市|地区|盟|区|县|旗)")
+
+
+def jurisdiction_levels(text: str | None) -> tuple[str, ...]:
+    """The administrative units a study's jurisdiction names, largest first: '山东省淄博市张店区' → ('山东省',
+    '淄博市', '张店区'); '北京市' → ('北京市',); '全国', '' or None → () (national standards only). Units may also
+    be separated by '/', '、', spaces or commas. Refuses text that is not a Chinese administrative name."""
+    if text is None or not str(text).strip() or str(text).strip() == NATIONAL:
+        return ()
+    levels: list[str] = []
+    for part in re.split(r"[/、,，\s]+", str(text).strip()):
+        if not part:
+            continue
+        found = _ADMIN_UNIT.findall(part)
+        if "".join(found) != part:
+            raise InputError(
+                f"--jurisdiction {text!r}: write the place where the study lies as Chinese administrative names "
+                "ending in 省/自治区/市/区/县, largest first, e.g. 北京市, 山东省淄博市, 黑龙江省哈尔滨市 (a "
+                "province's rows apply only when the province is named); 全国 for national standards only")
+        levels.extend(found)
+    return tuple(levels)
+
+
+def _rank(row_jurisdiction: str, levels: tuple[str, ...]) -> int | None:
+    """How local a row is for a study in ``levels``: 0 national, 1… the depth of the unit, len+1 a planner's own
+    row without a jurisdiction; None when it does not apply there."""
+    j = (row_jurisdiction or "").strip()
+    if j == NATIONAL:
+        return 0
+    if j == "":
+        return len(levels) + 1
+    return levels.index(j) + 1 if j in levels else None
+
+
+def applies_in(check_or_jurisdiction, jurisdiction: str | None) -> bool:
+    """Whether a standard (a :class:`Check` or its jurisdiction text) applies in the study's ``jurisdiction``."""
+    j = getattr(check_or_jurisdiction, "jurisdiction", check_or_jurisdiction)
+    return _rank(j, jurisdiction_levels(jurisdiction)) is not None
+
+
+def applicable_standards(table: pd.DataFrame, jurisdiction: str | None) -> pd.DataFrame:
+    """The rows of ``table`` that apply in ``jurisdiction``, one per (category, subcategory): national rows always,
+    a province's or a city's only where the study lies in it (see :func:`jurisdiction_levels`); where several
+    apply, the most local one wins (a city's over its province's over the national one). ``None``: no
+    jurisdiction chosen (the Python API's default): every row applies, the most local one of each standard
+    winning."""
+    if "jurisdiction" not in table.columns:
+        return table
+    jur = table["jurisdiction"].fillna("").astype(str).str.strip()
+    if jurisdiction is None:
+        rank = np.where(jur == NATIONAL, 0, 1)
+    else:
+        levels = jurisdiction_levels(jurisdiction)
+        rank = np.array([-1 if (r := _rank(j, levels)) is None else r for j in jur])
+    keep = table.assign(_rank=rank, _order=np.arange(len(table))).loc[rank >= 0]
+    keep = keep.sort_values(["_rank", "_order"], ascending=[False, True], kind="stable")
+    keep = keep.drop_duplicates(subset=["category", "subcategory"], keep="first").sort_values("_order")
+    return keep.drop(columns=["_rank", "_order"]).reset_index(drop=True)
+
+
+def where_applies(table: pd.DataFrame, category: str, subcategory: str) -> list[str]:
+    """The jurisdictions of the rows of a standard (to say why it does not apply to a study)."""
+    rows = table[(table["category"] == category) & (table["subcategory"] == subcategory)]
+    return [] if "jurisdiction" not in rows.columns else [j or "自定" for j in rows["jurisdiction"]]
+
+
+def status_zh(check: Check) -> str:
+    """What of the standard was checked against its source, in Chinese: 已核实（来源：…）, 部分核实：…, or
+    未核实：未找到原文 (a planner's own row says so from its ``status``)."""
+    if check.verification:
+        return check.verification
+    status = (check.status or "").strip().lower()
+    source = (check.source or "").strip()
+    if status.startswith("confirmed"):
+        return f"已核实（来源：{source}）" if source else "已核实"
+    if status == "mixed":
+        return f"部分核实（来源：{source}），其余指标未找到原文" if source else "部分核实，其余指标未找到原文"
+    return "未核实：未找到原文"
+
+
+def citation_zh(check: Check) -> str:
+    """The standard as a planning condition cites it, in Chinese: its source, where it applies, and a warning when
+    a figure was not found in the source."""
+    where = f"{check.jurisdiction}标准" if check.jurisdiction else "自定标准"
+    text = f"{check.source or '自定标准'}（{where}）"
+    status = (check.status or "").strip().lower()
+    if not status.startswith("confirmed"):
+        text += "（部分指标未找到原文核实，请核对）" if status == "mixed" else "（指标未找到原文核实，请核对）"
+    return text
 
 
 def check_from_row(row: pd.Series) -> Check:
@@ -263,11 +383,15 @@ def check_from_row(row: pd.Series) -> Check:
         note=row.get("note", ""),
         is_default=bool(str(row.get("default", "")).strip()),
         part_min_m2=_num(row.get("part_min_m2")),
+        jurisdiction=str(row.get("jurisdiction", NATIONAL) or "").strip(),
+        verification=str(row.get("verification", "") or "").strip(),
     )
 
 
 def find_check(table: pd.DataFrame, category: str, subcategory: str) -> Check | None:
     rows = table[(table["category"] == category) & (table["subcategory"] == subcategory)]
+    if len(rows) > 1:  # a table not narrowed to a jurisdiction: the most local row, as applicable_standards(None)
+        rows = applicable_standards(rows, None)
     return None if rows.empty else check_from_row(rows.iloc[0])
 
 
@@ -289,4 +413,5 @@ def default_check(table: pd.DataFrame, category: str) -> Check:
         rows = table[table["category"] == category]
     if rows.empty:
         raise InputError(f"standards: no standard for category {category!r}; add a row for it to --standards")
-    return check_from_row(rows.iloc[0])
+    first = rows[(rows["subcategory"] == rows["subcategory"].iloc[0])]
+    return check_from_row(applicable_standards(first, None).iloc[0] if len(first) > 1 else rows.iloc[0])

@@ -181,8 +181,15 @@ def test_standards_command_lists_the_table():
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("category,subcategory,name_zh,level,radius_m")
-    assert len(lines) == 32  # header + 31 standards
+    # header + 33 rows: 31 standards, of which the vegetable market and the convenience store have a national
+    # (GB 50180-2018) and a Beijing (2018 commerce rules) row (issue 14)
+    assert len(lines) == 34
     assert any(line.startswith("education,primary_school,小学,10min,500") for line in lines)
+    beijing = run_cli("standards", "--csv", "--jurisdiction", "北京市").stdout.splitlines()
+    national = run_cli("standards", "--csv", "--jurisdiction", "全国").stdout.splitlines()
+    assert [line.split(",")[7] for line in beijing if line.startswith("commerce,vegetable_market,")] == ["500"]
+    assert [line.split(",")[7] for line in national if line.startswith("commerce,vegetable_market,")] == ["750"]
+    assert not any("北京市" in line.split(",")[-2] for line in national[1:])
 
 
 def test_sites_select_on_the_xicheng_sample(tmp_path):

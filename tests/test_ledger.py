@@ -394,13 +394,17 @@ def test_standards_sheet_lists_the_checks(written, primary):
     sheet = openpyxl.load_workbook(written["xlsx"])["采用标准 standards"]
     rows = list(sheet.iter_rows(values_only=True))
     header = rows[0]
-    assert header[:6] == ("category", "category_zh", "subcategory", "name_zh", "level", "scope")
-    assert len(rows) == 2
+    # the sheet is in Chinese (issue 14): codes only in the last two columns, status as 已核实/部分核实/未核实 text
+    assert header[:5] == ("设施类别", "名称", "适用地区", "层级", "统计范围")
+    assert len(rows) == 4  # one standard, a blank row, the note on where the study lies
     record = dict(zip(header, rows[1]))
-    assert record["subcategory"] == "primary_school" and record["name_zh"] == "小学"
-    assert record["radius_m"] == 500 and record["serves_population"] == 25000
-    assert record["scope"] == "reach" and record["level"] == "10min"
-    assert record["source"] == primary.source and record["status"] == "confirmed(1993 ed.)"
+    assert record["子类代码 subcategory"] == "primary_school" and record["名称"] == "小学"
+    assert record["服务半径 m"] == 500 and record["单处服务人口上限"] == 25000
+    assert record["统计范围"] == "服务半径内计" and record["层级"] == "十分钟生活圈"
+    assert record["适用地区"] == "全国"
+    assert record["来源"] == primary.source
+    assert record["状态"].startswith("已核实：服务半径≤500米") and "（来源：GB 50180-93（2016年版）表A.0.3）" in record["状态"]
+    assert rows[3][0].startswith("本研究所在地：")
 
 
 def test_data_sheet_is_the_csv_table(written, analysis):

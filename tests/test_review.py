@@ -63,7 +63,7 @@ def test_spare_capacity_of_an_existing_kindergarten_reduces_what_must_be_built(k
     assert row["required_count"] == 1  # ⌈4,000 / 12,000⌉
     assert row["required_m2"] == 3150  # the minimum size of one kindergarten
     assert row["result"] == "pass"
-    assert "甲幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 m）" in row["spare_from"]
+    assert "甲幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 米）" in row["spare_from"]
 
 
 def test_too_small_a_kindergarten_fails_with_reasons(kindergarten_study, tmp_path):
@@ -103,7 +103,7 @@ def test_households_derived_when_only_population_is_known(tmp_path):
     path = tmp_path / "p.geojson"
     gpd.GeoDataFrame({"人口": [5000]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
     project = read_project(path, "EPSG:32650", people_per_household=2.5)
-    assert project.households == 2000 and "households = 5,000 people ÷ 2.50" in project.notes[0]
+    assert project.households == 2000 and "户数按 5,000 人 ÷ 2.50 人/户" in project.notes[0]
     gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
     with pytest.raises(InputError, match="户数"):
         read_project(path, "EPSG:32650")
@@ -125,7 +125,7 @@ def test_written_review_and_conditions(kindergarten_study, tmp_path):
     text = paths["md"].read_text(encoding="utf-8")
     assert "新建小区（规划居住 2,000 户、约 5,000 人）社区配套设施规划条件" in text
     assert "与住宅同步规划、同步建设、同步验收、同步交付" in text
-    assert "社区教育设施（kindergarten）：1 处，建筑面积合计不少于 3,150 m²" in text
+    assert "社区教育设施（幼儿园）：1 处，建筑面积合计不少于 3,150 m²" in text
     table = pd.read_csv(paths["csv"], encoding="utf-8-sig")
     assert len(table) == len(review.table) and set(table["result"]) <= {"pass", "fail", "not required"}
 
@@ -148,13 +148,32 @@ def test_review_cli_on_the_sample_as_planned_and_as_built(tmp_path):
     # Xicheng's primary schools within 500 m have spare capacity for the whole project
     assert table.loc["primary_school", "result"] == "not required"
     assert table.loc["primary_school", "spare_capacity"] >= table.loc["primary_school", "population"]
-    assert table.loc["community_elderly_rooms_new", "result"] == "pass"
+    # the sample is Beijing (北京市西城区): Guizhou's 20 m² per 100 households does not apply there; the national
+    # day-care centre (≥ 350 m²) does, and the planned 420 m² meet it
+    assert "community_elderly_rooms_new" not in table.index
+    assert table.loc["day_care_center", "result"] == "pass"
     assert table.loc["community_rooms_national", "result"] == "fail"  # 300 m² < 30 m² × 20
     built = run_cli("review", "--project", str(project), "--as-built", str(planned), "--out", str(tmp_path / "a"),
                     "--quiet")
     assert built.returncode == 0, built.stderr
     opinion = (tmp_path / "a" / "acceptance.md").read_text(encoding="utf-8")
     assert "竣工验收意见" in opinion and "暂不通过验收" in opinion and "不得通过验收" in opinion
+    # issue 14: the texts a planner files are Chinese throughout and cite only the standards of Beijing and national
+    from test_jurisdiction import latin_words
+
+    conditions = (tmp_path / "r" / "review.md").read_text(encoding="utf-8").split("```text")[1]
+    for text in (conditions, opinion.split("```text")[1]):
+        assert latin_words(text) == [], text
+        assert "贵州省" not in text and "安徽省" not in text and "哈尔滨" not in text
+    assert "社区便民商业设施（菜市场）：1 处，建筑面积合计不少于 500 m²" in conditions  # Beijing's minimum
+    assert "社区教育设施（幼儿园）：1 处，建筑面积合计不少于 3,150 m²，周边设施未调查" in conditions  # schools only
+    settings = json.loads((tmp_path / "r" / "run.json").read_text(encoding="utf-8"))["settings"]
+    assert settings["jurisdiction"] == "北京市西城区"
+    other = run_cli("review", "--project", str(project), "--planned", str(planned), "--out", str(tmp_path / "s"),
+                    "--jurisdiction", "全国", "--quiet")
+    assert other.returncode == 0, other.stderr
+    national = (tmp_path / "s" / "review.md").read_text(encoding="utf-8").split("```text")[1]
+    assert "北京市" not in national and "社区便民商业设施（菜市场）：1 处，建筑面积合计不少于 750 m²" in national
 
 
 def test_spare_capacity_belongs_to_the_facility_within_reach_whatever_the_row_order(tmp_path, grid_communities):
@@ -180,7 +199,7 @@ def test_spare_capacity_belongs_to_the_facility_within_reach_whatever_the_row_or
     row = review_project(project, review_checks(load_standards(), None, analysis.checks),
                          analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
     assert row["spare_capacity"] == pytest.approx(1000)
-    assert row["spare_from"].startswith("乙幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 m）")
+    assert row["spare_from"].startswith("乙幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 米）")
 
 
 def _point_file(tmp_path, x, y):
