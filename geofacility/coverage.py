@@ -74,11 +74,14 @@ def select_checks(facilities: pd.DataFrame, standards: pd.DataFrame, surveyed: l
         cat_checks = [c for c in (find_check(table, category, s) for s in subs) if c is not None]
         foreign = [s for s in subs if find_check(table, category, s) is None and where_applies(standards, category, s)]
         for sub in foreign:
-            log.add("standards", None, f"{CATEGORY_SHORT_ZH[category]}设施子类 {sub} 的标准只适用于"
-                                       f"{'、'.join(where_applies(standards, category, sub))}，不适用于本研究所在地"
-                                       f"（{jurisdiction or NATIONAL}），按本类默认标准计 (the standard of {sub} "
-                                       "does not apply here; counted under the category's default standard)",
-                    severity="info")
+            places = '、'.join(where_applies(standards, category, sub))
+            named = standards.loc[(standards["category"] == category) & (standards["subcategory"] == sub), "name_zh"]
+            name_zh = next((n for n in named if isinstance(n, str) and n), sub)
+            log.add("standards", None, f"the standard of {category} subcategory {sub} applies only in {places}, not "
+                                       f"where this study lies ({jurisdiction or NATIONAL}): its facilities are "
+                                       "counted under the category's default standard", severity="info",
+                    zh=f"{CATEGORY_SHORT_ZH[category]}设施“{name_zh}”的标准只适用于{places}，不适用于本研究所在地"
+                       f"（{jurisdiction or NATIONAL}），按本类默认标准计")
         if not cat_checks or of_cat["subcategory"].isna().any() or foreign:
             fallback = default_check(table, category)
             if fallback.subcategory not in {c.subcategory for c in cat_checks}:
@@ -428,14 +431,19 @@ def category_totals(communities: pd.DataFrame, category: str) -> dict:
     surveyed = status != "not_surveyed"
     num = lambda col: (pd.to_numeric(communities[col], errors="coerce").to_numpy(dtype="float64")  # noqa: E731
                        if col in communities.columns else np.full(len(communities), np.nan))
-    population = np.nan_to_num(num("population"))
-    covered = num(f"{category}_covered_population")
+    # whole people per community, as the ledger files write them (geofacility.ledger: the parts derived from the
+    # rounded whole), so that a total here is the sum of the ledger's column to the person
+    population = np.round(np.nan_to_num(num("population")))
+    covered = np.round(num(f"{category}_covered_population"))
+    served = np.round(num(f"{category}_served_population"))
+    derived = {"served_population": served, "over_capacity_population": covered - served,
+               "out_of_reach_population": population - covered}
     populated = surveyed & (population > 0)
     total_pop = float(population[surveyed].sum())
     covered_total = float(np.nan_to_num(covered[surveyed]).sum())
 
     def split(col):
-        values = num(f"{category}_{col}")
+        values = np.where(np.isnan(num(f"{category}_{col}")), np.nan, derived[col])
         if not populated.any() or np.isnan(values[populated]).any():
             return float("nan")
         return float(values[populated].sum())

@@ -202,6 +202,18 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
                 columns[col] = pd.array(np.round(numbers), dtype="Int64")
             else:
                 columns[col] = pd.Series(np.round(numbers, _decimals(col)) + 0.0)
+    # people are written whole: the parts are derived from the rounded whole, so that the identities of
+    # docs/data-model.md (covered + not covered = population, served + over capacity = covered) hold in the files
+    # exactly, not to within a person
+    population = columns["population"].to_numpy(dtype="float64")
+    for category in CATEGORIES:
+        get = lambda field: columns[f"{category}_{field}"].to_numpy(dtype="float64")  # noqa: E731
+        covered, served = get("covered_population"), get("served_population")
+        for field, value in (("uncovered_population", population - covered),
+                             ("out_of_reach_population", population - covered),
+                             ("over_capacity_population", covered - served)):
+            old = get(field)
+            columns[f"{category}_{field}"] = pd.Series(np.where(np.isnan(old) | np.isnan(value), old, value) + 0.0)
     return pd.DataFrame(columns)
 
 

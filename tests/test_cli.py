@@ -359,7 +359,8 @@ def test_category_aliases_on_every_option(tmp_path, grid_communities):
                      crs=grid_communities.crs).to_crs(4326).to_file(extent)
     study = ["--communities", str(comm_path), "--facilities", str(fac_path), "--facilities", f"食堂={canteen}",
              "--radius", "养老=800", "--radius", "Elderly Care=800", "--radius", "医疗=1000",
-             "--standard", "社区用房=community_rooms_beijing", "--survey-extent", f"体育={extent}", "--quiet"]
+             "--standard", "社区用房=community_rooms_beijing", "--survey-extent", f"体育={extent}", "--quiet",
+             "--jurisdiction", "北京市"]  # the grid lies in Beijing: Beijing's community-rooms standard applies
     out = tmp_path / "out"
     result = run_cli("analyze", *study, "--out", str(out))
     assert result.returncode == 0, result.stderr

@@ -429,7 +429,7 @@ def test_csv_columns_rows_and_bom(written):
     assert lines[-1] == "" and len(lines) == 5  # header + 3 rows + final newline
     # people and counts are whole numbers (5000, not 5000.0); the gap's stage follows its problem
     assert lines[2].startswith("c1,华光社区,车站街道,5000,1720,False,euclidean,1,gap,")
-    assert ",500.0,0.6200,3100,1900,1,0,1,,,,,,,覆盖率 62%，缺 1 处,规划,," in lines[2]
+    assert ",500.0,0.6200,3100,1900,1,0,1,,,,,,,覆盖率 62%，缺 1 处,,规划," in lines[2]
     assert lines[1].startswith("c2,\"'=HYPERLINK(\"\"http://x\"\")\",'+cmd,2851,,False,euclidean,0,ok,")
 
 
