@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, check_from_row, load_standards
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, check_from_row, load_standards
 
 app = typer.Typer(
     add_completion=False,
@@ -787,9 +787,11 @@ def _summary(analysis, seconds: float) -> None:
         worst = worst.sort_values(["n_categories_short", "_unc", "community_id"],
                                   ascending=[False, False, True]).head(5)
         console.print("[bold]Five worst communities[/] (most categories short, then most people uncovered):")
+        from .ledger import problem_text
+
+        target = analysis.settings.get("coverage_target") or 1.0
         for _, row in worst.iterrows():
-            problems = "；".join(f"{CATEGORY_SHORT_ZH[c]}：{row[f'{c}_problem']}" for c in analysis.surveyed
-                                 if row[f"{c}_problem"])
+            problems = problem_text(row.to_dict(), coverage_target=target)  # the ledger's 存在问题 cell, word for word
             console.print(f"  {row['town']} {row['community']} ({row['community_id']}): population "
                           f"{row['population']:,.0f}; {problems or 'no gap'}", markup=False, highlight=False)
     if len(analysis.warnings):

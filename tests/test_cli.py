@@ -139,6 +139,17 @@ def test_summary_names_the_worst_communities(xicheng_run):
     positions = [text.find(f"({cid})") for cid in worst]
     assert all(p > text.find("Five worst communities") > 0 for p in positions) and positions == sorted(positions)
     assert text.count("not surveyed") == 6
+    # each one's problems are the ledger's 存在问题 cell word for word (one text, not a second wording)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(out / "ledger.xlsx").worksheets[0]
+    header = {cell.value: cell.column for row in sheet.iter_rows(min_row=2, max_row=4) for cell in row
+              if isinstance(cell.value, str)}
+    cells = {sheet.cell(r, header["社区编码"]).value: sheet.cell(r, header["存在问题（规划、建设、移交、使用）"]).value
+             for r in range(5, sheet.max_row + 1)}
+    squeezed = re.sub(r"\s+", "", result.stderr)
+    for cid in worst:
+        assert f"({cid})" in squeezed and re.sub(r"\s+", "", cells[cid]) in squeezed, cid
 
 
 def test_user_mistake_is_one_line_and_exit_2(tmp_path):
