@@ -760,7 +760,10 @@ def _summary(analysis, seconds: float) -> None:
                   f"{comm['town'].nunique()} towns/streets, population {population:,.0f}; "
                   f"distance: {analysis.settings['distance']}, CRS {analysis.settings['crs']}; "
                   f"{seconds:.1f} s")
-    console.print(f"标准适用地区 jurisdiction: {analysis.settings.get('jurisdiction') or '不限 any'}", highlight=False)
+    where = analysis.settings.get("jurisdiction")
+    console.print(f"标准适用地区 jurisdiction: {where or '不限 any'}"
+                  + ("（仅国家标准；地方标准请用 --jurisdiction 指定所在地，如 --jurisdiction 北京市 / national standards "
+                     "only: give --jurisdiction for local ones)" if where == "全国" else ""), highlight=False)
     table = Table(title="Per category", show_lines=False)
     for col in ("category", "standard", "population covered", "served within capacity", "communities short"):
         table.add_column(col)
