@@ -30,7 +30,7 @@ import math
 import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from urllib.parse import quote_plus
 from typing import NamedTuple
 
@@ -746,7 +746,9 @@ class _Facilities(NamedTuple):
 def _facility_data(facilities: gpd.GeoDataFrame) -> _Facilities:
     name = _esc_a(_col_a(facilities, "name"))
     sub = _esc_a(_col_a(facilities, "subcategory"))
-    source = _esc_a(_col_a(facilities, "source_file"))
+    # the file's name, not its path: a map is shared, and the same data drawn from another folder draws the same map
+    source = _esc_a(pd.Series(_col_a(facilities, "source_file"), dtype=object)
+                    .map(lambda v: PureWindowsPath(v).name if isinstance(v, str) else v).to_numpy(dtype=object))
     row = _fmt(_col_f(facilities, "source_row"), "{:.0f}", missing="")
     popup = (
         '<div class="gf-pop"><b>' + name + "</b><br>类型 subcategory: " + _pick(sub != "", sub, "—")
