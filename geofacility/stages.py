@@ -113,8 +113,8 @@ def not_in_use_counts(communities: gpd.GeoDataFrame, not_in_use: gpd.GeoDataFram
     out = {check: np.zeros((n, 3), dtype=np.int64) for check in checks}
     if not_in_use is None or not len(not_in_use):
         return out
-    if len(not_in_use):  # the same facility order as coverage (ties on foot go to the lowest id)
-        not_in_use = not_in_use.iloc[np.argsort(not_in_use["facility_id"].astype(str).to_numpy(), kind="stable")]
+    # the same facility order as coverage (ties on foot go to the lowest id)
+    not_in_use = not_in_use.iloc[np.argsort(not_in_use["facility_id"].astype(str).to_numpy(), kind="stable")]
     status = not_in_use["status"].to_numpy(dtype=object)
     for check, mask in facility_checks(not_in_use, checks).items():
         if not mask.any():
