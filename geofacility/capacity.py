@@ -474,10 +474,12 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
         over_people = np.zeros(len(demand))
         short = np.zeros(len(comm), dtype=bool)
         notes = [np.full(len(comm), "", dtype=object)]
+        own: dict[int, tuple] = {}  # per check: its own served, over capacity, short and note (by_standard)
         for i, (check, result) in enumerate(zip(checks, results)):
             here = pick == i
             if isinstance(result, str):  # no radius: served = covered, nobody over capacity
                 metrics[here] = np.column_stack([covered, np.where(np.isnan(covered), np.nan, 0.0), uncovered])[here]
+                own[i] = ("rule",)
                 continue
             if result is None:
                 continue
@@ -485,11 +487,13 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
             metrics[here] = values[here]
             served, over = values[:, 0], values[:, 1]
             with np.errstate(divide="ignore", invalid="ignore"):
-                short |= surveyed & (population > 0) & (served / population < target - 1e-12) & (over >= 0.5)
+                short_i = surveyed & (population > 0) & (served / population < target - 1e-12) & (over >= 0.5)
+            short |= short_i
             name = check.name_zh if len(checks) > 1 else ""
             notes.append(np.where(surveyed & (over >= 0.5),
                                   [f"{name}可达但超容量 {v:,.0f} 人" if v >= 0.5 else "" for v in np.nan_to_num(over)],
                                   ""))
+            own[i] = (served, over, short_i)
             state = result.demand_state
             if len(state) == len(demand) and (state["demand_id"].to_numpy() == demand["demand_id"].to_numpy()).all():
                 people = state["over_capacity"].to_numpy(dtype="float64")  # the same homes in the same order
@@ -508,11 +512,38 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
         glue = "；" if len(checks) > 1 else "，"
         note = ["、".join(t for t in texts if t) for texts in zip(*notes)]
         comm[f"{category}_problem"] = [p + (glue if p and n else "") + n for p, n in zip(problem, note)]
+        if len(checks) > 1 and f"{category}_by_standard" in comm.columns:
+            comm[f"{category}_by_standard"] = _by_standard_split(comm[f"{category}_by_standard"], population, own)
         demand[f"over_capacity_{category}"] = over_people
     facility_load = pd.concat(loads, ignore_index=True) if loads else pd.DataFrame(columns=FACILITY_LOAD_COLUMNS)
     settings = {**(analysis.settings or {}), "capacity_method": method}
     return replace(analysis, communities=comm, demand=demand, facility_load=facility_load[FACILITY_LOAD_COLUMNS],
                    settings=settings)
+
+
+def _by_standard_split(column: pd.Series, population: np.ndarray, own: dict[int, tuple]) -> list[str]:
+    """``<category>_by_standard`` with each check's own capacity split (:mod:`geofacility.per_standard`): served
+    and over capacity (a standard without a radius: served = covered), ``gap`` where its people served within
+    capacity fall short, and the people over capacity in its problem."""
+    from .per_standard import update
+
+    def change(row: int, entries: list[dict]) -> None:
+        for i, entry in enumerate(entries):
+            split = own.get(i)
+            if split is None:
+                continue
+            if len(split) == 1:  # ("rule",): no radius
+                entry["served_population"] = entry["covered_population"]
+                continue
+            served, over, short = split[0][row], split[1][row], split[2][row]
+            entry["served_population"] = None if np.isnan(served) else served
+            if short:
+                entry["status"] = "gap"
+            if not np.isnan(over) and over >= 0.5:
+                note = f"可达但超容量 {over:,.0f} 人"
+                entry["problem"] = f"{entry['problem']}，{note}" if entry["problem"] else note
+
+    return update(column.to_numpy(dtype=object), population, change)
 
 
 FACILITY_LOAD_COLUMNS = ["facility_id", "name", "category", "subcategory", "community_id", "capacity",

@@ -28,12 +28,16 @@ from .errors import InputError, WarningLog
 from .standards import CATEGORIES, CATEGORY_SHORT_ZH, NATIONAL, Check, applicable_standards, chosen_checks, \
     default_check, find_check, share_text, where_applies
 
-__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community"]
+__all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community",
+           "resident_pairs"]
 
 METRICS = (
     "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
     "required_count", "current_count", "count_gap", "required_m2", "current_m2", "gap_m2", "below_minimum", "problem",
+    "by_standard",
 )
+#: the text columns among :data:`METRICS` (empty, not NaN, where a category is not surveyed)
+_TEXT_METRICS = ("status", "standard", "below_minimum", "problem", "by_standard")
 
 
 def category_columns(category: str) -> list[str]:
@@ -146,19 +150,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     if check.scope == "reach" and check.radius_m:
         # the facilities within the radius of at least one resident (a demand point with people) of the community:
         # the same residents and radius as the covered share, so a facility counts only where it covers somebody
-        people = (demand_codes >= 0) & (weight > 0)
-        points = getattr(measure, "points", None)
-        if measure.method == "euclidean" and points is not None:
-            p_idx, f_idx, metres = pairs_within(np.asarray(points)[people], fac_geoms, check.radius_m)
-            keep = metres <= check.radius_m
-            pairs = np.unique(np.column_stack([demand_codes[people][p_idx[keep]], f_idx[keep]]), axis=0)
-        else:
-            # on foot (or by an OD cost table): the facilities that are the nearest, within the radius, for some
-            # resident of the community
-            reached = (dist <= check.radius_m) & people
-            pairs = np.unique(np.column_stack([demand_codes[reached], nearest[reached]]), axis=0)
-        pairs = pairs.reshape(-1, 2)
-        geom_idx, f_idx = pairs[:, 0], pairs[:, 1]
+        geom_idx, f_idx = resident_pairs(measure, demand_codes, weight, fac_geoms, check.radius_m, dist, nearest)
         current_count = np.bincount(geom_idx[big_enough[f_idx]], minlength=n).astype("float64")
         current_m2 = np.full(n, np.nan)
         required_m2 = np.full(n, np.nan)
@@ -239,6 +231,25 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
     return frame, dist
 
 
+def resident_pairs(measure, demand_codes: np.ndarray, weight: np.ndarray, fac_geoms, radius_m: float,
+                   dist: np.ndarray, nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(community position, facility position), unique, of the facilities within ``radius_m`` of at least one
+    resident (a demand point with people) of the community — the reach-scope count. Straight line: every facility
+    within the radius; on foot (or by an OD cost table): the facilities that are the nearest, within the radius,
+    for some resident (``dist``, ``nearest``: ``measure.nearest`` of ``fac_geoms``)."""
+    people = (demand_codes >= 0) & (weight > 0)
+    points = getattr(measure, "points", None)
+    if measure.method == "euclidean" and points is not None:
+        p_idx, f_idx, metres = pairs_within(np.asarray(points)[people], fac_geoms, radius_m)
+        keep = metres <= radius_m
+        pairs = np.unique(np.column_stack([demand_codes[people][p_idx[keep]], f_idx[keep]]), axis=0)
+    else:
+        reached = (dist <= radius_m) & people
+        pairs = np.unique(np.column_stack([demand_codes[reached], nearest[reached]]), axis=0)
+    pairs = pairs.reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
 def _below_minimum(check: Check, n: int, area: np.ndarray, big_enough: np.ndarray, pairs) -> np.ndarray:
     """Per community, the facilities present that do not count because they are smaller than the standard's
     minimum floor area, in words: ``1 处 2,800 m² 小于 3,150 m² 下限`` (empty when none). ``pairs``: (community
@@ -268,12 +279,27 @@ def _below_minimum(check: Check, n: int, area: np.ndarray, big_enough: np.ndarra
     return per.where(per.notna(), "").to_numpy(dtype=object)
 
 
-def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> tuple[pd.DataFrame, np.ndarray]:
-    """One category's columns from its checks: the weakest coverage, summed counts and areas, any gap; and per
-    community the position (in ``parts``) of the check whose coverage the category's columns give."""
+def _by_standard(parts: list[tuple[Check, pd.DataFrame]], population: np.ndarray) -> list[str]:
+    """The ``<category>_by_standard`` column (:mod:`geofacility.per_standard`): each check's own figures."""
+    from .per_standard import encode
+
+    fields = ("status", "covered_share", "covered_population", "uncovered_population", "required_count",
+              "current_count", "count_gap", "required_m2", "current_m2", "gap_m2", "below_minimum", "problem")
+    columns = [(check, {f: frame[f].to_numpy() for f in fields}) for check, frame in parts]
+    return [encode([{"subcategory": check.subcategory, "name": check.name_zh, "radius_m": check.radius_m,
+                     **{f: values[f][i] for f in fields}} for check, values in columns], population[i])
+            for i in range(len(population))]
+
+
+def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]], population: np.ndarray | None = None
+             ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One category's columns from its checks: the weakest coverage, summed counts and areas, any gap, and (with
+    several checks) each check's figures in ``by_standard``; and per community the position (in ``parts``) of the
+    check whose coverage the category's columns give."""
     first_check, first = parts[0]
     if len(parts) == 1:
         out = first.copy()
+        out["by_standard"] = ""
         out["standard"] = first_check.label
         out["radius_m"] = first_check.radius_m if first_check.radius_m else np.nan
         weakest = np.zeros(len(first), dtype=np.int64)
@@ -292,10 +318,11 @@ def _combine(category: str, parts: list[tuple[Check, pd.DataFrame]]) -> tuple[pd
             # a check without that figure (e.g. no floor-area rule) does not blank out the others'
             out[col] = np.where(np.isnan(stacked).all(axis=1), np.nan, np.nansum(stacked, axis=1))
         for col in ("below_minimum", "problem"):
-            out[col] = [
-                "；".join(f"{c.name_zh}{t}" for (c, _), t in zip(parts, texts) if t)
+            out[col] = [  # the standard's name, then its text (a space before a number: 幼儿园 1 处 2,800 m² …)
+                "；".join(f"{c.name_zh}{' ' if t[:1].isdigit() else ''}{t}" for (c, _), t in zip(parts, texts) if t)
                 for texts in zip(*[p[col] for _, p in parts])
             ]
+        out["by_standard"] = _by_standard(parts, np.full(len(first), np.nan) if population is None else population)
         out["standard"] = "; ".join(c.label for c, _ in parts)
         out["radius_m"] = np.array([c.radius_m or np.nan for c, _ in parts])[weakest]
     return out, weakest
@@ -363,6 +390,7 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
             cols[f"{category}_status"] = "not_surveyed"
             cols[f"{category}_standard"] = ""
             cols[f"{category}_below_minimum"] = ""
+            cols[f"{category}_by_standard"] = ""
             cols[f"{category}_problem"] = "未调查"
             for k, v in cols.items():
                 communities[k] = v
@@ -375,15 +403,14 @@ def compute_coverage(communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, fa
             parts.append((check, frame))
             column = f"dist_{category}_m" if i == 0 else f"dist_{category}_{check.subcategory}_m"
             demand[column] = dist
-        combined, weakest = _combine(category, parts)
+        combined, weakest = _combine(category, parts, communities["population"].to_numpy(dtype="float64"))
         if picks is not None:
             picks[category] = pd.Series(weakest, index=pd.Index(ids, name="community_id"))
         extent = (survey_extent or {}).get(category)
         if extent is not None:
             outside = ~shapely.within(communities.geometry.representative_point().to_numpy(), extent)
-            combined.loc[outside, [m for m in METRICS if m not in ("status", "standard", "below_minimum",
-                                                                   "problem")]] = np.nan
-            combined.loc[outside, "below_minimum"] = ""
+            combined.loc[outside, [m for m in METRICS if m not in _TEXT_METRICS]] = np.nan
+            combined.loc[outside, ["below_minimum", "by_standard"]] = ""
             combined.loc[outside, "status"] = "not_surveyed"
             combined.loc[outside, "standard"] = ""
             combined.loc[outside, "problem"] = "未调查（在调查范围外）"

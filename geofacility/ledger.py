@@ -36,6 +36,7 @@ from openpyxl.utils import get_column_letter
 
 from .atomic import atomic_path
 from .errors import WARNING_COLUMNS, InputError, message_zh
+from .per_standard import decode, entry_row
 from .standards import CATEGORIES, CATEGORY_LABELS_ZH, CATEGORY_SHORT_ZH, LEVEL_ZH, SCOPE_ZH, Check, share_text, \
     status_zh
 
@@ -87,15 +88,17 @@ CATEGORY_FIELDS: tuple[str, ...] = (
     "below_minimum",
     "problem_stage",
     "not_in_use",
+    "by_standard",
 )
 
 #: Short Chinese names used in the 存在问题 column (``教育：覆盖率 62%，缺 1 处``); the same ones coverage uses.
 
 #: fields added after the first ledgers were filed (0.1: the capacity split; then the facilities below the
-#: minimum, the problem stage and the facilities not in use, geofacility.stages); older ledgers read with them empty
+#: minimum, the problem stage and the facilities not in use, geofacility.stages; then each standard's figures,
+#: geofacility.per_standard); older ledgers read with them empty
 _ADDED_FIELDS = ("served_population", "over_capacity_population", "out_of_reach_population", "below_minimum",
-                 "problem_stage", "not_in_use")
-_TEXT_FIELDS = ("status", "standard", "below_minimum", "problem", "problem_stage", "not_in_use")
+                 "problem_stage", "not_in_use", "by_standard")
+_TEXT_FIELDS = ("status", "standard", "below_minimum", "problem", "problem_stage", "not_in_use", "by_standard")
 _SHARE_FIELDS = ("covered_share",)
 _SHARE_DECIMALS = 4
 _OTHER_DECIMALS = 1  # m², metres
@@ -171,8 +174,9 @@ def _with_stages(communities: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sorted_communities(communities: pd.DataFrame) -> pd.DataFrame:
-    lacking = [f"{c}_below_minimum" for c in CATEGORIES if f"{c}_below_minimum" not in communities.columns]
-    if lacking:  # a table made before that column existed: no facility named below the minimum
+    lacking = [f"{c}_{f}" for c in CATEGORIES for f in ("below_minimum", "by_standard")
+               if f"{c}_{f}" not in communities.columns]
+    if lacking:  # a table made before these columns existed: no facility named below the minimum, no split
         communities = communities.assign(**{col: "" for col in lacking})
     communities = _with_stages(communities)
     missing = [col for col in ledger_columns() if col not in communities.columns]
@@ -284,6 +288,9 @@ def standard_text(row: dict, category: str, checks: list[Check], *, coverage_tar
     own = [check for check in checks if check.category == category]
     if not own:
         return safe_cell_text(row.get(f"{category}_standard")) or "—"
+    entries = _entries(row, category)
+    if entries:  # several standards: what each asks, as 现状 gives each one's figures
+        return "；".join(_one_standard_text(e, coverage_target) for e in entries)
     row_radius = row.get(f"{category}_radius_m")
     parts = []
     for check in own:
@@ -300,6 +307,17 @@ def standard_text(row: dict, category: str, checks: list[Check], *, coverage_tar
     return "；".join(parts)
 
 
+def _one_standard_text(entry: dict, coverage_target: float) -> str:
+    """What one standard of several asks: ``幼儿园 ≤300 m 全覆盖，≥1 处，≥3,150 m²``."""
+    radius = entry["radius_m"]
+    parts = [safe_cell_text(entry["name"]) + (f" ≤{_num(radius)} m {_target_text(coverage_target)}" if radius else "")]
+    if entry["required_count"] is not None:
+        parts.append(f"≥{_num(entry['required_count'])} 处")
+    if entry["required_m2"] is not None:
+        parts.append(f"≥{_num(entry['required_m2'])} m²")
+    return "，".join(parts)
+
+
 def current_text(row: dict, category: str) -> str:
     """The 现状 cell: ``覆盖 62%（3,100/5,000 人）；容量内 2,900 人、超容量 200 人；现有 1 处；面积 120 m²``;
     ``未调查`` when not surveyed. Facilities below the standard's minimum size are named (they do not count):
@@ -308,6 +326,21 @@ def current_text(row: dict, category: str) -> str:
     本社区数量与面积计）`` (docs/data-model.md, "Covered, served, out of reach")."""
     if row.get(f"{category}_status") == "not_surveyed":
         return "未调查"
+    entries = _entries(row, category)
+    if entries:  # several standards: each standard's own figures, never one standard's share with another's count
+        return "；".join(f"{safe_cell_text(e['name'])}：{_current_parts(entry_row(category, e), category, '，')}"
+                        for e in entries)
+    return _current_parts(row, category, "；")
+
+
+def _entries(row: dict, category: str) -> list[dict]:
+    """The per-standard entries of a category with several standards (:mod:`geofacility.per_standard`); []
+    otherwise, and for a ledger written before they were kept."""
+    value = row.get(f"{category}_by_standard")
+    return decode(unescape_cell_text(value)) if isinstance(value, str) and value else []
+
+
+def _current_parts(row: dict, category: str, glue: str) -> str:
     get = lambda field: row.get(f"{category}_{field}")  # noqa: E731
     parts = []
     if not _isnan(get("covered_share")):
@@ -331,7 +364,7 @@ def current_text(row: dict, category: str) -> str:
         parts.append(f"面积 {_num(get('current_m2'))} m²")
     elif not _isnan(get("required_m2")):
         parts.append("面积未知")
-    return "；".join(parts) or "—"
+    return glue.join(parts) or "—"
 
 
 def _problem_detail(row: dict, category: str, coverage_target: float) -> str:
@@ -342,8 +375,10 @@ def _problem_detail(row: dict, category: str, coverage_target: float) -> str:
     value = lambda field: None if _isnan(get(field)) or get(field) == "" else float(get(field))  # noqa: E731
     problem = safe_cell_text(get("problem"))
     parts = []
-    if get("not_in_use"):
+    if isinstance(get("not_in_use"), str) and get("not_in_use"):
         parts.append(safe_cell_text(get("not_in_use")))
+    if isinstance(get("below_minimum"), str) and get("below_minimum"):
+        parts.append(f"{safe_cell_text(get('below_minimum'))}（不计数）")
     if (value("count_gap") or 0) > 0:
         parts.append(f"缺 {_num(value('count_gap'))} 处")
     share = value("covered_share")
@@ -360,7 +395,7 @@ def _problem_detail(row: dict, category: str, coverage_target: float) -> str:
     text = "，".join(parts)
     if problem.startswith("（街道级）"):
         text = "（街道级）" + text
-    if "；" in problem:  # several standards in the category: which of them falls short
+    if "；" in problem:  # a ledger written before each standard's figures were kept: which of them falls short
         text += f"（{problem}）"
     return text or problem or "未达标"
 
@@ -373,9 +408,19 @@ def problem_text(row: dict, *, coverage_target: float = 1.0) -> str:
 
     parts = []
     for category in CATEGORIES:
-        if row.get(f"{category}_status") == "gap":
-            stage = row.get(f"{category}_problem_stage") or stage_of(row, category)
-            parts.append(f"{CATEGORY_SHORT_ZH[category]}【{stage}】{_problem_detail(row, category, coverage_target)}")
+        if row.get(f"{category}_status") != "gap":
+            continue
+        short = [e for e in _entries(row, category) if e["status"] == "gap"]
+        if short:  # several standards: each one short, named, with its own stage and numbers
+            for e in short:
+                own = entry_row(category, e)
+                stage = e["problem_stage"] or stage_of(own, category)
+                detail = _problem_detail(own, category, coverage_target)
+                parts.append(f"{CATEGORY_SHORT_ZH[category]}【{stage}】{safe_cell_text(e['name'])}"
+                             f"{' ' if detail[:1].isdigit() else ''}{detail}")
+            continue
+        stage = row.get(f"{category}_problem_stage") or stage_of(row, category)
+        parts.append(f"{CATEGORY_SHORT_ZH[category]}【{stage}】{_problem_detail(row, category, coverage_target)}")
     return "；".join(parts)
 
 

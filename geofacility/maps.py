@@ -60,6 +60,7 @@ __all__ = [
     "community_properties",
     "uncovered_demand",
     "legend_totals",
+    "legend_standard_totals",
     "uncovered_cells",
     "category_layer_name",
     "uncovered_layer_name",
@@ -592,6 +593,7 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
         lines.append(f'<div><span class="gf-sw{hatch}" style="background-color:{colour}"></span>{label}</div>')
     lines.append("<div><b>标准与服务半径 standards &amp; service radius</b></div>")
     from .coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals
+    from .per_standard import standard_totals
 
     for c in surveyed:
         labels = "; ".join(esc(ch.label) for ch in analysis.checks if ch.category == c) or "—"
@@ -602,6 +604,9 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
         totals = category_totals(communities, c)
         meaning = f"（{NO_RADIUS_MEANING_ZH} / {NO_RADIUS_MEANING_EN}）" if totals["meaning"] else ""
         lines.append(f'<div class="gf-small gf-totals" data-category="{c}">{legend_totals(totals)}{meaning}</div>')
+        per_standard = legend_standard_totals(standard_totals(communities, c))
+        if per_standard:  # several standards: the category's line is the weakest per community; each one here
+            lines.append(f'<div class="gf-small gf-standards" data-category="{c}">{per_standard}</div>')
     missing = [c for c in CATEGORIES if c not in surveyed]
     listed = "、".join(f"{CATEGORY_SHORT_ZH[c]} {c}" for c in missing) or "无 none"
     if not settings.get("category_map"):  # a category map is about its category only
@@ -871,6 +876,17 @@ def legend_totals(totals: dict) -> str:
     if not math.isnan(totals["served"]) and totals["has_radius"]:
         text += f" · 容量内可服务 {totals['served']:,.0f} 人 served within capacity"
     return text
+
+
+def legend_standard_totals(per_standard: list[dict]) -> str:
+    """Per standard of a category with several (:func:`geofacility.per_standard.standard_totals`), the people not
+    covered by it and the communities short of it: ``按标准 by standard：幼儿园 未覆盖 48,611 / 52,500 人，缺口社区 9；
+    小学 …``; '' for a category with one standard."""
+    if not per_standard:
+        return ""
+    return "按标准 by standard：" + "；".join(
+        f"{esc(t['name'])} 未覆盖 {t['not_covered']:,.0f} / {t['population']:,.0f} 人，缺口社区 {t['communities_short']}"
+        for t in per_standard)
 
 
 def _uncovered_masks(analysis, categories: list[str]) -> dict[str, np.ndarray]:

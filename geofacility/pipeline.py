@@ -538,7 +538,8 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         analysis.warnings = log.to_frame()
     from .stages import classify
 
-    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks, study.facilities)
+    analysis.communities = classify(analysis.communities, study.not_in_use, study.checks, demand=analysis.demand,
+                                    measure=analysis.measure, category_measures=analysis.category_measures)
     analysis.not_in_use = study.not_in_use
     return analysis
 

@@ -30,7 +30,8 @@ from conftest import CRS, centre
 from geofacility.coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals, compute_coverage, \
     select_checks
 from geofacility.figures import _summary_lines, _Text, figure_numbers
-from geofacility.ledger import current_text, read_ledger_csv
+from geofacility.ledger import current_text, ledger_table, read_ledger_csv
+from geofacility.per_standard import decode, standard_totals
 from geofacility.pipeline import analyze, sample_dir, sample_inputs
 from geofacility.standards import CATEGORIES, load_standards
 
@@ -139,6 +140,51 @@ def check_identities(table: pd.DataFrame) -> int:
     return checked
 
 
+def check_standards(table: pd.DataFrame) -> int:
+    """A category with several standards (``<category>_by_standard``): per community and standard, served ≤
+    covered ≤ population, covered + not covered = population, served + over capacity = covered; the category's
+    covered, served and over capacity are those of its weakest standard (to the person); the category's count and
+    floor area are the standards' sums; the category is short when one of its standards is. Returns the number of
+    (community, standard) entries checked."""
+    checked = 0
+    population = np.round(table["population"].fillna(0).to_numpy(dtype=float))
+    for c in CATEGORIES:
+        values = table[f"{c}_by_standard"].to_numpy(dtype=object)
+        status = table[f"{c}_status"].to_numpy(dtype=object)
+        num = lambda m: pd.to_numeric(table[f"{c}_{m}"], errors="coerce").to_numpy(dtype=float)  # noqa: E731
+        covered, served, count = num("covered_population"), num("served_population"), num("current_count")
+        for i, value in enumerate(values):
+            entries = decode(value)
+            if status[i] == "not_surveyed":
+                assert not entries, (c, i)
+                continue
+            if not entries or population[i] <= 0:
+                continue
+            for e in entries:
+                assert 0 <= e["covered_population"] <= population[i], (c, i, e)
+                assert e["covered_population"] + e["uncovered_population"] == population[i], (c, i, e)
+                if e["served_population"] is not None:
+                    assert 0 <= e["served_population"] <= e["covered_population"], (c, i, e)
+                    assert e["served_population"] + e["over_capacity_population"] == e["covered_population"]
+                checked += 1
+            weakest = min(entries, key=lambda e: (np.inf if e["covered_share"] is None else e["covered_share"]))
+            assert abs(round(covered[i]) - weakest["covered_population"]) <= 1, (c, i)
+            if not np.isnan(served[i]):
+                assert abs(round(served[i]) - weakest["served_population"]) <= 1, (c, i)
+            assert count[i] == sum(e["current_count"] or 0 for e in entries), (c, i)
+            assert (status[i] == "gap") == any(e["status"] == "gap" for e in entries), (c, i)
+    return checked
+
+
+def legend_standards(html: str) -> dict[str, dict[str, tuple]]:
+    """Per category, the per-standard line of the map legend: name → (not covered, population, short)."""
+    found = {}
+    for c, text in re.findall(r'class="gf-small gf-standards" data-category="(\w+)">按标准 by standard：(.*?)</div>', html):
+        found[c] = {m[0]: (float(m[1].replace(",", "")), float(m[2].replace(",", "")), int(m[3]))
+                    for m in re.findall(r"([^\s；]+) 未覆盖 ([\d,]+) / ([\d,]+) 人，缺口社区 (\d+)", text)}
+    return found
+
+
 def totals_of(table: pd.DataFrame) -> dict[str, dict]:
     return {c: category_totals(table, c) for c in CATEGORIES if (table[f"{c}_status"] != "not_surveyed").any()}
 
@@ -240,6 +286,13 @@ def assert_outputs_agree(analysis, out, terminal: str | None = None):
     assert_same_totals(totals_of(xlsx_table(out / "ledger.xlsx")), totals, "ledger.xlsx 明细", n)
     assert_figures_agree(analysis, totals)
     assert_map_agrees((out / "map.html").read_text(encoding="utf-8"), totals)
+    # each standard of a category with several: the same identities, and the legend's per-standard line
+    assert check_standards(ledger_table(analysis.communities)) == check_standards(csv)
+    legend = legend_standards((out / "map.html").read_text(encoding="utf-8"))
+    for c in totals:
+        per = {t["name"]: (t["not_covered"], t["population"], t["communities_short"])
+               for t in standard_totals(csv, c)}
+        assert legend.get(c, {}) == per, c
     if terminal is not None:
         assert_terminal_agrees(terminal, totals)
     return totals
@@ -289,6 +342,7 @@ def test_helsinki_on_foot_every_output_agrees(helsinki):
     those of the same standard, so served ≤ covered (was: covered 0, served 3,834; sports served > covered)."""
     analysis, out, terminal = helsinki
     totals = assert_outputs_agree(analysis, out, terminal)
+    assert check_standards(analysis.communities) > 0  # education's three levels, each with its own figures
     for c in ("education", "sports", "commerce", "health"):
         assert not np.isnan(totals[c]["served"]), c  # commerce used to read "—"
         assert totals[c]["served"] <= totals[c]["covered"] + 1e-6, c

@@ -179,19 +179,19 @@ def test_ledger_columns_follow_the_data_model():
         "community_id", "community", "town", "population", "households", "approximate", "distance_method",
         "n_categories_short",
     ]
-    assert columns[8:27] == [
+    assert columns[8:28] == [
         "education_status", "education_standard", "education_radius_m", "education_covered_share",
         "education_covered_population", "education_uncovered_population", "education_required_count",
         "education_current_count", "education_count_gap", "education_required_m2", "education_current_m2",
         "education_gap_m2", "education_served_population", "education_over_capacity_population",
         "education_out_of_reach_population", "education_problem", "education_below_minimum", "education_problem_stage",
-        "education_not_in_use",
+        "education_not_in_use", "education_by_standard",
     ]
     # below_minimum (the facilities too small to count, in words) was added after the first ledgers, then the
-    # problem stage and the facilities not in use
+    # problem stage and the facilities not in use, then each standard's figures
     assert columns[24] == "education_below_minimum"
-    assert len(columns) == 8 + 19 * 7
-    assert columns[-19] == "canteen_status"
+    assert len(columns) == 8 + 20 * 7
+    assert columns[-20] == "canteen_status"
     assert "geometry" not in columns
 
 
@@ -593,7 +593,8 @@ def test_problem_stages_follow_the_facility_status(staged):
                                                          "K5": "", "K6": "使用"}
     assert comm["education_not_in_use"].to_dict() == {
         "K1": "", "K2": "已规划未建 1 处（未计入现状）", "K3": "在建 1 处（未计入现状）",
-        "K4": "已建未移交 1 处（未计入现状）", "K5": "", "K6": "在用 1 处面积低于标准下限（不计数）"}
+        "K4": "已建未移交 1 处（未计入现状）", "K5": "", "K6": ""}  # in use: named by below_minimum, not here
+    assert comm.loc["K6", "education_below_minimum"] == "1 处 2,000 m² 小于 3,150 m² 下限"
     assert (comm["health_problem_stage"] == "").all()  # not surveyed: no problem, no stage
 
 
@@ -622,7 +623,8 @@ def test_ledger_problem_column_says_stage_and_numbers(staged):
         "K3": "教育【建设】在建 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
         "K4": "教育【移交】已建未移交 1 处（未计入现状），缺 1 处，3,000 人未覆盖（覆盖率 0%），面积缺口 3,150 m²",
         "K5": None,
-        "K6": "教育【使用】在用 1 处面积低于标准下限（不计数），缺 1 处，面积缺口 1,150 m²",  # 3,150 − 2,000
+        # the facility too small to count, in the words of below_minimum (issue 14: one fact, one wording)
+        "K6": "教育【使用】1 处 2,000 m² 小于 3,150 m² 下限（不计数），缺 1 处，面积缺口 1,150 m²",  # 3,150 − 2,000
     }
     title = ws["A1"].value
     assert title.count("未调查类别：医疗卫生、社区用房、养老、便民商业、体育、食堂（无设施数据，不计缺口）") == 1
