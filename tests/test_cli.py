@@ -61,7 +61,8 @@ def test_capacity_and_input_rows_on_the_sample(xicheng_run):
                     "education_out_of_reach_population"]].sum(axis=1)
     assert parts.to_numpy() == pytest.approx(ledger["population"].to_numpy(), abs=0.2)
     assert ledger["education_over_capacity_population"].sum() == pytest.approx(38931, abs=1)
-    assert "可达但超容量" in result.stderr  # the summary's worst communities say why
+    # the summary's worst communities say why, in the ledger's words: the stage, people not covered, over capacity
+    assert re.search(r"教育【使用】[\d,]+ 人未覆盖（覆盖率 \d+%），超容量 [\d,]+ 人", result.stderr)
     rows = pd.read_excel(out / "ledger.xlsx", sheet_name="输入核对 input rows")
     assert len(rows) == 4 and (rows.iloc[:, 1] == rows.iloc[:, 2] + rows.iloc[:, 3]).all()
     assert rows.iloc[:, 1].tolist() == [264, 15, 54, 1421]
