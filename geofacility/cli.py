@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, check_from_row, load_standards
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, check_from_row, label_zh, load_standards
 
 app = typer.Typer(
     add_completion=False,
@@ -660,7 +660,7 @@ def sites_evaluate(
     if not options["quiet"]:
         top = site_study.candidates.sort_values("rank").head(10)
         console.print(f"[bold]{len(site_study.candidates)} candidates[/], {len(site_study.eligible)} selectable "
-                      f"for {category} ({site_study.check.label}); best ten:")
+                      f"for {category} ({label_zh(site_study.check, key=True)}); best ten:")
         for _, row in top.iterrows():
             console.print(f"  {row['rank']:>3}. {row['candidate_id']} {row['name']}: +{row['newly_covered_population']:,.0f}"
                           f" 人 people; {row['selectable_reason']}", markup=False, highlight=False)

@@ -48,7 +48,7 @@ from .maps import _facility_radius  # the radius each facility is drawn with, as
 from .maps import (CATEGORY_COLOURS, MANY_POINTS, NO_POPULATION_COLOUR, NOT_SURVEYED_COLOUR, fill_palette,
                    uncovered_cells, uncovered_demand)
 from .coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals
-from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, status_short_zh
 
 __all__ = [
     "category_figure",
@@ -738,7 +738,9 @@ def category_figure(analysis, category: str, *, sites=None) -> Figure:
     radius = next((c.radius_m for c in sorted(checks, key=lambda c: not c.is_default) if c.radius_m), None)
     standard_lines = [(_standard_text(t, c), 9.0, "bold", "#111111") for c in checks] or \
         [(t.bi("无标准", "no standard applied"), 9.0, "bold", "#111111")]
-    sources = "; ".join(dict.fromkeys(" · ".join(filter(None, (t.data(c.source), t.data(c.status))))
+    # the status in Chinese with a CJK font (已核实/部分核实/未核实), the table's own word without one
+    sources = "; ".join(dict.fromkeys(" · ".join(filter(None, (t.data(c.source),
+                                                               status_short_zh(c) if t.cjk else t.data(c.status))))
                                       for c in checks if c.source))
     if sources:
         standard_lines.append((t.bi("依据", "source:") + " " + sources, 6.5, "normal", "#555555"))

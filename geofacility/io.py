@@ -1395,8 +1395,9 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     pre-review (预审: 是/否), the floor (楼层) and the cost.
 
     ``categories`` becomes a list of category keys (empty = any); ``reviewed`` is True/False/None (unknown);
-    ``acquisition`` one of lease/swap/share/purchase/transfer or None; ``reviewed_text`` and ``acquisition_text``
-    keep the cells as the planner wrote them (是/否, 租赁/置换/共享/购买), for the outputs. ``columns``: the
+    ``acquisition`` one of lease/swap/share/purchase/transfer or None; ``reviewed_text``, ``acquisition_text`` and
+    ``categories_text`` keep the cells as the planner wrote them (是/否, 租赁/置换/共享/购买, 养老;社区用房), for
+    the outputs. ``columns``: the
     file's columns for roles named on the command line (``{"candidate_id": "NAME"}``: ``--candidate-id-column``).
     ``require_area=False`` (the standard sets no minimum floor area) lets a file without any floor-area column
     through: the areas are then unknown (NaN) and not checked. ``pre_review_column`` (attribute of the frame) says
@@ -1454,6 +1455,8 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
             elif key not in keys:
                 keys.append(key)
         cats.append(keys)
+    # the categories as the planner wrote them (养老;社区用房), for the outputs, like 预审 and 取得方式
+    gdf["categories_text"] = _string(gdf["categories"]) if "categories" in gdf.columns else None
     gdf["categories"] = cats
     if "acquisition" in gdf.columns:
         acq_lookup = {_key(n): k for k, names in ACQUISITION.items() for n in names}

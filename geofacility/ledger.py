@@ -486,21 +486,38 @@ _LOAD_HEADER = ["设施编号 facility_id", "名称 name", "类别 category", "�
                 "已分配（人） allocated", "负荷 load", "状态 state"]
 
 
-def _load_rows(load: pd.DataFrame | None) -> list[list]:
-    """The facility load sheet: one row per facility whose category's capacity split was computed."""
+def _whole(value):
+    """People as whole persons (NaN stays empty, an unlimited capacity reads 不限)."""
+    if value is None or _isnan(value):
+        return None
+    return int(round(float(value))) if math.isfinite(float(value)) else "不限"
+
+
+def _load_rows(load: pd.DataFrame | None, checks: list[Check] | None = None) -> list[list]:
+    """The facility load sheet: one row per facility whose category's capacity split was computed, in Chinese:
+    the category's Chinese name, the standard's name (幼儿园) for the subcategory, people as whole persons, the load
+    as a percentage of the capacity (the cell holds the share, formatted 0.0%) and the state (有余量/满/超负荷)."""
     if load is None or not len(load):
-        return [["", "未计算容量 no capacity split", "", "", "", None, "", None, None, None, ""]]
+        return [["", "未计算容量", "", "", "", None, "", None, None, None, ""]]
+    names = {(c.category, c.subcategory): c.name_zh for c in checks or []}
     rows = []
     for rec in load.to_dict("records"):
         value = rec["load"]
-        state = "" if value is None or _isnan(value) else ("超负荷 over capacity" if value > 1 + 1e-9 else
-                                                           "满 full" if value >= 1 - 1e-9 else "有余量 spare")
-        rows.append([safe_cell_text(rec["facility_id"]), safe_cell_text(rec["name"]), rec["category"],
-                     rec["subcategory"], safe_cell_text(rec["community_id"] or ""), _excel_value(rec["capacity"]),
+        state = "" if value is None or _isnan(value) else ("超负荷" if value > 1 + 1e-9 else
+                                                           "满" if value >= 1 - 1e-9 else "有余量")
+        sub = rec["subcategory"]
+        sub_text = "" if sub is None or _isnan(sub) else names.get((rec["category"], sub), safe_cell_text(sub))
+        rows.append([safe_cell_text(rec["facility_id"]), safe_cell_text(rec["name"]),
+                     CATEGORY_LABELS_ZH.get(rec["category"], safe_cell_text(rec["category"])), sub_text,
+                     safe_cell_text(rec["community_id"] or ""), _whole(rec["capacity"]),
                      _SOURCE_ZH.get(rec["capacity_source"], rec["capacity_source"]),
-                     _excel_value(rec["demand_in_reach"]), _excel_value(rec["allocated"]),
+                     _whole(rec["demand_in_reach"]), _whole(rec["allocated"]),
                      _excel_value(None if _isnan(value) else round(float(value), 4)), state])
     return rows
+
+
+#: the load column of the facility load sheet (1-based), written as a percentage
+_LOAD_PERCENT_COLUMN = 10
 
 
 # --------------------------------------------------------------------------------------------- CSV
@@ -747,13 +764,21 @@ def _fill_table_sheet(ws, header: list[str], rows, *, widths: list[float] | None
         ws.column_dimensions[get_column_letter(col)].width = width
 
 
+#: the severity of a warning as the 警告 sheets write it (the warnings table keeps info/warning)
+SEVERITY_ZH = {"info": "提示", "warning": "警告"}
+#: what a warning names in place of a file, in Chinese: the standards table, the capacity split
+_WARNING_SOURCE_ZH = {"standards": "标准表", "capacity": "容量计算"}
+
+
 def _warning_rows(warnings: pd.DataFrame) -> list[list]:
     if warnings is None or warnings.empty:
-        return [["", "", "info", "无警告 no warnings"]]
+        return [["", "", SEVERITY_ZH["info"], "无警告"]]
     rows = []
     for record in warnings.reindex(columns=WARNING_COLUMNS).to_dict("records"):
         row = "" if _isnan(record["row"]) else str(record["row"])
-        rows.append([record["file"], int(row) if row.isdigit() else row, record["severity"], _warning_text(record)])
+        severity = "" if _isnan(record["severity"]) else str(record["severity"])
+        rows.append([_WARNING_SOURCE_ZH.get(record["file"], record["file"]), int(row) if row.isdigit() else row,
+                     SEVERITY_ZH.get(severity, severity), _warning_text(record)])
     return rows
 
 
@@ -868,7 +893,7 @@ def _generated_sheets(table: pd.DataFrame, checks: list[Check], warnings: pd.Dat
                        [[safe_cell_text(r.file), r.rows_read, r.rows_used, r.rows_reported, r.rows_unaccounted]
                         for r in accounting.itertuples(index=False)], [60, 14, 12, 30, 14]))
     if settings.get("capacity_method") not in (None, "none"):
-        sheets.append(("设施负荷 facility load", _LOAD_HEADER, _load_rows(facility_load),
+        sheets.append(("设施负荷 facility load", _LOAD_HEADER, _load_rows(facility_load, checks),
                        [14, 28, 12, 18, 16, 12, 16, 16, 14, 10, 16]))
     sheets.append(("明细 data", list(table.columns), table.itertuples(index=False), None))
     if removed:
@@ -884,6 +909,9 @@ def _add_generated_sheets(wb: Workbook, sheets, positions: dict[str, int] | None
         _fill_table_sheet(ws, header, rows, widths=widths)
         if title == "明细 data":
             ws.auto_filter.ref = ws.dimensions
+        if title == "设施负荷 facility load":
+            for (cell,) in ws.iter_rows(min_row=2, min_col=_LOAD_PERCENT_COLUMN, max_col=_LOAD_PERCENT_COLUMN):
+                cell.number_format = "0.0%"
 
 
 def _workbook_settings(analysis) -> dict:
@@ -999,13 +1027,30 @@ _SITE_HEADER_ZH = {
 }
 
 
+#: the area rule of a room, as sites.xlsx writes it (sites.csv keeps the keys)
+AREA_RULE_ZH = {"meets": "达标", "too_small": "面积不足", "combine": "须与本社区房源合并", "n/a": "无面积要求"}
+#: the yes/no columns of sites.csv (True/False there), written 是/否 in sites.xlsx
+SITE_FLAG_COLUMNS = ("hosts_category", "selectable", "selected")
+
+
+def _categories_text(cands) -> list[str]:
+    """Each room's 可用类别 as the planner wrote it (``养老;社区用房``); where the file gave none for the room (or for a
+    combined set of rooms), the Chinese names of its category keys (``养老、社区用房``; '' = any category)."""
+    typed = cands["categories_text"] if "categories_text" in cands.columns else pd.Series(None, index=cands.index)
+    return [text.strip() if isinstance(text, str) and text.strip() else
+            "、".join(CATEGORY_SHORT_ZH.get(c, c) for c in cats)
+            for text, cats in zip(typed, cands["categories"])]
+
+
 def sites_table(study, selection) -> pd.DataFrame:
-    """One row per candidate, best rank first: the evaluation and whether it was selected."""
+    """One row per candidate, best rank first: the evaluation and whether it was selected. 可用类别, 预审 and 取得方式
+    as the planner wrote them; ``hosts_category``/``selectable``/``selected`` True/False and ``area_rule`` its key
+    (sites.xlsx writes them 是/否 and in Chinese: :func:`sites_sheet_rows`)."""
     cands = study.candidates
     pts = cands.geometry.to_crs(4326)
     table = pd.DataFrame({
         **{c: cands[c] for c in SITE_COLUMNS if c in cands.columns},
-        "categories": ["、".join(c) for c in cands["categories"]],
+        "categories": _categories_text(cands),
         # pre-review and acquisition as the planner wrote them (是/否, 租赁/置换/共享/购买); the normalised values
         # (True/False, lease/swap/…) stay in the study for the selection
         **{c: cands[f"{c}_text"].where(cands[f"{c}_text"].notna(), cands[c]) if f"{c}_text" in cands.columns
@@ -1016,6 +1061,21 @@ def sites_table(study, selection) -> pd.DataFrame:
     table["newly_covered_population"] = table["newly_covered_population"].round(1)
     table["gap_closed_m2"] = table["gap_closed_m2"].round(1)
     return table[SITE_COLUMNS].sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def sites_sheet_rows(table: pd.DataFrame):
+    """The rows of sites.xlsx's 房源 sheet: :func:`sites_table` with its yes/no columns 是/否 and the area rule in
+    Chinese (达标/面积不足/须与本社区房源合并/无面积要求)."""
+    shown = table.copy()
+    for col in SITE_FLAG_COLUMNS:
+        shown[col] = shown[col].map(lambda v: "是" if v is True or v == True else "否")  # noqa: E712
+    shown["area_rule"] = shown["area_rule"].map(lambda v: AREA_RULE_ZH.get(v, v))
+    return shown.itertuples(index=False)
+
+
+#: the selection methods as sites.xlsx names them
+METHOD_ZH = {"mclp": "最大覆盖模型（MCLP）", "lscp": "集合覆盖模型（LSCP）", "pmedian": "P 中位模型（PMP）",
+             "mclp-lp": "最大覆盖模型（MCLP，线性松弛）", "greedy": "贪心算法（最大覆盖近似）"}
 
 
 def shortage_note(study, k) -> str | None:
@@ -1079,13 +1139,14 @@ def write_sites(study, selection, out_dir: str | Path, settings: dict | None = N
         wb = Workbook()
         ws = wb.active
         ws.title = "房源 sites"
-        _fill_table_sheet(ws, [f"{_SITE_HEADER_ZH[c]}\n{c}" for c in SITE_COLUMNS], table.itertuples(index=False))
+        _fill_table_sheet(ws, [f"{_SITE_HEADER_ZH[c]}\n{c}" for c in SITE_COLUMNS], sites_sheet_rows(table))
         ws.freeze_panes = "C2"
         ws.auto_filter.ref = ws.dimensions
         if selection is not None:
             note = shortage_note(study, (settings or {}).get("k"))
             rows = [["候选房源 candidates", len(table)], ["可选房源 selectable", int(len(study.eligible))],
-                    ["方法 method", selection.method], ["k", (settings or {}).get("k")],
+                    ["方法 method", METHOD_ZH.get(selection.method, selection.method)],
+                    ["选址数量 k", (settings or {}).get("k")],
                     ["选中 selected", int(len(selection.selected))],
                     ["新增覆盖人口 newly covered", round(float(selection.covered_weight), 1)]]
             if note:

@@ -46,7 +46,7 @@ from folium.utilities import JsCode
 
 from .atomic import atomic_path
 from .capacity import facilities_with_load
-from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check
+from .standards import CATEGORIES, CATEGORY_SHORT_ZH, Check, label_zh
 
 __all__ = [
     "build_map",
@@ -596,7 +596,7 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
     from .per_standard import standard_totals
 
     for c in surveyed:
-        labels = "; ".join(esc(ch.label) for ch in analysis.checks if ch.category == c) or "—"
+        labels = "；".join(esc(label_zh(ch, key=True)) for ch in analysis.checks if ch.category == c) or "—"
         lines.append(
             f'<div><span class="gf-dot" style="background:{CATEGORY_COLOURS[c]}"></span>'
             f"{CATEGORY_SHORT_ZH[c]} {c}: {labels}</div>"
@@ -614,7 +614,7 @@ def _legend_html(analysis, surveyed: list[str], communities: pd.DataFrame,
                      f"gaps）: {listed}</div>")
     lines.append(
         '<div><span class="gf-dot" style="background:#000;opacity:.5"></span>'
-        "未覆盖人口（服务半径外）uncovered population, out of reach（点大小 ∝ √人口 / dot size ∝ √people）</div>"
+        "未覆盖人口（服务半径外） uncovered population, out of reach（点大小 ∝ √人口 / dot size ∝ √people）</div>"
     )
     if capacity:
         lines.append(
@@ -748,9 +748,26 @@ class _Facilities(NamedTuple):
     ring: np.ndarray | None = None
 
 
+@functools.lru_cache(maxsize=1)
+def _subcategory_names() -> dict[str, str]:
+    """The Chinese name of each built-in subcategory key (kindergarten → 幼儿园)."""
+    from .standards import load_standards
+
+    table = load_standards()
+    return dict(zip(table["subcategory"], table["name_zh"]))
+
+
+def _subcategory_text(keys: np.ndarray) -> np.ndarray:
+    """A facility's type as its popup says it: the Chinese name, then the key (``幼儿园 kindergarten``); a key of no
+    built-in standard as it is."""
+    keys = pd.Series(keys, dtype=object)
+    zh = keys.map(_subcategory_names())
+    return np.where(zh.notna(), zh.astype(str) + " " + keys.astype(str), keys).astype(object)
+
+
 def _facility_data(facilities: gpd.GeoDataFrame) -> _Facilities:
     name = _esc_a(_col_a(facilities, "name"))
-    sub = _esc_a(_col_a(facilities, "subcategory"))
+    sub = _esc_a(_subcategory_text(_col_a(facilities, "subcategory")))
     # the file's name, not its path: a map is shared, and the same data drawn from another folder draws the same map
     source = _esc_a(pd.Series(_col_a(facilities, "source_file"), dtype=object)
                     .map(lambda v: PureWindowsPath(v).name if isinstance(v, str) else v).to_numpy(dtype=object))
@@ -870,7 +887,7 @@ def legend_totals(totals: dict) -> str:
     ``未覆盖 397,427 / 1,314,427 人 not covered · 缺口社区 186 / 264 communities short`` (and the people served
     within capacity where the split was computed)."""
     if not totals["surveyed"]:
-        return "无已调查社区（调查范围外）no community surveyed (outside the survey extent)"
+        return "无已调查社区（调查范围外） no community surveyed (outside the survey extent)"
     text = (f"未覆盖 {totals['not_covered']:,.0f} / {totals['population']:,.0f} 人 not covered · 缺口社区 "
             f"{totals['communities_short']} / {totals['communities_surveyed']} communities short")
     if not math.isnan(totals["served"]) and totals["has_radius"]:

@@ -42,8 +42,8 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, WarningLog
-from .standards import CATEGORIES, CATEGORY_LABELS_ZH, NATIONAL, Check, applicable_standards, \
-    applies_in, check_from_row, chosen_checks, citation_zh, default_check, find_check, where_applies
+from .standards import CATEGORIES, CATEGORY_LABELS_ZH, LEVEL_ZH, NATIONAL, Check, applicable_standards, \
+    applies_in, check_from_row, chosen_checks, citation_zh, default_check, find_check, label_zh, where_applies
 
 __all__ = ["Project", "read_project", "read_planned", "review_checks", "review_project", "Review",
            "REVIEW_COLUMNS", "conditions_text", "write_review"]
@@ -60,8 +60,9 @@ REVIEW_COLUMNS = [
     "remainder_population", "required_count", "required_m2", "provided_count", "provided_m2", "result", "reasons",
 ]
 _HEADER_ZH = {
-    "category": "类别 category", "category_zh": "设施类别", "subcategory": "子类 subcategory", "name_zh": "设施名称",
-    "standard": "采用标准 standard", "jurisdiction": "适用地区", "citation": "依据", "level": "层级 level",
+    "category": "类别代码 category", "category_zh": "设施类别", "subcategory": "子类代码 subcategory",
+    "name_zh": "设施名称", "standard": "采用标准 standard", "jurisdiction": "适用地区", "citation": "依据",
+    "level": "层级 level",
     "survey": "现有设施调查", "radius_m": "服务半径 m", "population": "项目人口",
     "households": "项目户数", "required_count_full": "按标准应配（处）", "required_m2_full": "按标准应配面积 m²",
     "spare_capacity": "半径内现有设施剩余容量（人）", "spare_from": "剩余容量来自", "absorbed_population": "现有设施可承接人口",
@@ -69,6 +70,9 @@ _HEADER_ZH = {
     "provided_count": "拟建/已建（处）", "provided_m2": "拟建/已建面积 m²", "result": "结论 result",
     "reasons": "理由 reasons",
 }
+#: the columns review.xlsx shows as whole numbers: people and floor areas
+_WHOLE_COLUMNS = ("population", "households", "required_m2_full", "spare_capacity", "absorbed_population",
+                  "remainder_population", "required_m2", "provided_m2")
 RESULT_ZH = {"pass": "符合 pass", "fail": "不符合 fail", "not required": "无需配建 not required"}
 
 
@@ -250,21 +254,24 @@ class Review:
     settings: dict
 
 
-def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Project) -> tuple[float, list[str]]:
+def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Project
+                    ) -> tuple[float, list[str], int]:
     """Residents the existing facilities of ``check`` within its radius of the project can still take: capacity
-    minus what the study's allocation already gives them (nearest first; see geofacility.capacity). Facilities
-    count for ``check`` among its ``siblings`` (the category's standards) as in coverage: by subcategory."""
+    minus what the study's allocation already gives them (nearest first; see geofacility.capacity), the parts
+    (facility, spare, capacity, allocated, distance) and how many facilities in use are within reach at all (full
+    ones too). Facilities count for ``check`` among its ``siblings`` (the category's standards) as in coverage: by
+    subcategory."""
     from dataclasses import replace
 
     from .capacity import capacity_split, reach_pairs
     from .network import WalkingDistance
 
     if analysis is None or check.category not in set(analysis.surveyed):
-        return 0.0, []
+        return 0.0, [], 0
     view = replace(analysis, checks=siblings)
     result = capacity_split(view, check.category, method="allocate", check=check)
     if result is None:
-        return 0.0, []
+        return 0.0, [], 0
     loads = result.facilities  # the check's facilities, in the order the allocation took them (facility_id)
     geoms = analysis.facilities.set_index("facility_id").geometry.loc[loads["facility_id"]].values
     walking = isinstance(analysis.measure, WalkingDistance)
@@ -276,7 +283,30 @@ def _spare_capacity(analysis, check: Check, siblings: list[Check], project: Proj
     order = np.argsort(dist, kind="stable")
     parts = [f"{loads['name'].iloc[i]} {spare[i]:,.0f}（容量 {loads['capacity'].iloc[i]:,.0f} − 已分配 "
              f"{loads['allocated'].iloc[i]:,.0f}，距 {dist[i]:,.0f} 米）" for i in order if spare[i] >= 0.5]
-    return float(spare.sum()), parts
+    return float(spare.sum()), parts, int(len(np.unique(f_idx)))
+
+
+def _not_in_use_near(analysis, check: Check, siblings: list[Check], project: Project) -> str:
+    """The facilities of ``check`` that are not in use (状态 规划/在建/未移交: :attr:`Analysis.not_in_use`) within its
+    radius of the project, measured as the spare capacity is: ``在建 1 处`` (``、``-joined; '' when none). They are
+    not counted as spare capacity."""
+    from .capacity import reach_pairs
+    from .coverage import facility_checks
+    from .network import WalkingDistance
+    from .stages import _STATUS_TEXT, STATUSES
+
+    others = getattr(analysis, "not_in_use", None) if analysis is not None else None
+    if others is None or not len(others) or not check.radius_m:
+        return ""
+    mask = facility_checks(others, siblings).get(check)
+    if mask is None or not mask.any():
+        return ""
+    fac = others.loc[mask]
+    walking = isinstance(analysis.measure, WalkingDistance)
+    origin = np.array([project.point if walking else project.geometry])
+    _, f_idx, _ = reach_pairs(analysis.measure, origin, fac.geometry.values, check.radius_m)
+    status = fac["status"].to_numpy(dtype=object)[np.unique(f_idx)]
+    return "、".join(f"{_STATUS_TEXT[s]} {int((status == s).sum())} 处" for s in STATUSES[:3] if (status == s).any())
 
 
 def _provided(planned: pd.DataFrame, check: Check, siblings: list[Check]) -> tuple[int, float, int, list[str]]:
@@ -357,19 +387,24 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
         elif check.level in AREA_LEVELS and check.radius_m:
             surveyed = _surveyed_here(analysis, check, project)
             survey = "已调查" if surveyed else "未调查"
-            spare, parts = _spare_capacity(analysis, check, siblings, project) if surveyed else (0.0, [])
+            spare, parts, n_reach = (_spare_capacity(analysis, check, siblings, project) if surveyed
+                                     else (0.0, [], 0))
             spare_from = "；".join(parts)
             absorbed = min(pop, spare)
             remainder = pop - absorbed
+            within = f"服务半径 {check.radius_m:g} 米内"
+            pending = _not_in_use_near(analysis, check, siblings, project) if surveyed else ""
             if not surveyed:
                 spare = np.nan
-                reasons.append(f"服务半径 {check.radius_m:g} 米内现有{check.name_zh}未调查，未计剩余容量，"
-                               "按标准全额配建或补充调查后核定")
+                reasons.append(f"{within}现有{check.name_zh}未调查，未计剩余容量，按标准全额配建或补充调查后核定")
             elif absorbed > 0:
-                reasons.append(f"服务半径 {check.radius_m:g} 米内现有设施剩余容量 {_fmt(spare)} 人，可承接 "
-                               f"{_fmt(absorbed)} 人（{spare_from}）")
-            else:
-                reasons.append(f"服务半径 {check.radius_m:g} 米内现有{check.name_zh}已调查，无剩余容量")
+                reasons.append(f"{within}现有设施剩余容量 {_fmt(spare)} 人，可承接 {_fmt(absorbed)} 人（{spare_from}）"
+                               + (f"；另有{pending}，未计入" if pending else ""))
+            elif n_reach == 0:  # nothing in use within reach: not "no spare capacity", there is no facility
+                reasons.append(f"{within}无在用的{check.name_zh}" + (f"（{pending}，未计入）" if pending else ""))
+            else:  # facilities in use within reach, all full
+                reasons.append(f"{within}现有{check.name_zh} {n_reach} 处，均已满，无剩余容量"
+                               + (f"；另有{pending}，未计入" if pending else ""))
             if remainder <= 0.5:
                 req_count, req_m2, remainder = 0.0, 0.0, 0.0
             else:
@@ -397,7 +432,7 @@ def review_project(project: Project, checks: list[Check], *, analysis=None, plan
                 reasons.append(f"{verb} {n} 处、{_fmt(area)} m²，满足要求")
         rows.append({
             "category": check.category, "category_zh": CATEGORY_LABELS_ZH[check.category],
-            "subcategory": check.subcategory, "name_zh": check.name_zh, "standard": check.label,
+            "subcategory": check.subcategory, "name_zh": check.name_zh, "standard": label_zh(check),
             "jurisdiction": check.jurisdiction or "自定", "citation": citation_zh(check), "level": check.level,
             "radius_m": check.radius_m if check.radius_m else np.nan, "population": pop, "households": hh,
             "survey": survey,
@@ -463,6 +498,16 @@ def conditions_text(review: Review) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sheet_text(column: str, value: str) -> str:
+    """A text cell of review.xlsx in Chinese (review.csv keeps the keys): the result 符合/不符合/无需配建, the level
+    十分钟生活圈…, the standard with its Chinese status (:func:`geofacility.standards.label_zh`)."""
+    if column == "result":
+        return RESULT_ZH.get(value, value).split(" ")[0]
+    if column == "level":
+        return LEVEL_ZH.get(value, value)
+    return value
+
+
 def write_review(review: Review, out_dir) -> dict[str, Path]:
     """``review.csv`` (the table), ``review.xlsx`` (table and text) and ``conditions.md`` (the text, and the table
     in Markdown), written atomically."""
@@ -499,11 +544,16 @@ def write_review(review: Review, out_dir) -> dict[str, Path]:
         ws.append([_HEADER_ZH[c] for c in REVIEW_COLUMNS])
         for rec in table.to_dict("records"):
             ws.append([None if (not isinstance(rec[c], str) and pd.isna(rec[c])) else
-                       (safe_cell_text(RESULT_ZH.get(rec[c], rec[c]) if c == "result" else rec[c])
-                        if isinstance(rec[c], str) else rec[c]) for c in REVIEW_COLUMNS])
+                       (safe_cell_text(_sheet_text(c, rec[c])) if isinstance(rec[c], str) else rec[c])
+                       for c in REVIEW_COLUMNS])
         for cell in ws[2]:
             cell.font = Font(bold=True)
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+        # people as whole persons and floor areas in whole m² on screen (the cells keep the computed values)
+        for i, c in enumerate(REVIEW_COLUMNS, start=1):
+            if c in _WHOLE_COLUMNS:
+                for (cell,) in ws.iter_rows(min_row=3, min_col=i, max_col=i):
+                    cell.number_format = "#,##0"
         cond = wb.create_sheet("验收意见 opinion" if review.as_built else "规划条件 conditions")
         for line in text.splitlines():
             cond.append([safe_cell_text(line)])

@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .standards import CATEGORY_SHORT_ZH
+
 __all__ = [
     "Selection",
     "collapse_demand",
@@ -600,9 +602,12 @@ def _add_combinations(cands, check):
         rows.append({
             **{c: None for c in cands.columns},
             "candidate_id": "+".join(group["candidate_id"]),
-            "name": "合并 combined: " + "、".join(group["name"].astype(str)),
+            "name": "合并：" + "、".join(group["name"].astype(str)),
             "floor_area_m2": float(group["floor_area_m2"].sum()),
             "categories": shared if len(cats) == len(group) else [],
+            # the set's categories are those its rooms share: written by their Chinese names (sites_table), not
+            # as one room's own words
+            "categories_text": None,
             "acquisition": "、".join(sorted({str(a) for a in group["acquisition"] if a})) or None,
             # as the planner wrote them, once each
             "acquisition_text": "、".join(dict.fromkeys(str(a) for a in group["acquisition_text"] if a)) or None,
@@ -639,7 +644,7 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     check = _check_for(analysis, category)
     review_asked = bool(candidates.attrs.get("pre_review_column", True))  # the file had a 预审 column
     cands = candidates.to_crs(analysis.crs).reset_index(drop=True)
-    for column in ("reviewed_text", "acquisition_text"):
+    for column in ("reviewed_text", "acquisition_text", "categories_text"):
         if column not in cands.columns:
             cands[column] = None
     cands["located_at"] = cands["candidate_id"].astype(str)
@@ -658,7 +663,7 @@ def evaluate_candidates(analysis, candidates, category: str, *, include_unreview
     hosts = cands["hosts_category"].to_numpy(dtype=bool)
     floor = cands["floor"].to_numpy(dtype="float64") if "floor" in cands else np.full(len(cands), np.nan)
     upstairs = (category in GROUND_FLOOR_CATEGORIES) & (floor > 1)
-    cands["ground_floor_note"] = np.where(upstairs, "非首层：" + category + " 宜设在首层", "")
+    cands["ground_floor_note"] = np.where(upstairs, f"非首层：{CATEGORY_SHORT_ZH.get(category, category)}宜设在首层", "")
 
     weights = analysis.demand["weight"].to_numpy(dtype="float64")
     dist_col = f"dist_{category}_m"

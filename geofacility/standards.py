@@ -40,6 +40,8 @@ __all__ = [
     "applies_in",
     "applicable_standards",
     "status_zh",
+    "status_short_zh",
+    "label_zh",
     "citation_zh",
     "where_applies",
     "LEVEL_ZH",
@@ -352,6 +354,34 @@ def status_zh(check: Check) -> str:
     if status == "mixed":
         return f"部分核实（来源：{source}），其余指标未找到原文" if source else "部分核实，其余指标未找到原文"
     return "未核实：未找到原文"
+
+
+def status_short_zh(check: Check) -> str:
+    """The standard's status in a few Chinese words, for legends, captions and the terminal: 已核实 (with
+    （1993年版） or （地方标准） for ``confirmed(1993 ed.)`` / ``confirmed(local)``), 部分核实 (``mixed``) or 未核实
+    (anything else, a planner's own row without a status too)."""
+    status = (check.status or "").strip().lower()
+    if status.startswith("confirmed"):
+        if "1993" in status:
+            return "已核实（1993年版）"
+        if "local" in status:
+            return "已核实（地方标准）"
+        return "已核实"
+    return "部分核实" if status == "mixed" else "未核实"
+
+
+def label_zh(check: Check, *, key: bool = False) -> str:
+    """:attr:`Check.label` as a planner reads it, in Chinese: ``小学 服务半径 500 m（《…》GB 50180-93…；已核实（1993年版））``
+    — the name, the radius (or 无服务半径), the source and the Chinese status (:func:`status_short_zh`). With
+    ``key`` (the bilingual map legend, the terminal) the standard's key follows the name as its translation:
+    ``小学 primary_school r=500 m（…）``. ``Check.label`` keeps the English status for the machine tables (明细,
+    ledger.csv, selection.json)."""
+    if key:
+        head = f"{check.name_zh} {check.subcategory} " + (f"r={check.radius_m:g} m" if check.radius_m else "无服务半径")
+    else:
+        head = f"{check.name_zh} " + (f"服务半径 {check.radius_m:g} m" if check.radius_m else "无服务半径")
+    source = (check.source or "").strip()
+    return f"{head}（{source + '；' if source else ''}{status_short_zh(check)}）"
 
 
 def citation_zh(check: Check) -> str:

@@ -147,8 +147,9 @@ def test_a_standard_of_another_jurisdiction_is_refused_or_set_aside(grid_facilit
     log = WarningLog()
     checks = select_checks(canteen, table, ["canteen"], jurisdiction="全国", log=log)
     assert [c.subcategory for c in checks] == ["community_canteen"]
-    messages = log.to_frame()["message"]
-    assert messages.str.contains("elderly_canteen 的标准只适用于安徽省").any()
+    warnings = log.to_frame()
+    assert warnings["message_zh"].str.contains("食堂设施“老年食堂”的标准只适用于安徽省").any()
+    assert warnings["message"].str.contains("elderly_canteen applies only in 安徽省").any()
 
 
 # ------------------------------------------------------------------------------------- review

@@ -381,13 +381,13 @@ def test_warnings_sheet(written):
     sheet = openpyxl.load_workbook(written["xlsx"])["警告 warnings"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows == [("文件 file", "行 row", "级别 severity", "说明 message"),
-                    ("communities.csv", 7, "warning", "户数缺失，已留空")]
+                    ("communities.csv", 7, "警告", "户数缺失，已留空")]  # issue 14: the severity in Chinese (提示/警告)
 
 
 def test_empty_warnings_say_so(analysis, tmp_path):
     quiet = Analysis(**{**analysis.__dict__, "warnings": pd.DataFrame(columns=["file", "row", "severity", "message"])})
     sheet = openpyxl.load_workbook(write_ledger(quiet, tmp_path)["xlsx"])["警告 warnings"]
-    assert [c.value for c in sheet[2]] == [None, None, "info", "无警告 no warnings"]
+    assert [c.value for c in sheet[2]] == [None, None, "提示", "无警告"]  # issue 14: in Chinese
 
 
 def test_standards_sheet_lists_the_checks(written, primary):

@@ -206,3 +206,45 @@ def _point_file(tmp_path, x, y):
     path = tmp_path / "site.geojson"
     gpd.GeoDataFrame({"name": ["新建小区"]}, geometry=[shapely.Point(x, y)], crs=CRS).to_crs(4326).to_file(path)
     return path
+
+
+def _kindergarten_world(tmp_path, grid_communities, in_use_at, capacity):
+    """The 3×3 grid with its people at the block centres (C22: 5,000); a kindergarten in use at ``in_use_at``
+    (capacity ``capacity``) and one under construction (状态 在建) 150 m north of C22's centre."""
+    comm_path = tmp_path / "communities.geojson"
+    grid_communities.to_crs(4326).to_file(comm_path)
+    demand = gpd.GeoDataFrame({"demand_id": grid_communities["community_id"],
+                               "population": grid_communities["population"]},
+                              geometry=[shapely.Point(centre(int(c[1]), int(c[2])))
+                                        for c in grid_communities["community_id"]], crs=CRS)
+    dem_path = tmp_path / "demand.geojson"
+    demand.to_crs(4326).to_file(dem_path)
+    x, y = centre(2, 2)
+    fac = gpd.GeoDataFrame({"facility_id": ["K", "P"], "name": ["甲幼儿园", "乙幼儿园"], "category": "education",
+                            "subcategory": "kindergarten", "capacity": [capacity, 3000], "状态": ["在用", "在建"]},
+                           geometry=[shapely.Point(in_use_at), shapely.Point(x, y + 150)], crs=CRS)
+    fac_path = tmp_path / "kindergartens.geojson"
+    fac.to_crs(4326).to_file(fac_path)
+    analysis = analyze(communities=comm_path, demand=dem_path, facilities=[fac_path])
+    project = read_project(_point_file(tmp_path, x + 100, y), analysis.crs, population=3000, households=1200)
+    return review_project(project, review_checks(load_standards(), None, analysis.checks),
+                          analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
+
+
+def test_no_facility_in_reach_is_not_no_spare_capacity(tmp_path, grid_communities):
+    """Issue 14: the project 100 m east of C22's centre; the only kindergarten in use K is at C11's centre,
+    √(600² + 500²) ≈ 781 m away (> 300 m), and P, 180 m away (√(100² + 150²)), is under construction. Nothing in use
+    is within reach: the reason says so and names P without counting it — not "已调查，无剩余容量"."""
+    row = _kindergarten_world(tmp_path, grid_communities, centre(1, 1), 6000)
+    assert row["survey"] == "已调查" and row["spare_capacity"] == 0 and row["remainder_population"] == 3000
+    assert row["reasons"].startswith("服务半径 300 米内无在用的幼儿园（在建 1 处，未计入）；其余 3,000 人需新配建")
+    assert "无剩余容量" not in row["reasons"]
+
+
+def test_full_facilities_in_reach_have_no_spare_capacity(tmp_path, grid_communities):
+    """K at C22's centre, 100 m from the project, holds 5,000: C22's 5,000 people are allocated to it (the other
+    block centres are ≥ 500 m away), so it is full. "无剩余容量" is said of it, with P (在建) beside it."""
+    row = _kindergarten_world(tmp_path, grid_communities, centre(2, 2), 5000)
+    assert row["spare_capacity"] == 0 and row["remainder_population"] == 3000
+    assert row["reasons"].startswith("服务半径 300 米内现有幼儿园 1 处，均已满，无剩余容量；另有在建 1 处，未计入；"
+                                     "其余 3,000 人需新配建")
