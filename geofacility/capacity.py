@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from .distance import pairs_within
 from .errors import InputError, WarningLog
-from .io import available_memory
+from .read.files import available_memory
 from .standards import CATEGORY_SHORT_ZH, Check
 
 __all__ = [

@@ -38,9 +38,9 @@ def _pairs(values: list[str] | None, *, option: str, value_name: str) -> dict[st
 
 def _category(text: str, option: str, *, pair: bool = False) -> str:
     """The category key a command-line value names: the key itself or any name a facility file may use for it
-    (养老, 教育, 社区养老服务设施 …: geofacility.io.category_key, one table for files and options). ``pair``: the
+    (养老, 教育, 社区养老服务设施 …: geofacility.read.category_key, one table for files and options). ``pair``: the
     value was the CATEGORY of a CATEGORY=VALUE option."""
-    from .io import category_key, category_names
+    from .read import category_key, category_names
 
     key = category_key(text)
     if key is None:
@@ -61,7 +61,7 @@ def _category_pairs(pairs: dict, option: str) -> dict:
 
 
 def _facility_args(values: list[str]) -> list:
-    from .io import category_key, category_names
+    from .read import category_key, category_names
 
     items = []
     for text in values:
@@ -583,7 +583,7 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
     import pandas as pd
 
     from .errors import WarningLog
-    from .io import read_candidates
+    from .read import read_candidates
     from .siting import evaluate_candidates
 
     category = _category(category, "--category")

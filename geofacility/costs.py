@@ -52,7 +52,8 @@ def read_cost_table(path, *, origin: str = "origin", destination: str = "destina
                     encoding: str | None = None) -> CostTable:
     """Read and check an OD table: the three columns must exist, every cost be a number ≥ 0 (as every input number
     is read: ``12,34`` and ``inf`` refused), and no (origin, destination) pair appear twice with two costs."""
-    from .io import _read_csv, number_problem, parse_numbers
+    from .read.encodings import _read_csv
+    from .read.numbers import number_problem, parse_numbers
     from .outputs import file_sha256
 
     path = Path(path)

@@ -83,7 +83,7 @@ BYTES_PER_CELL = 1_500
 
 def _check_grid(total_cells: int, cell_m: float, communities: gpd.GeoDataFrame, counts: np.ndarray) -> None:
     """Refuse, before allocating it, a grid that would not fit in memory."""
-    from .io import available_memory
+    from .read.files import available_memory
 
     need, free = total_cells * BYTES_PER_CELL, available_memory()
     if free is not None and need > free:

@@ -1326,7 +1326,7 @@ def _shift_to_gcj02(analysis, sites):
     GCJ-02 base map (Amap): to WGS84, shifted, back to the analysis' metric CRS (radii in metres unchanged)."""
     from dataclasses import replace as _replace
 
-    from .crs import wgs84_to_gcj02
+    from .read.coords import wgs84_to_gcj02
 
     crs = analysis.crs
 

@@ -301,7 +301,7 @@ def read_network(path: str | Path, crs, *, coords=None, encoding: str | None = N
     Centre lines are noded at crossings. When the file has a ``highway`` column (an OSM export), the same
     walkable filter as for OSM files applies.
     """
-    from .io import read_layer
+    from .read import read_layer
 
     log = log if log is not None else WarningLog()
     path = Path(path)

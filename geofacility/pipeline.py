@@ -10,10 +10,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from . import io
+from . import read
 from .capacity import METHODS as CAPACITY_METHODS, apply_capacity
 from .coverage import compute_coverage, select_checks
-from .crs import choose_metric_crs
+from .read import choose_metric_crs
+from .read.rows import _logged_rows
 from .coverage import facility_checks
 from .distance import StraightLineDistance
 from .demand import assign_communities, complete_demand, spread_population
@@ -142,7 +143,7 @@ def study_name(communities, towns=None) -> str:
     without generic words (``张店区社区.shp`` → 张店区); for a generic name (``社区.geojson``,
     ``communities.gpkg``) the one town/street all communities lie in, else the folder holding the file
     (``张店区/社区.shp`` → 张店区); else '' (the titles then read 社区配套设施… alone)."""
-    path, layer = io.split_layer(communities)
+    path, layer = read.split_layer(communities)
     for name in (layer, path.stem):
         if name and _place_part(name):
             return _place_part(name)
@@ -222,7 +223,7 @@ def prepare(
     ``network``: an OSM file or street centre lines; with it ``distance`` defaults to ``"network"`` (walking
     distance, snapping homes and facilities within ``max_snap_m`` metres of a street) and service areas are drawn
     as the reachable streets buffered by ``buffer_m``. ``allow_overlap``: communities overlapping by half the
-    smaller one's area or more are refused unless True (see :func:`geofacility.io.check_overlaps`).
+    smaller one's area or more are refused unless True (see :func:`geofacility.read.check_overlaps`).
 
     ``communities=None``: a study of the ``demand`` points alone, whose extent is the study (:func:`study_area`:
     one unit holding everybody). ``demand_columns``: the demand file's columns for roles
@@ -237,7 +238,7 @@ def prepare(
                          "bundled sample")
     step = progress or (lambda message: None)
     log = WarningLog()
-    alias_map = io.load_aliases(aliases)
+    alias_map = read.load_aliases(aliases)
     if not 0 < coverage_target <= 1:
         raise InputError(f"--coverage-target {coverage_target}: give a share in (0, 1], e.g. 0.9")
     for category, value in (radius or {}).items():
@@ -261,26 +262,26 @@ def prepare(
     comm = None
     if communities is not None:
         step("reading communities")
-        comm = io.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
-                                   aliases=alias_map, log=log)
+        comm = read.read_communities(communities, coords=_role_coords(coords, "communities"), encoding=encoding,
+                                     aliases=alias_map, log=log)
     town_layer = None
     if towns is not None:
         step("reading towns")
-        town_layer = io.read_towns(towns, coords=_role_coords(coords, "towns"), encoding=encoding,
-                                   aliases=alias_map, log=log)
+        town_layer = read.read_towns(towns, coords=_role_coords(coords, "towns"), encoding=encoding,
+                                     aliases=alias_map, log=log)
     step("reading facilities")
     fac_frames, declared = [], set()
     for item in facilities:
         path, category = (item if isinstance(item, tuple) else (item, None))
         if category is not None:
             declared.add(category)
-        fac_frames.append(io.read_facilities(path, category=category, coords=_role_coords(coords, "facilities"),
-                                             encoding=encoding, aliases=alias_map, log=log))
+        fac_frames.append(read.read_facilities(path, category=category, coords=_role_coords(coords, "facilities"),
+                                               encoding=encoding, aliases=alias_map, log=log))
     dem = None
     if demand is not None:
         step("reading demand")
-        dem = io.read_demand(demand, coords=_role_coords(coords, "demand"), encoding=encoding, aliases=alias_map,
-                             log=log, columns=demand_columns)
+        dem = read.read_demand(demand, coords=_role_coords(coords, "demand"), encoding=encoding, aliases=alias_map,
+                               log=log, columns=demand_columns)
 
     if comm is None:  # the demand's extent is the study
         if dem.empty:
@@ -295,7 +296,7 @@ def prepare(
     else:
         metric = choose_metric_crs(comm.geometry, crs)
         comm = comm.to_crs(metric)
-        io.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
+        read.check_overlaps(comm, label=str(communities), log=log, allow=allow_overlap)
     fac_cols = ["facility_id", "name", "category", "subcategory", "floor_area_m2", "capacity", "status",
                 "source_file", "source_row", "geometry"]
     if fac_frames:
@@ -367,10 +368,10 @@ def prepare(
         if category not in CATEGORIES:
             raise InputError(f"--survey-extent {category}=…: unknown category; use one of {', '.join(CATEGORIES)}")
         step(f"reading the {category} survey extent")
-        area = io.read_extent(path, coords=_role_coords(coords, "towns"), encoding=encoding, log=log)
+        area = read.read_extent(path, coords=_role_coords(coords, "towns"), encoding=encoding, log=log)
         # the features are dissolved: each row is used unless reported
         n_read, first = log.read_rows.get(str(path), (0, 1))
-        used_rows[str(path)] = [r for r in range(first, first + n_read) if r not in io._logged_rows(log, str(path))]
+        used_rows[str(path)] = [r for r in range(first, first + n_read) if r not in _logged_rows(log, str(path))]
         extents[category] = gpd.GeoSeries([area], crs=4326).to_crs(metric).iloc[0]
     for category in none_exist:
         if category not in CATEGORIES:
@@ -569,7 +570,7 @@ def _suspect_gcj02(points: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, metr
     """Points read as WGS84 that are probably GCJ-02 (Amap/Tencent coordinates labelled WGS84): GCJ-02 cannot be
     told from WGS84 by the coordinates alone, but when many points lie outside every community as read, and far
     fewer would if they were GCJ-02, the warning says so (docs/bad-inputs.md)."""
-    from .crs import to_wgs84
+    from .read import to_wgs84
 
     if not len(points) or not label:
         return

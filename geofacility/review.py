@@ -92,16 +92,16 @@ class Project:
 
 
 def _number(value, what: str, where: str) -> float | None:
-    """One number as a planner typed it, read as every input number is (geofacility.io.parse_numbers): ``1,234``
+    """One number as a planner typed it, read as every input number is (geofacility.read.parse_numbers): ``1,234``
     read, ``12,34`` and ``inf`` refused; None when empty."""
-    from . import io
+    from .read.numbers import NUMBER_FIX, number_problem, parse_numbers
 
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in ("", "nan"):
         return None
-    parsed = io.parse_numbers(pd.Series([value if isinstance(value, (str, int, float)) else str(value)]))
+    parsed = parse_numbers(pd.Series([value if isinstance(value, (str, int, float)) else str(value)]))
     problem = None if parsed.problem is None else parsed.problem[0]
     if problem is not None:
-        raise InputError(f"{where}: {what} {io.number_problem(value, problem)}; {io.NUMBER_FIX[problem]}")
+        raise InputError(f"{where}: {what} {number_problem(value, problem)}; {NUMBER_FIX[problem]}")
     return float(parsed.values[0])
 
 
@@ -117,11 +117,12 @@ def read_project(path, crs, *, population: float | None = None, households: floa
                  encoding: str | None = None, aliases=None, log: WarningLog | None = None) -> Project:
     """The project from a polygon or point file (one feature, or several parts of one project: they are
     merged), with households (户数) and/or population (人口) from its attributes or the arguments (which win)."""
-    from . import io
+    from .read.columns import ALIASES, _rename_columns
+    from .read.files import read_layer
 
     label = str(path)
-    gdf = io.read_layer(path, coords=coords, encoding=encoding, log=log)
-    gdf = io._rename_columns(gdf, ["name", "population", "households"], aliases or io.ALIASES)
+    gdf = read_layer(path, coords=coords, encoding=encoding, log=log)
+    gdf = _rename_columns(gdf, ["name", "population", "households"], aliases or ALIASES)
     gdf = gdf.loc[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
         raise InputError(f"{label}: no project geometry; give the project's site as a polygon or a point")
@@ -161,7 +162,10 @@ def read_project(path, crs, *, population: float | None = None, households: floa
 def read_planned(path, *, encoding: str | None = None, aliases=None, label_what: str = "planned") -> pd.DataFrame:
     """The facilities a project plans (or has built): a table with category (类别), optional subcategory (子类),
     floor area (建筑面积) and name; coordinates are not needed. Unknown categories stop the review with the row."""
-    from . import io
+    from .read.columns import ALIASES, _key, _rename_columns, _subcategory_lookup, normalise_category
+    from .read.encodings import _read_csv
+    from .read.files import read_layer
+    from .read.numbers import NUMBER_FIX, number_problem, parse_numbers
 
     path = Path(path)
     label = str(path)
@@ -173,26 +177,26 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
     if path.suffix.lower() in (".xlsx", ".xls"):
         frame = pd.read_excel(path, dtype=str)
     elif path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        frame = io._read_csv(path, encoding)
+        frame = _read_csv(path, encoding)
     else:
-        frame = pd.DataFrame(io.read_layer(path, encoding=encoding).drop(columns="geometry"))
+        frame = pd.DataFrame(read_layer(path, encoding=encoding).drop(columns="geometry"))
     frame = frame.drop(columns=[c for c in ("source_file", "source_row") if c in frame.columns])
-    frame = io._rename_columns(frame, ["name", "category", "subcategory", "floor_area_m2", "capacity"],
-                               aliases or io.ALIASES)
+    frame = _rename_columns(frame, ["name", "category", "subcategory", "floor_area_m2", "capacity"],
+                            aliases or ALIASES)
     if "category" not in frame.columns and "subcategory" not in frame.columns:
         raise InputError(f"{label}: no category column; add 类别 (category) to the list of {label_what} facilities")
-    lookup = io._subcategory_lookup()
+    lookup = _subcategory_lookup()
     area_col = frame["floor_area_m2"] if "floor_area_m2" in frame else pd.Series(np.nan, index=frame.index)
-    areas = io.parse_numbers(area_col)  # the whole column at once, as every input number is read
+    areas = parse_numbers(area_col)  # the whole column at once, as every input number is read
     rows = []
     for i, rec in enumerate(frame.to_dict("records")):
         where = f"{label}, row {i + 2}"
         raw_cat = rec.get("category")
         raw_sub = rec.get("subcategory")
-        cat = io.normalise_category(pd.Series([raw_cat])).iloc[0] if isinstance(raw_cat, str) else None
-        sub_match = lookup.get(io._key(raw_sub)) if isinstance(raw_sub, str) and raw_sub.strip() else None
+        cat = normalise_category(pd.Series([raw_cat])).iloc[0] if isinstance(raw_cat, str) else None
+        sub_match = lookup.get(_key(raw_sub)) if isinstance(raw_sub, str) and raw_sub.strip() else None
         if cat is None and isinstance(raw_cat, str):
-            as_sub = lookup.get(io._key(raw_cat))
+            as_sub = lookup.get(_key(raw_cat))
             if as_sub is not None:
                 cat, sub_match = as_sub[0], sub_match or as_sub
         if cat is None and sub_match is not None:
@@ -202,8 +206,8 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
                              "Chinese names (教育, 养老…)")
         problem = None if areas.problem is None else areas.problem[i]
         if problem is not None:
-            raise InputError(f"{where}: floor area (m²) {io.number_problem(area_col.iloc[i], problem)}; "
-                             f"{io.NUMBER_FIX[problem]}")
+            raise InputError(f"{where}: floor area (m²) {number_problem(area_col.iloc[i], problem)}; "
+                             f"{NUMBER_FIX[problem]}")
         area = None if np.isnan(areas.values[i]) else float(areas.values[i])
         if area is not None and area < 0:
             raise InputError(f"{where}: floor area {rec.get('floor_area_m2')!r} must be a number ≥ 0")

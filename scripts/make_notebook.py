@@ -61,7 +61,7 @@ paths = write_ledger(analysis, out)          # ledger.xlsx (Attachment-3 layout)
 
 Which of the candidate rooms would close the most gaps against Beijing's community-room standard (≥ 350 m², a
 ≥ 50 m² one-stop station), and the best 20 by an exact maximal-covering model:"""),
-    ("code", """from geofacility.io import read_candidates
+    ("code", """from geofacility.read import read_candidates
 from geofacility.siting import evaluate_candidates, select_sites, with_sites
 
 d = sample_dir()

@@ -20,7 +20,7 @@ Method
 ------
 1. Streets: the OSM polygons, with the WorldPop population joined by name (the gpkg's ``subdistrict`` equals the
    OSM ``name`` for all 15; the script asserts it).
-2. Compounds: the scraped GCJ-02 coordinates are converted to WGS84 with :func:`geofacility.crs.gcj02_to_wgs84`
+2. Compounds: the scraped GCJ-02 coordinates are converted to WGS84 with :func:`geofacility.read.gcj02_to_wgs84`
    and each compound is assigned to the street that contains it; the two compounds that fall a few metres outside
    Xicheng (XC0402 木樨地南里, 6.6 m; XC0975 北小马厂3号院, 15.8 m) go to the nearest street (both: 月坛街道).
    Missing Lianjia household counts are filled with the median of the known counts in the same street. The
@@ -61,7 +61,7 @@ from geofacility.atomic import atomic_path
 
 import _sample_io  # noqa: E402  (scripts/, beside this file)
 from _sample_io import write_csv  # noqa: E402
-from geofacility.crs import gcj02_to_wgs84
+from geofacility.read import gcj02_to_wgs84
 
 REPO = Path(__file__).resolve().parent.parent
 RAW = REPO / "data" / "xicheng" / "raw"
@@ -564,7 +564,7 @@ all 15 (asserted). Total population **{population}**.
 `households_filled` (`true` where it was missing and filled), `households`, `population`, `gcj02_lng`,
 `gcj02_lat` (exactly as scraped, GCJ-02).
 
-1. Street: the GCJ-02 point is converted with `geofacility.crs.gcj02_to_wgs84` (exact iterative inverse) and
+1. Street: the GCJ-02 point is converted with `geofacility.read.gcj02_to_wgs84` (exact iterative inverse) and
    joined to the street polygon that contains it. Two compounds fall just outside Xicheng and go to the nearest
    street: {outside}.
 2. Missing Lianjia household counts ({n_filled} of {n_compounds}) are filled with the median of the listed counts

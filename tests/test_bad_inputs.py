@@ -33,10 +33,10 @@ import shapely
 from pyproj import Geod
 
 from conftest import BLOCK, CRS, X0, Y0, assert_warnings_in_chinese, block, centre, write_grid_files
-from geofacility.crs import wgs84_to_gcj02
 from geofacility.errors import InputError, WarningLog, digest, not_used
-from geofacility.io import load_aliases, read_candidates, read_communities, read_demand, read_facilities, read_towns
 from geofacility.pipeline import analyze
+from geofacility.read import (load_aliases, read_candidates, read_communities, read_demand, read_facilities,
+                              read_towns, wgs84_to_gcj02)
 from geofacility.review import read_planned, read_project
 from geofacility.standards import load_standards
 

@@ -10,7 +10,8 @@ import shapely
 
 from conftest import BLOCK, CRS, X0, Y0, centre, write_grid_files
 from geofacility.errors import InputError, WarningLog, digest
-from geofacility.io import _to_float, check_overlaps, parse_numbers, read_facilities, split_layer
+from geofacility.read import check_overlaps, parse_numbers, read_facilities, split_layer
+from geofacility.read.numbers import _to_float
 from geofacility.pipeline import analyze
 
 NAN = float("nan")

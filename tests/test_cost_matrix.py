@@ -76,7 +76,7 @@ def _analysis(files, od=True):
 
 
 def test_existing_coverage_siting_and_the_ledger_after_use_the_table(files):
-    from geofacility.io import read_candidates
+    from geofacility.read import read_candidates
 
     analysis = _analysis(files)
     dist = analysis.demand.set_index("demand_id")["dist_elderly_care_m"]

@@ -453,7 +453,7 @@ def _facility_lonlat(html: str, name: str) -> tuple[float, float]:
 def test_gcj02_base_map_shifts_overlays_and_says_so(analysis):
     from pyproj import Transformer
 
-    from geofacility.crs import wgs84_to_gcj02
+    from geofacility.read import wgs84_to_gcj02
 
     lon, lat = Transformer.from_crs(32650, 4326, always_xy=True).transform(X0 + 750, Y0 + 250)  # F1
     glon, glat = (float(v[0]) for v in wgs84_to_gcj02(np.array([lon]), np.array([lat])))

@@ -163,10 +163,10 @@ def test_population_grid_covers_each_community_not_the_land_between(grid_communi
 
 
 def test_a_grid_too_large_for_memory_is_refused_before_it_is_built(grid_communities, monkeypatch):
-    import geofacility.io as gio
+    import geofacility.read.files as read_files
     from geofacility.demand import spread_population
 
-    monkeypatch.setattr(gio, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(read_files, "available_memory", lambda: 10_000)
     with pytest.raises(InputError, match=r"a 100 m grid needs 225 cells .* give the population as points"):
         spread_population(grid_communities)
 
@@ -177,7 +177,7 @@ def _compounds(tmp_path, gcj: bool):
     import geopandas as gpd
 
     from conftest import CRS, X0, Y0
-    from geofacility.crs import wgs84_to_gcj02
+    from geofacility.read import wgs84_to_gcj02
 
     centres = [(X0 + 1000 * i, Y0 + 1000 * j) for i in range(5) for j in range(4)]
     comm = gpd.GeoDataFrame({"community_id": [f"K{k}" for k in range(20)], "town": "街道", "population": 100.0,

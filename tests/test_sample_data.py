@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geofacility.crs import gcj02_to_wgs84
+from geofacility.read import gcj02_to_wgs84
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data" / "xicheng"

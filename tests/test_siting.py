@@ -10,7 +10,7 @@ import shapely
 
 from conftest import CRS, X0, Y0
 from geofacility.errors import InputError
-from geofacility.io import read_candidates
+from geofacility.read import read_candidates
 from geofacility.pipeline import analyze
 from geofacility.siting import (evaluate_candidates, greedy_mclp, select_sites, solve_lscp, solve_mclp,
                                 solve_pmedian)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from geofacility.crs import (bd09_to_wgs84, choose_metric_crs, gcj02_to_bd09, gcj02_to_wgs84, to_wgs84,
-                             wgs84_to_bd09, wgs84_to_gcj02)
+from geofacility.read.coords import (bd09_to_wgs84, choose_metric_crs, gcj02_to_bd09, gcj02_to_wgs84, to_wgs84,
+                                    wgs84_to_bd09, wgs84_to_gcj02)
 
 GEOD = Geod(ellps="WGS84")
 

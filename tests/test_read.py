@@ -8,9 +8,9 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from geofacility.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geofacility.errors import InputError, WarningLog
-from geofacility.io import read_communities, read_demand, read_facilities, read_layer
+from geofacility.read import (read_communities, read_demand, read_facilities, read_layer, wgs84_to_bd09,
+                              wgs84_to_gcj02)
 
 GEOD = Geod(ellps="WGS84")
 
@@ -195,7 +195,7 @@ def test_missing_crs_in_degrees_assumed_wgs84_with_warning(tmp_path):
 
 
 def test_alias_file_extends_the_built_in_names(tmp_path):
-    from geofacility.io import load_aliases
+    from geofacility.read import load_aliases
 
     (tmp_path / "aliases.csv").write_text("alias,column\n居委会名称,community\n常住人口数,population\n",
                                           encoding="utf-8")
@@ -230,7 +230,7 @@ def test_read_layer_keeps_row_numbers(tmp_path):
     ["116.12345678901234", "39.9"],  # more than 15 digits
 ])
 def test_numeric_text_parsed_as_pandas_does(cells, dtype):
-    from geofacility.io import _to_float
+    from geofacility.read.numbers import _to_float
     values = pd.Series(cells, dtype=dtype)
     expected = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     got = _to_float(values)
@@ -247,7 +247,7 @@ def test_numeric_text_parsed_as_pandas_does(cells, dtype):
     "id\n1\n   \n2\n",  # one column: the C parser skips the line of blanks
 ])
 def test_csv_read_as_the_c_parser_reads_it(tmp_path, text):
-    from geofacility.io import _read_csv
+    from geofacility.read.encodings import _read_csv
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode("utf-8"))
     sep = ";" if ";" in text else ","
@@ -257,11 +257,11 @@ def test_csv_read_as_the_c_parser_reads_it(tmp_path, text):
 
 
 def test_a_file_too_large_for_memory_is_refused_before_reading(tmp_path, communities_wgs84, monkeypatch):
-    import geofacility.io as gio
+    import geofacility.read.files as read_files
 
     path = tmp_path / "big.geojson"
     communities_wgs84.to_file(path)
-    monkeypatch.setattr(gio, "available_memory", lambda: 1000)  # as if 1 kB were free
+    monkeypatch.setattr(read_files, "available_memory", lambda: 1000)  # as if 1 kB were free
     with pytest.raises(InputError, match=r"big.geojson: the file is 0.0 GB; reading it needs about .* convert it to "
                                          "GeoPackage"):
         read_communities(path)
@@ -270,13 +270,13 @@ def test_a_file_too_large_for_memory_is_refused_before_reading(tmp_path, communi
 def test_a_polygon_with_too_many_vertices_is_refused(tmp_path, communities_wgs84, monkeypatch):
     """Ten million vertices in one outline is an export error; GEOS would take hours to repair it. The limit is
     lowered here so that the fixture stays small."""
-    import geofacility.io as gio
+    import geofacility.read.files as read_files
 
     path = tmp_path / "dense.gpkg"
     dense = communities_wgs84.copy()
     dense.loc[4, "geometry"] = dense.geometry[4].segmentize(0.00001)  # C22: thousands of vertices
     dense.to_file(path)
-    monkeypatch.setattr(gio, "MAX_VERTICES_PER_FEATURE", 1000)
+    monkeypatch.setattr(read_files, "MAX_VERTICES_PER_FEATURE", 1000)
     with pytest.raises(InputError, match=r"dense.gpkg, feature 5: [\d,]+ vertices in one geometry .* simplify it"):
         read_communities(path)
 
@@ -304,7 +304,7 @@ def test_unexpected_errors_are_one_line_with_a_report_file(tmp_path, monkeypatch
 def test_category_key_reads_every_alias():
     """One lookup for files and options: every name of CATEGORY_ALIASES, in any case, with spaces or underscores,
     full-width, gives its category; anything else None."""
-    from geofacility.io import CATEGORY_ALIASES, category_key, normalise_category
+    from geofacility.read import CATEGORY_ALIASES, category_key, normalise_category
 
     for key, names in CATEGORY_ALIASES.items():
         for name in names:
@@ -321,7 +321,7 @@ def test_facility_status_column_spellings_default_and_unknown(tmp_path):
     """状态/建设状态…: 规划, 在建, 未移交, 在用 and their aliases; empty or no column → 在用; an unknown value is
     reported on its row (file + row) and read as 在用 — never dropped."""
     from geofacility.errors import WarningLog
-    from geofacility.io import read_facilities
+    from geofacility.read import read_facilities
 
     path = tmp_path / "幼儿园.csv"
     pd.DataFrame({"名称": list("ABCDEFGH"), "类别": "教育", "子类": "幼儿园", "lon": 116.36, "lat": 39.91,
