@@ -9,9 +9,9 @@ reason. Input that cannot be used at all raises :class:`~geofacility.errors.Inpu
 
 The modules, from the bottom up (each imports only those above it):
 
+* ``encodings`` — CSV and Shapefile text in UTF-8 or GBK, delimiters;
 * ``columns`` — column and category names: :data:`ALIASES`, :func:`load_aliases`, :func:`category_key`;
 * ``numbers`` — :func:`parse_numbers`, the one parser of every numeric cell;
-* ``encodings`` — CSV and Shapefile text in UTF-8 or GBK, delimiters;
 * ``coords`` — GCJ-02/BD-09 → WGS84, lon/lat columns found, :func:`choose_metric_crs`;
 * ``rows`` — the row checks every reader shares (no geometry, invalid polygons, duplicate ids);
 * ``files`` — :func:`read_layer`: any file → EPSG:4326 with ``source_file``/``source_row``;
