@@ -1,6 +1,6 @@
 """Batch: the analysis per town/street (or any column), a district roll-up, and Dask past one machine.
 
-The inputs are read and checked once (:func:`geofacility.pipeline.prepare`). Each group — the communities with one
+The inputs are read and checked once (:func:`geofacility.study.prepare`). Each group — the communities with one
 value of ``by`` and their demand — is then evaluated against **all** facilities, so a town's communities count the
 facilities of neighbouring towns and outside the study area exactly as a whole-area run does: the per-group
 ledgers equal the whole run's rows. Groups run one after another, or in parallel on a ``dask.distributed``
@@ -27,7 +27,8 @@ import shapely
 
 from .atomic import atomic_path
 from .errors import InputError
-from .pipeline import Study, evaluate, prepare
+from .pipeline import evaluate
+from .study import Study, prepare
 from .standards import CATEGORIES
 
 __all__ = ["safe_name", "group_studies", "iter_group_studies", "group_names", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
@@ -272,7 +273,7 @@ def _client(workers: int, scheduler: str | None):
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
           progress=None, **inputs) -> BatchResult:
     """Run :func:`run_group` for every value of ``by`` and write the roll-up (``summary.csv``/``.xlsx``),
-    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.pipeline.prepare`'s."""
+    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1:

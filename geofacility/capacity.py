@@ -384,7 +384,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
 def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = None, progress=None
                    ) -> dict[str, CapacityResult]:
     """The capacity split of every check with a radius (keyed ``(category, subcategory)``) of a whole
-    :class:`~geofacility.pipeline.Study`, before a
+    :class:`~geofacility.study.Study`, before a
     batch splits it by town: facilities near a town's border are shared with the next town's residents, so the
     allocation must see all of them. Each group then takes its communities' figures (:func:`apply_capacity`
     with ``precomputed``)."""

@@ -1,5 +1,5 @@
-"""The ``geofacility`` command: a thin layer over :mod:`geofacility.pipeline`, :mod:`geofacility.ledger` and
-:mod:`geofacility.maps`. User mistakes print one line and exit with code 2; never a traceback."""
+"""The ``geofacility`` command: a thin layer over :mod:`geofacility.study`, :mod:`geofacility.pipeline`,
+:mod:`geofacility.ledger` and :mod:`geofacility.maps`. User mistakes print one line and exit with code 2; never a traceback."""
 from __future__ import annotations
 
 import contextlib
@@ -190,12 +190,12 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                     service_area_buffer=50.0, survey_extent=None, capacity_method="allocate",
                     allow_overlap=False, weight_column=None, id_column=None, category=None,
                     jurisdiction=None) -> dict:
-    """The keyword arguments of :func:`geofacility.pipeline.prepare` the study options describe: the bundled
+    """The keyword arguments of :func:`geofacility.study.prepare` the study options describe: the bundled
     sample when neither --communities nor --demand is given (extra --facilities are then added to it); the
     demand points alone, never mixed into the sample, when --demand comes without --communities.
     ``category``: the command's --category (one, or a list): a bare ``--radius 800`` applies to it when there is
     exactly one."""
-    from .pipeline import sample_inputs
+    from .study import sample_inputs
 
     if (weight_column or id_column) and demand is None:
         raise InputError("--weight-column/--id-column name columns of the --demand file; give --demand too")
@@ -216,7 +216,7 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
                           f"({kwargs['communities'].parent})")
     else:
         kwargs = {"communities": communities, "facilities": _facility_args(facilities or []), "demand": demand,
-                  "towns": towns, "study": None}  # None: named from the file (pipeline.study_name)
+                  "towns": towns, "study": None}  # None: named from the file (study.study_name)
     if study is not None:
         kwargs["study"] = study
     # the standards that apply where the study lies: the sample's own place, else national ones unless told

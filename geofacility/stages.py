@@ -8,7 +8,7 @@ capacity, not reaching everyone (使用).
 A facility file may say where each facility stands in a ``status`` column (状态, 建设状态 …): :data:`STATUSES`,
 with the spellings of :data:`STATUS_ALIASES`; without the column, or with an empty cell, a facility is 在用 (in
 use). Only facilities in use are current provision (coverage, counts, floor area, capacity); the others are kept
-apart (:attr:`geofacility.pipeline.Study.not_in_use`) and name the stage of a community's problem where they would
+apart (:attr:`geofacility.study.Study.not_in_use`) and name the stage of a community's problem where they would
 count if they were in use — by their own standard's scope and radius, as coverage counts those in use
 (:func:`classify`).
 """

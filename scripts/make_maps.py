@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 import geofacility  # noqa: E402
 from geofacility import figures, maps  # noqa: E402
-from geofacility.pipeline import analyze, sample_inputs  # noqa: E402
+from geofacility.pipeline import analyze  # noqa: E402
+from geofacility.study import sample_inputs  # noqa: E402
 
 FOLDER = ROOT / "maps"
 STALE = "maps/ is stale: run python scripts/make_maps.py"
@@ -115,7 +116,7 @@ def manifest(html: dict[str, bytes], png_drawn: dict[str, str], png_bytes: dict[
     return {
         "geofacility": geofacility.__version__,
         "command": "python scripts/make_maps.py",
-        "sample": "data/xicheng (geofacility.pipeline.sample_inputs)",
+        "sample": "data/xicheng (geofacility.study.sample_inputs)",
         "html": {name: {"sha256": _sha(data)} for name, data in sorted(html.items())},
         "png": {name: {"sha256": _sha(png_bytes[name]), "drawn_sha256": png_drawn[name]}
                 for name in sorted(png_drawn)},

@@ -19,7 +19,8 @@ calls the same functions."""),
     ("md", "## 1. Load the inputs and compute coverage and gaps"),
     ("code", """from pathlib import Path
 import pandas as pd
-from geofacility.pipeline import analyze, sample_inputs, sample_dir
+from geofacility.pipeline import analyze
+from geofacility.study import sample_inputs, sample_dir
 
 inputs = sample_inputs()          # the sample's files: communities, streets, compounds (demand), schools
 analysis = analyze(**inputs)      # read → place demand → distances → coverage and gaps

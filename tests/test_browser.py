@@ -31,7 +31,8 @@ import geopandas as gpd  # noqa: E402
 
 from conftest import centre, write_grid_files  # noqa: E402
 from geofacility import maps  # noqa: E402
-from geofacility.pipeline import analyze, sample_inputs  # noqa: E402
+from geofacility.pipeline import analyze  # noqa: E402
+from geofacility.study import sample_inputs  # noqa: E402
 from geofacility.standards import CATEGORIES  # noqa: E402
 
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'

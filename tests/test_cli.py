@@ -13,7 +13,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from geofacility.pipeline import sample_dir
+from geofacility.study import sample_dir
 from geofacility.standards import CATEGORIES
 
 

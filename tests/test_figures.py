@@ -18,7 +18,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
 
 from geofacility import figures
-from geofacility.pipeline import analyze, sample_inputs
+from geofacility.pipeline import analyze
+from geofacility.study import sample_inputs
 
 from conftest import BLOCK, X0, Y0, centre, write_grid_files
 

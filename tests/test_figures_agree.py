@@ -32,7 +32,8 @@ from geofacility.coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, cat
 from geofacility.figures import _summary_lines, _Text, figure_numbers
 from geofacility.ledger import current_text, ledger_table, read_ledger_csv
 from geofacility.per_standard import decode, standard_totals
-from geofacility.pipeline import analyze, sample_dir, sample_inputs
+from geofacility.pipeline import analyze
+from geofacility.study import sample_dir, sample_inputs
 from geofacility.standards import CATEGORIES, load_standards
 
 TOL = 1e-6  # people, relative to the population, per community

@@ -639,7 +639,7 @@ _DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def _bundled(name: str) -> dict:
-    from geofacility.pipeline import sample_inputs
+    from geofacility.study import sample_inputs
 
     if name == "xicheng":
         return sample_inputs()

@@ -22,7 +22,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from geofacility.errors import InputError
 from geofacility.ledger import REMOVED_SHEET, current_text, ledger_table, write_ledger
 from geofacility.ledger_workbook import norm, read_planner_entries
-from geofacility.pipeline import analyze, sample_inputs
+from geofacility.pipeline import analyze
+from geofacility.study import sample_inputs
 
 LEDGER = "台账 ledger"
 PLANNER = ("牵头单位", "责任单位", "完成时限", "备注（需区领导小组解决问题）")

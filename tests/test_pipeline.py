@@ -211,7 +211,7 @@ def test_true_wgs84_points_are_not_suspected(tmp_path):
 
 def test_study_name_drops_generic_file_names(tmp_path):
     """A title is built as <study>社区配套设施…: a study named after 社区.geojson would read 社区社区配套设施…."""
-    from geofacility.pipeline import study_name
+    from geofacility.study import study_name
 
     assert study_name("张店区社区.geojson") == "张店区"
     assert study_name("西城区_communities.gpkg") == "西城区"

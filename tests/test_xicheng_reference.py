@@ -14,7 +14,8 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from conftest import need
-from geofacility.pipeline import analyze, sample_dir, sample_inputs
+from geofacility.pipeline import analyze
+from geofacility.study import sample_dir, sample_inputs
 
 RADIUS = 500.0
 SEATS = 25_000.0
