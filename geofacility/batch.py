@@ -424,12 +424,3 @@ def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict
     with atomic_path(path) as tmp:
         _write_layer(frame, tmp, "communities", "MultiPolygon")
     return path
-
-
-def group_short_share(summary: pd.DataFrame) -> pd.Series:
-    """Per group, the largest share of its communities short of standard in any surveyed category."""
-    ok = summary[(summary["status"] == "ok") & summary["communities_short"].notna()]
-    surveyed = ok["communities_surveyed"].astype("float64")
-    share = ok["communities_short"].astype("float64") / surveyed.where(surveyed > 0)
-    return share.groupby(ok["group"]).max()
-

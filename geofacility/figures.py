@@ -44,7 +44,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib import patheffects
 
 from .atomic import atomic_path
-from .maps import _facility_radius  # the radius each facility is drawn with, as on screen
+from .maps.facilities import _facility_radius  # the radius each facility is drawn with, as on screen
 from .maps import (CATEGORY_COLOURS, MANY_POINTS, NO_POPULATION_COLOUR, NOT_SURVEYED_COLOUR, fill_palette,
                    uncovered_cells, uncovered_demand)
 from .coverage import NO_RADIUS_MEANING_EN, NO_RADIUS_MEANING_ZH, category_totals

@@ -256,7 +256,7 @@ def test_batch_overview_renders_offline(tmp_path, grid_communities, grid_facilit
     path = result.paths["index"]
     source = path.read_text(encoding="utf-8")
     assert not browser.external_urls(source), browser.external_urls(source)
-    leaflet_js, leaflet_css = maps._leaflet_inline()
+    leaflet_js, leaflet_css = maps.page._leaflet_inline()
     assert leaflet_js in source and leaflet_css in source  # inlined; their text names an SVG namespace and a bug
     # report (comments), nothing they load
     urls = set(re.findall(r"https?://[^\s\"'<>)\\]+", source.replace(leaflet_js, "").replace(leaflet_css, "")))

@@ -272,7 +272,7 @@ def test_large_uncovered_layer_starts_off(analysis, monkeypatch):
         return next(c for c in m._children.values() if getattr(c, "layer_name", "") == name)
 
     assert uncovered_group(maps.build_map(analysis)).show is True
-    monkeypatch.setattr(maps, "MANY_POINTS", 1)
+    monkeypatch.setattr(maps.uncovered, "MANY_POINTS", 1)
     assert uncovered_group(maps.build_map(analysis)).show is False
 
 
@@ -344,7 +344,7 @@ def grid_analysis(analysis) -> Analysis:
 
 def test_large_uncovered_layer_is_drawn_as_grid_cells(grid_analysis, monkeypatch):
     """At most 20 cells: 100 m cells give 15 × 5 = 75, 200 m 8 × 3 = 24, 250 m 6 × 2 = 12 of 100 homes each."""
-    monkeypatch.setattr(maps, "MANY_POINTS", 20)
+    monkeypatch.setattr(maps.uncovered, "MANY_POINTS", 20)
     m = maps.build_map(grid_analysis)
     data, group = _uncovered_data(m)
     assert group.show is False  # a heavy layer still starts off
@@ -371,7 +371,7 @@ def test_large_uncovered_layer_is_drawn_as_grid_cells(grid_analysis, monkeypatch
 
 
 def test_uncovered_layer_at_the_threshold_is_not_aggregated(grid_analysis, monkeypatch):
-    monkeypatch.setattr(maps, "MANY_POINTS", 1200)  # 1,200 homes uncovered: at the threshold
+    monkeypatch.setattr(maps.uncovered, "MANY_POINTS", 1200)  # 1,200 homes uncovered: at the threshold
     m = maps.build_map(grid_analysis)
     data, group = _uncovered_data(m)
     assert len(data["features"]) == 1200 and group.show is True
@@ -379,7 +379,7 @@ def test_uncovered_layer_at_the_threshold_is_not_aggregated(grid_analysis, monke
     page = maps.render_html(m)
     assert "网格汇总" not in page and "grid cells" not in page
 
-    monkeypatch.setattr(maps, "MANY_POINTS", 1199)  # one home more than that: 100 m cells, 75 of 16 homes
+    monkeypatch.setattr(maps.uncovered, "MANY_POINTS", 1199)  # one home more than that: 100 m cells, 75 of 16 homes
     data, group = _uncovered_data(maps.build_map(grid_analysis))
     assert len(data["features"]) == 75 and group.show is False
     assert data["features"][0]["properties"]["tip"] == \
@@ -426,7 +426,7 @@ def test_category_map_shows_one_category(analysis):
     data = [json.loads(d) for d in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html)]
     fills = {f["properties"].get("tip", "")[:40]: f["properties"]["fill"] for d in data for f in d["features"]
              if "fill" in f["properties"]}
-    assert sorted(fills.values()) == sorted([maps._RED_ONE, maps.OK_COLOUR, maps._RED_ONE])  # C1, C3 gap; C2 ok
+    assert sorted(fills.values()) == sorted([maps.style._RED_ONE, maps.OK_COLOUR, maps.style._RED_ONE])  # C1, C3 gap; C2 ok
     health = _unescape_js(maps.render_html(maps.build_map(both, category="health")))
     assert "社区卫生站" in health and maps.uncovered_layer_name("education") not in health
     with pytest.raises(ValueError, match="not surveyed"):
@@ -488,4 +488,43 @@ def test_offline_page_has_no_external_assets(analysis):
 def test_batch_overview_uses_the_community_palette():
     colours = [c for _, c, _ in maps.OVERVIEW_KEY]
     assert colours[0] == maps.OK_COLOUR and colours[1] == maps.AMBER
-    assert set(colours[2:]) <= {maps._RED_ONE, maps._RED_DARK, *maps.fill_palette(7)}
+    assert set(colours[2:]) <= {maps.style._RED_ONE, maps.style._RED_DARK, *maps.fill_palette(7)}
+
+
+# ---------------------------------------------------------------------------------------------- the package
+
+
+def test_maps_package_never_imports_batch_or_cli():
+    """Arrows run one way: batch → maps (batch calls write_overview), never maps → batch, even inside a function."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(maps.__file__).parent
+    imported = set()
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level == 1:  # .x: inside geofacility.maps
+                    imported.add(f"geofacility.maps.{module}")
+                elif node.level == 2:  # ..x: geofacility.x
+                    imported.add(f"geofacility.{module}" if module else "geofacility")
+                    imported.update(f"geofacility.{a.name}" for a in node.names if not module)
+                else:
+                    imported.add(module)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+    assert "geofacility.standards" in imported  # the walk sees the package's own imports
+    assert not {m for m in imported if m.split(".")[:2] in (["geofacility", "batch"], ["geofacility", "cli"])}
+
+
+def test_group_short_share_is_the_worst_category_share_of_ok_groups():
+    summary = pd.DataFrame({
+        "group": ["A", "A", "B", "C", "D"],
+        "status": ["ok", "ok", "ok", "failed", "ok"],
+        "communities_surveyed": [10, 8, 4, np.nan, 0],
+        "communities_short": [2, 4, 0, np.nan, 0],
+    })
+    share = maps.group_short_share(summary)
+    assert share["A"] == 0.5 and share["B"] == 0.0  # A: max(2/10, 4/8)
+    assert "C" not in share.index and math.isnan(share["D"])  # failed: left out; none surveyed: no share
