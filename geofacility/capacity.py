@@ -134,7 +134,7 @@ def allocate(d_idx: np.ndarray, f_idx: np.ndarray, dist: np.ndarray, demand: np.
     """The flow on each pair: the most demand served within the facilities' capacities (max flow), then the least
     total distance among such allocations. Solved exactly by HiGHS (two LPs; transport problems have integral
     optima for integral data)."""
-    from .siting import _highs, _solve
+    from .siting.models import _highs, _solve
 
     demand = np.asarray(demand, dtype="float64")
     supply = np.asarray(supply, dtype="float64")
@@ -180,7 +180,7 @@ def _homes_alike(d_idx, f_idx, dist, weight, n_fac):
     shrinks from millions of (home, facility) pairs to thousands, same optimum): its people summed, its distance
     to each facility their people-weighted mean. Returns the group pairs (group, facility, metres), the groups'
     people and each home's group (−1: reaches none)."""
-    from .siting import collapse_demand
+    from .siting.models import collapse_demand
 
     n = len(weight)
     coverage = sp.csr_matrix((np.ones(len(d_idx), dtype=bool), (d_idx, f_idx)), shape=(n, n_fac))
