@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import shapely
 from matplotlib.colors import to_rgba
+from matplotlib import font_manager
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
 
@@ -178,7 +180,7 @@ def test_uncovered_dots_sized_by_people(grid_analysis):
 
 
 def test_many_uncovered_points_drawn_as_cells(grid_analysis, monkeypatch):
-    monkeypatch.setattr(figures, "MANY_POINTS", 5)
+    monkeypatch.setattr(figures.layers, "MANY_POINTS", 5)
     fig = figures.category_figure(grid_analysis, "education")
     from geofacility.maps import uncovered_cells, uncovered_demand
 
@@ -310,7 +312,7 @@ def _render_quietly(fig) -> None:
 
 
 def test_without_cjk_font_english_only_and_no_glyph_warnings(grid_analysis, monkeypatch):
-    monkeypatch.setattr(figures, "cjk_font", lambda: None)
+    monkeypatch.setattr(figures.fonts, "cjk_font", lambda: None)
     for fig in (figures.category_figure(grid_analysis, "education"), figures.town_bar_figure(grid_analysis)):
         _render_quietly(fig)
         texts = _texts(fig)
@@ -346,7 +348,7 @@ def test_the_packaged_font_is_used_whatever_the_system_has():
     files = figures.packaged_cjk_fonts()
     assert [f.name for f in files] == ["NotoSansCJKsc-Regular.otf", "NotoSansCJKsc-Bold.otf"]
     assert figures.cjk_font() == "Noto Sans CJK SC"
-    manager = figures.font_manager.fontManager
+    manager = font_manager.fontManager
     for weight in ("normal", "bold"):
         found = manager.findfont(FontProperties(family="Noto Sans CJK SC", weight=weight), fallback_to_default=False)
         assert Path(found) in files
@@ -358,11 +360,11 @@ def test_font_finder_checks_the_glyphs(monkeypatch):
     """A family is used only when it has the Chinese characters; none → None."""
     figures.cjk_font.cache_clear()
     try:
-        monkeypatch.setattr(figures, "_charmap", lambda family: frozenset(range(128)))
+        monkeypatch.setattr(figures.fonts, "_charmap", lambda family: frozenset(range(128)))
         assert figures.cjk_font() is None
         figures.cjk_font.cache_clear()
-        monkeypatch.setattr(figures, "_charmap", lambda family: frozenset(range(0x10000)))
-        names = {e.name for e in figures.font_manager.fontManager.ttflist}
+        monkeypatch.setattr(figures.fonts, "_charmap", lambda family: frozenset(range(0x10000)))
+        names = {e.name for e in font_manager.fontManager.ttflist}
         assert figures.cjk_font() in names | {None}
     finally:
         figures.cjk_font.cache_clear()
@@ -402,7 +404,7 @@ def test_standard_without_radius(grid_analysis):
 
 def test_figures_show_in_notebooks_without_pyplot(grid_analysis):
     fig = figures.town_bar_figure(grid_analysis)
-    assert isinstance(fig, figures.Figure)
+    assert isinstance(fig, Figure)
     png = fig._repr_png_()
     assert png.startswith(PNG_MAGIC) and png == fig._repr_png_()
 
