@@ -1,0 +1,50 @@
+"""The ``synth`` command: a synthetic city for trials, benchmarks and scale tests, a thin layer over
+:mod:`geofacility.synth`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InputError
+from .output import _outputs, console, out_console
+
+
+def synth_command(
+    out: Annotated[Path, typer.Option(help="Folder for communities.gpkg, demand.csv, facilities.csv and "
+                                           "streets.gpkg.")] = Path("output/synthetic"),
+    side: Annotated[int, typer.Option(help="Street intersections per side of the square street grid.")] = 100,
+    spacing: Annotated[float, typer.Option(help="Metres between neighbouring intersections.")] = 100.0,
+    demand: Annotated[int, typer.Option(help="Population points (homes).")] = 10_000,
+    facilities_per_category: Annotated[int, typer.Option(help="Facilities of each of the seven categories.")] = 30,
+    block_side: Annotated[int, typer.Option(help="Grid cells per side of a community; 4 × 4 communities form a "
+                                                 "town.")] = 5,
+    seed: Annotated[int, typer.Option(help="The same seed always gives the same city.")] = 0,
+) -> None:
+    """A synthetic city for trials, benchmarks and scale tests, deterministic by seed: communities in towns,
+    homes with population, facilities of all seven categories and a walking street grid.
+
+    Example: geofacility synth --side 200 --demand 100000 --out city && geofacility batch --communities
+    city/communities.gpkg --demand city/demand.csv --facilities city/facilities.csv --network city/streets.gpkg
+    """
+    from ..synth import synthetic_city
+
+    for name, value in (("--side", side), ("--demand", demand), ("--block-side", block_side)):
+        if value < 2:
+            raise InputError(f"{name} {value}: give at least 2")
+    if spacing <= 0 or facilities_per_category < 0:
+        raise InputError("--spacing must be positive and --facilities-per-category at least 0")
+    with _outputs(out, "communities.gpkg", "demand.csv", "facilities.csv", "streets.gpkg", "run.json") as outputs, \
+            console.status("generating…", spinner="dots"):
+        outputs.note_settings({"side": side, "spacing": spacing, "demand": demand, "seed": seed, "block_side": block_side,
+                               "facilities_per_category": facilities_per_category})
+        city = synthetic_city(n_nodes_side=side, spacing_m=spacing, n_demand=demand,
+                              facilities_per_category=facilities_per_category, block_side=block_side, seed=seed)
+        paths = city.write(out)
+    console.print(f"{len(city.communities):,} communities in {city.communities['town'].nunique()} towns, "
+                  f"{len(city.demand):,} homes (population {city.demand['population'].sum():,.0f}), "
+                  f"{len(city.facilities):,} facilities, {city.network.n_segments:,} street segments",
+                  highlight=False)
+    for name, path in paths.items():
+        out_console.print(f"{name}: {path}")
