@@ -1,2 +1,102 @@
-"""geofacility: where community facilities are missing and where to put new ones."""
+"""geofacility: where community facilities are missing and where to put new ones.
+
+The public Python API, in one place. Each name below is importable from ``geofacility`` itself
+(``from geofacility import analyze, write_ledger``); the command line (``geofacility analyze``, ``map``, ``sites``,
+``review``, ``ledger diff``, ``batch``) is built on the same functions. Distances are in metres and floor areas in
+m² throughout; the docstrings say so where a function takes them.
+
+Analysing a study (the pipeline; see docs/architecture.md):
+
+- :func:`analyze` — read, prepare and evaluate a study in one call; returns an :class:`Analysis`.
+- :func:`prepare` — read and check every input, place demand, choose the standards: a :class:`Study`.
+- :func:`evaluate` — coverage, gaps and the capacity split of a prepared :class:`Study`: an :class:`Analysis`.
+- :func:`sample_inputs` — the keyword arguments of the bundled Xicheng sample, for ``analyze(**sample_inputs())``.
+
+Reading inputs (each returns a GeoDataFrame in EPSG:4326 with the canonical columns of docs/data-model.md):
+
+- :func:`read_communities`, :func:`read_facilities`, :func:`read_demand`, :func:`read_candidates`.
+- :func:`load_standards` — the standards table (built-in, or a planner's CSV over it).
+
+Outputs:
+
+- :func:`write_ledger` — ledger.xlsx (Attachment-3 layout), ledger.csv and coverage.gpkg.
+- :func:`write_map` — a folium map (Leaflet inlined: opens offline, bar the base-map tiles).
+- :func:`write_figures` — the printable A4 figures (PNG/PDF).
+
+Candidate rooms (房源), development review (配建审查) and tracking (问题销号):
+
+- :func:`evaluate_candidates` — what each candidate room would fix for a category; :func:`select_sites` — the
+  best k (exact MCLP, LSCP or p-median with HiGHS); :func:`with_sites` — the analysis as if they were built.
+- :func:`read_project`, :func:`read_planned`, :func:`review_checks`, :func:`review_project`,
+  :func:`write_review` — what a new residential project must build, and the planning-condition text.
+- :func:`ledger_diff`, :func:`write_progress` — gaps closed, opened and overdue between two ledgers.
+
+Batch runs per town or street are ``geofacility.batch.batch`` (not exported here: the name is its module's).
+
+The names are loaded on first use (a module-level ``__getattr__``, PEP 562): ``import geofacility`` takes about a
+millisecond, while importing every module behind these names (GeoPandas, pandas, folium, matplotlib, HiGHS) takes
+about a second, which ``geofacility --help`` and ``geofacility.__version__`` need not pay. Type checkers and the
+documentation read the imports under ``TYPE_CHECKING`` below.
+"""
+
+import importlib
+
+#: ``typing.TYPE_CHECKING`` without importing typing (8 ms, most of what ``import geofacility`` would cost)
+TYPE_CHECKING = False
+
 __version__ = "0.1.0"
+
+#: each public name and the module that defines it
+_EXPORTS = {
+    "Analysis": "geofacility.pipeline",
+    "Study": "geofacility.pipeline",
+    "analyze": "geofacility.pipeline",
+    "prepare": "geofacility.pipeline",
+    "evaluate": "geofacility.pipeline",
+    "sample_inputs": "geofacility.pipeline",
+    "read_communities": "geofacility.io",
+    "read_facilities": "geofacility.io",
+    "read_demand": "geofacility.io",
+    "read_candidates": "geofacility.io",
+    "load_standards": "geofacility.standards",
+    "write_ledger": "geofacility.ledger",
+    "write_map": "geofacility.maps",
+    "write_figures": "geofacility.figures",
+    "evaluate_candidates": "geofacility.siting",
+    "select_sites": "geofacility.siting",
+    "with_sites": "geofacility.siting",
+    "read_project": "geofacility.review",
+    "read_planned": "geofacility.review",
+    "review_checks": "geofacility.review",
+    "review_project": "geofacility.review",
+    "write_review": "geofacility.review",
+    "ledger_diff": "geofacility.tracking",
+    "write_progress": "geofacility.tracking",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # read by type checkers and by the API reference (griffe); at run time, __getattr__ below
+    from .figures import write_figures
+    from .io import read_candidates, read_communities, read_demand, read_facilities
+    from .ledger import write_ledger
+    from .maps import write_map
+    from .pipeline import Analysis, Study, analyze, evaluate, prepare, sample_inputs
+    from .review import read_planned, read_project, review_checks, review_project, write_review
+    from .siting import evaluate_candidates, select_sites, with_sites
+    from .standards import load_standards
+    from .tracking import ledger_diff, write_progress
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (PEP 562) and keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geofacility' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

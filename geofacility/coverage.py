@@ -41,6 +41,7 @@ _TEXT_METRICS = ("status", "standard", "below_minimum", "problem", "by_standard"
 
 
 def category_columns(category: str) -> list[str]:
+    """The ledger columns of one category, ``<category>_<metric>``, in ledger.csv's order (docs/data-model.md)."""
     return [f"{category}_{m}" for m in METRICS]
 
 
