@@ -72,17 +72,27 @@ _EXPORTS = {
     "write_progress": "geofacility.tracking",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+#: spelt out (not ``[*_EXPORTS]``) so that the API reference can read it without running the module
+__all__ = [
+    "__version__",
+    "Analysis", "Study", "analyze", "prepare", "evaluate", "sample_inputs",
+    "read_communities", "read_facilities", "read_demand", "read_candidates",
+    "load_standards",
+    "write_ledger", "write_map", "write_figures",
+    "evaluate_candidates", "select_sites", "with_sites",
+    "read_project", "read_planned", "review_checks", "review_project", "write_review",
+    "ledger_diff", "write_progress",
+]
 
-if TYPE_CHECKING:  # read by type checkers and by the API reference (griffe); at run time, __getattr__ below
-    from .figures import write_figures
-    from .io import read_candidates, read_communities, read_demand, read_facilities
+if TYPE_CHECKING:  # read by type checkers and by the API reference (griffe), in this order; at run time, __getattr__
+    from .pipeline import Analysis, Study, analyze, prepare, evaluate, sample_inputs
+    from .io import read_communities, read_facilities, read_demand, read_candidates
+    from .standards import load_standards
     from .ledger import write_ledger
     from .maps import write_map
-    from .pipeline import Analysis, Study, analyze, evaluate, prepare, sample_inputs
-    from .review import read_planned, read_project, review_checks, review_project, write_review
+    from .figures import write_figures
     from .siting import evaluate_candidates, select_sites, with_sites
-    from .standards import load_standards
+    from .review import read_project, read_planned, review_checks, review_project, write_review
     from .tracking import ledger_diff, write_progress
 
 
