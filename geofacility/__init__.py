@@ -5,31 +5,31 @@ The public Python API, in one place. Each name below is importable from ``geofac
 ``review``, ``ledger diff``, ``batch``) is built on the same functions. Distances are in metres and floor areas in
 m² throughout; the docstrings say so where a function takes them.
 
-Analysing a study (the pipeline; see docs/architecture.md):
+Analysing a study (the pipeline; docs/architecture.md draws it):
 
-- :func:`analyze` — read, prepare and evaluate a study in one call; returns an :class:`Analysis`.
-- :func:`prepare` — read and check every input, place demand, choose the standards: a :class:`Study`.
-- :func:`evaluate` — coverage, gaps and the capacity split of a prepared :class:`Study`: an :class:`Analysis`.
-- :func:`sample_inputs` — the keyword arguments of the bundled Xicheng sample, for ``analyze(**sample_inputs())``.
+- ``analyze`` — read, prepare and evaluate a study in one call; returns an ``Analysis``.
+- ``prepare`` — read and check every input, place demand, choose the standards: a ``Study``.
+- ``evaluate`` — coverage, gaps and the capacity split of a prepared ``Study``: an ``Analysis``.
+- ``sample_inputs`` — the keyword arguments of the bundled Xicheng sample, for ``analyze(**sample_inputs())``.
 
 Reading inputs (each returns a GeoDataFrame in EPSG:4326 with the canonical columns of docs/data-model.md):
 
-- :func:`read_communities`, :func:`read_facilities`, :func:`read_demand`, :func:`read_candidates`.
-- :func:`load_standards` — the standards table (built-in, or a planner's CSV over it).
+- ``read_communities``, ``read_facilities``, ``read_demand``, ``read_candidates``.
+- ``load_standards`` — the standards table (built-in, or a planner's CSV over it).
 
 Outputs:
 
-- :func:`write_ledger` — ledger.xlsx (Attachment-3 layout), ledger.csv and coverage.gpkg.
-- :func:`write_map` — a folium map (Leaflet inlined: opens offline, bar the base-map tiles).
-- :func:`write_figures` — the printable A4 figures (PNG/PDF).
+- ``write_ledger`` — ledger.xlsx (Attachment-3 layout), ledger.csv and coverage.gpkg.
+- ``write_map`` — a folium map (Leaflet inlined: opens offline, bar the base-map tiles).
+- ``write_figures`` — the printable A4 figures (PNG/PDF).
 
 Candidate rooms (房源), development review (配建审查) and tracking (问题销号):
 
-- :func:`evaluate_candidates` — what each candidate room would fix for a category; :func:`select_sites` — the
-  best k (exact MCLP, LSCP or p-median with HiGHS); :func:`with_sites` — the analysis as if they were built.
-- :func:`read_project`, :func:`read_planned`, :func:`review_checks`, :func:`review_project`,
-  :func:`write_review` — what a new residential project must build, and the planning-condition text.
-- :func:`ledger_diff`, :func:`write_progress` — gaps closed, opened and overdue between two ledgers.
+- ``evaluate_candidates`` — what each candidate room would fix for a category; ``select_sites`` — the
+  best k (exact MCLP, LSCP or p-median with HiGHS); ``with_sites`` — the analysis as if they were built.
+- ``read_project``, ``read_planned``, ``review_checks``, ``review_project``,
+  ``write_review`` — what a new residential project must build, and the planning-condition text.
+- ``ledger_diff``, ``write_progress`` — gaps closed, opened and overdue between two ledgers.
 
 Batch runs per town or street are ``geofacility.batch.batch`` (not exported here: the name is its module's).
 
