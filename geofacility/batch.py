@@ -255,6 +255,10 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
 
 @dataclass
 class BatchResult:
+    """What :func:`batch` did: ``summary`` (the roll-up, one row per group and category, as summary.csv: people
+    in residents, floor-area gaps in m²), ``paths`` (the roll-up files written, by role), and the groups
+    ``skipped`` (unchanged since the last run) and ``failed``."""
+
     summary: pd.DataFrame
     paths: dict
     skipped: list[str]

@@ -83,6 +83,8 @@ def facilities_with_load(facilities: pd.DataFrame, load: pd.DataFrame | None) ->
 
 
 def capacity_columns(category: str) -> list[str]:
+    """The capacity columns of one category as the ledger writes them: ``<category>_served_population``,
+    ``_over_capacity_population`` and ``_out_of_reach_population`` (residents)."""
     return [f"{category}_{m}" for m in CAPACITY_METRICS]
 
 

@@ -138,7 +138,8 @@ class CostMatrixDistance:
     def nearest(self, facility_points=None, radius_m: float | None = None, *, ids=None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Per demand point the least cost to one of the facilities ``ids`` and its position (inf, −1: none
-        listed). Ties go to the first of ``ids``."""
+        listed). Ties go to the first of ``ids``. Costs are in the table's unit, that of the radius (metres for
+        distances); ``radius_m`` is not needed here."""
         if ids is None:
             raise ValueError("a cost-matrix measure finds facilities by their ids")
         dist = np.full(self.n_demand, np.inf)

@@ -41,6 +41,7 @@ _TEXT_METRICS = ("status", "standard", "below_minimum", "problem", "by_standard"
 
 
 def category_columns(category: str) -> list[str]:
+    """The ledger columns of one category, ``<category>_<metric>``, in ledger.csv's order (docs/data-model.md)."""
     return [f"{category}_{m}" for m in METRICS]
 
 
@@ -233,7 +234,7 @@ def _check_metrics(check: Check, communities: gpd.GeoDataFrame, demand: gpd.GeoD
 
 def resident_pairs(measure, demand_codes: np.ndarray, weight: np.ndarray, fac_geoms, radius_m: float,
                    dist: np.ndarray, nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(community position, facility position), unique, of the facilities within ``radius_m`` of at least one
+    """(community position, facility position), unique, of the facilities within ``radius_m`` metres of at least one
     resident (a demand point with people) of the community — the reach-scope count. Straight line: every facility
     within the radius; on foot (or by an OD cost table): the facilities that are the nearest, within the radius,
     for some resident (``dist``, ``nearest``: ``measure.nearest`` of ``fac_geoms``)."""

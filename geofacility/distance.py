@@ -70,7 +70,7 @@ def _euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def within_pairs(geoms, facilities, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """All (geometry index, facility index) pairs no farther apart than ``radius_m``."""
+    """All (geometry index, facility index) pairs no farther apart than ``radius_m`` metres (metric CRS)."""
     geoms = np.asarray(geoms)
     facilities = np.asarray(facilities)
     if len(geoms) == 0 or len(facilities) == 0:
@@ -103,5 +103,6 @@ class StraightLineDistance:
         self.points = np.asarray(demand_points)
 
     def nearest(self, facility_points, radius_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact straight-line distances to the nearest facility (the radius is not needed: this is cheap)."""
+        """Exact straight-line distances in metres to the nearest facility, and its position (``radius_m``, the
+        service radius in metres, is not needed: this is cheap)."""
         return nearest_distance(self.points, facility_points)

@@ -358,6 +358,9 @@ def snap_points(network: Network, points, max_snap_m: float = DEFAULT_MAX_SNAP_M
     to those segments. The result is proven nearest when it is no farther than the 8th midpoint's distance minus
     half the longest segment (no other segment can then be closer); the points not proven (near long segments) go to
     an exact STRtree nearest-segment query. Exact and vectorised throughout.
+
+    Points farther than ``max_snap_m`` metres from every snappable segment are not attached (``ok`` False).
+    Coordinates and distances are in the network's metric CRS (metres).
     """
     points = np.asarray(points)
     n = len(points)
@@ -474,7 +477,8 @@ def nearest_facility(network: Network, demand: Snap, facilities: Snap, *, limit:
 
 def service_areas(network: Network, facilities: Snap, radius_m: float, *,
                   buffer_m: float = DEFAULT_BUFFER_M) -> tuple[np.ndarray, np.ndarray]:
-    """Walking catchments within ``radius_m``: for each facility index with any reach, a polygon.
+    """Walking catchments within ``radius_m`` metres: for each facility index with any reach, a polygon (the
+    reachable streets buffered by ``buffer_m`` metres).
 
     Returns ``(facility_index, polygons)``. A segment reachable from both ends is split where the two walks meet,
     each part going to the facility it is nearest to.
@@ -558,7 +562,7 @@ def nearest_facility_matrix(network: Network, demand: Snap, candidates: Snap, ma
 
 
 def clip_network(network: Network, geometries, distance_m: float) -> Network:
-    """The part of ``network`` within ``distance_m`` of ``geometries``: its segments (in their order, with their
+    """The part of ``network`` within ``distance_m`` metres of ``geometries``: its segments (in their order, with their
     ends) and nodes renumbered. Components and snappability are the whole network's, so a point snaps and a
     piece counts as an island exactly as on the whole network; walking distances up to
     ``distance_m`` − (how far the points are from the geometries) − snapping are those of the whole network."""
@@ -580,7 +584,8 @@ class WalkingDistance:
 
     The search stops at ``reach_factor`` × the service radius (default 2): coverage needs only the radius, and a
     planner still sees how far the nearly covered are. Homes farther than that get ``inf``; :meth:`stranded`
-    tells which of them have no walking path at all.
+    tells which of them have no walking path at all. Points farther than ``max_snap_m`` metres from every street
+    are not attached; all distances are in metres of the network's metric CRS.
     """
 
     method = "network"
@@ -598,6 +603,8 @@ class WalkingDistance:
         return snap_points(self.network, self._points, self.max_snap_m)
 
     def nearest(self, facility_points, radius_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Walking distance in metres from each demand point to its nearest facility, and that facility's
+        position; the search stops at ``reach_factor`` × ``radius_m`` metres (``inf``, −1 beyond it)."""
         facilities = snap_points(self.network, facility_points, self.max_snap_m)
         limit = self.reach_factor * radius_m if radius_m else np.inf
         return nearest_facility(self.network, self.demand, facilities, limit=limit)

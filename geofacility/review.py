@@ -252,6 +252,11 @@ def review_checks(table: pd.DataFrame, choices: dict[str, list[str]] | None = No
 
 @dataclass
 class Review:
+    """One development review (or, with ``as_built``, acceptance) of ``project``: ``table`` holds one row per
+    category standard (REVIEW_COLUMNS: required and planned floor areas in m², counts, pass/fail and the
+    reasons); ``settings`` what it was run with. :func:`write_review` writes it, :func:`conditions_text` gives the
+    规划条件 text."""
+
     project: Project
     table: pd.DataFrame  # REVIEW_COLUMNS, one row per category standard
     as_built: bool

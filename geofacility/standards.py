@@ -122,7 +122,12 @@ NUMERIC_COLUMNS = (
 
 @dataclass(frozen=True)
 class Check:
-    """One standard applied to one category."""
+    """One standard applied to one category: a row of the standards table.
+
+    Units: ``radius_m`` is the service radius in metres (None: the standard has none); ``per_1000_building_m2``
+    and ``per_100hh_building_m2`` are floor area in m² per 1,000 residents and per 100 households;
+    ``min_building_m2`` and ``part_min_m2`` are floor areas in m²; ``serves_population`` is residents.
+    """
 
     category: str
     subcategory: str
@@ -396,6 +401,7 @@ def citation_zh(check: Check) -> str:
 
 
 def check_from_row(row: pd.Series) -> Check:
+    """The :class:`Check` of one row of the standards table (radii in metres, floor areas in m²)."""
     scope = (row.get("scope") or "").strip() or LEVEL_SCOPE[row["level"]]
     return Check(
         category=row["category"],
@@ -419,6 +425,8 @@ def check_from_row(row: pd.Series) -> Check:
 
 
 def find_check(table: pd.DataFrame, category: str, subcategory: str) -> Check | None:
+    """The standard for ``category``/``subcategory`` in ``table`` (the most local row where several apply), or
+    None when the table has none."""
     rows = table[(table["category"] == category) & (table["subcategory"] == subcategory)]
     if len(rows) > 1:  # a table not narrowed to a jurisdiction: the most local row, as applicable_standards(None)
         rows = applicable_standards(rows, None)
@@ -438,6 +446,8 @@ def chosen_checks(table: pd.DataFrame, category: str, subcategories: list[str]) 
 
 
 def default_check(table: pd.DataFrame, category: str) -> Check:
+    """The standard applied to ``category`` when the planner chose none: the row marked ``default`` (else the
+    category's first), the most local where several apply. Raises InputError when the table has no row for it."""
     rows = table[(table["category"] == category) & (table["default"].str.strip() != "")]
     if rows.empty:
         rows = table[table["category"] == category]

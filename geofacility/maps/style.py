@@ -195,10 +195,14 @@ def category_layer_name(category: str, checks: list[Check]) -> str:
 
 
 def uncovered_layer_name(category: str) -> str:
+    """The layer-control name of ``category``'s layer of people outside every facility's radius (HTML-escaped; the browser tests find layers by
+    it)."""
     return esc(f"未覆盖人口 Uncovered population — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
 
 
 def catchment_layer_name(category: str) -> str:
+    """The layer-control name of ``category``'s layer of walking catchments (on foot) (HTML-escaped; the browser tests find layers by
+    it)."""
     return esc(f"步行服务范围 Walking catchments — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
 
 
@@ -230,6 +234,8 @@ OVER_CAPACITY_COLOUR = "#e66101"
 
 
 def over_capacity_layer_name(category: str) -> str:
+    """The layer-control name of ``category``'s layer of people within reach whose facilities are full (HTML-escaped; the browser tests find layers by
+    it)."""
     return esc(f"可达但超容量 Within reach, over capacity — {CATEGORY_SHORT_ZH.get(category, category)} {category}")
 
 
