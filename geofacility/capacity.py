@@ -35,6 +35,9 @@ Per community (summed over its demand points and scaled to its population, like 
 ``over_capacity`` (within reach of a facility of the category, but the facilities in reach are full) and
 ``out_of_reach``. Per facility: capacity, where it came from, the demand within its radius and its load
 (demand ÷ capacity for 2SFCA; allocated ÷ capacity for ``allocate``).
+
+Over the house's ~500 lines (about 550): one concern — the capacities, the transport problem and 2SFCA,
+the columns they fill — whose parts share private helpers a split would have to export.
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ Service areas. The reachable part of every segment within the radius (from each 
 the segment), assigned to the facility it is nearest to, each piece buffered by ``buffer_m`` (default 50 m, the
 depth of a street frontage) and dissolved: one polygon per facility — its walking catchment within the radius — and their
 union per category.
+
+Over the house's ~500 lines (about 620): reading, snapping, shortest paths and service areas all work on the
+segment representation above and share its private helpers.
 """
 from __future__ import annotations
 

@@ -19,6 +19,9 @@ A ``kill -9`` before the journal leaves the old set untouched (the temporary fil
 kill after it leaves the journal, and the next geofacility command on that folder (any command writing there, or
 ``ledger diff`` reading it) completes the renames first, so the folder holds the complete new set. The window between
 the journal and the last rename is a few milliseconds.
+
+Over the house's ~500 lines (about 560): the commit protocol — preflight, staging, journal, recovery, lock —
+is one piece that must be read as a whole to be trusted.
 """
 from __future__ import annotations
 
