@@ -14,13 +14,10 @@ import pandas as pd
 from ..errors import InputError
 from ..standards import CATEGORIES, CATEGORY_LABELS_ZH
 from .table import unescape_cell_text
-from .workbook import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET,
-                       UMBRELLA_HEADING, _ledger_layout)
+from .workbook import (GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELDS, REMOVED_SHEET, UMBRELLA_HEADING,
+                       _ledger_layout)
 
-
-_REMOVED_TEXT = "已移除：本次运行的社区数据中没有此社区（整治方案、备注保留在本行）"
 _MAX_LISTED = 8  # problems named in one error line
-_OUR_FILLS = {None, *(("solid", f.fgColor.rgb[-6:].upper()) for f in _STATUS_FILL.values())}
 #: openpyxl's warnings on loading that mean part of the workbook will not be written back
 _LOSS_WORDS = ("will be removed", "not supported", "cannot be", "lost", "ignored")
 

@@ -45,8 +45,11 @@ from .texts import _coverage_target, _title, _title_text
 from .workbook import (_STATUS_FILL, GENERATED_SHEETS, ID_HEADING, PLANNER_FIELDS, WRITTEN_SHEET,
                        _add_generated_sheets, _generated_sheets, _id_header, _ledger_layout, _ledger_row,
                        _named_styles, _workbook_settings, record_written)
-from .match import (_OUR_FILLS, _REMOVED_TEXT, LedgerRows, Match, _cell_norm, _data_names, _data_order, _fill_key,
-                    _find_sheet, _layout_keys, _load, _note, _refuse, _status_columns, _text, match_rows, norm)
+from .match import (LedgerRows, Match, _cell_norm, _data_names, _data_order, _fill_key, _find_sheet, _layout_keys,
+                    _load, _note, _refuse, _status_columns, _text, match_rows, norm)
+
+_REMOVED_TEXT = "已移除：本次运行的社区数据中没有此社区（整治方案、备注保留在本行）"
+_OUR_FILLS = {None, *(("solid", f.fgColor.rgb[-6:].upper()) for f in _STATUS_FILL.values())}
 
 
 # --------------------------------------------------------------------------------------------- writing
