@@ -411,7 +411,8 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
 def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path) -> Path:
     """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (those just run as
     returned, a skipped group's read back from its ledger.csv) with the group and the community boundary."""
-    from .ledger import _write_layer, read_ledger_csv
+    from .ledger import read_ledger_csv
+    from .ledger.write import _write_layer
 
     tables = []
     for group, folder in folders.items():

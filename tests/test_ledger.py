@@ -26,7 +26,7 @@ import pytest
 from pyproj import CRS
 from shapely.geometry import Point, box
 
-from geofacility import ledger
+from geofacility.ledger import write as ledger_write
 from geofacility.ledger import (
     current_text,
     households_population_text,
@@ -516,7 +516,7 @@ def test_interrupted_xlsx_leaves_nothing(analysis, tmp_path, monkeypatch):
             Path(path).write_bytes(b"PK\x03\x04 half")
             raise OSError("killed")
 
-    monkeypatch.setattr(ledger, "_new_workbook", lambda analysis, table: HalfWritten())
+    monkeypatch.setattr(ledger_write, "_new_workbook", lambda analysis, table: HalfWritten())
     with pytest.raises(OSError, match="killed"):
         write_ledger(analysis, tmp_path)
     assert os.listdir(tmp_path) == []

@@ -21,7 +21,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from geofacility.errors import InputError
 from geofacility.ledger import REMOVED_SHEET, current_text, ledger_table, write_ledger
-from geofacility.ledger_workbook import norm, read_planner_entries
+from geofacility.ledger.match import norm, read_planner_entries
 from geofacility.pipeline import analyze
 from geofacility.study import sample_inputs
 
