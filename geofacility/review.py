@@ -115,7 +115,7 @@ def _positive(value, what: str, label: str) -> float | None:
     return number
 
 
-def read_project(path, crs, *, population: float | None = None, households: float | None = None,
+def read_project(path, *, crs, population: float | None = None, households: float | None = None,
                  name: str | None = None, people_per_household: float | None = None, coords=None,
                  encoding: str | None = None, aliases=None, log: WarningLog | None = None) -> Project:
     """The project from a polygon or point file (one feature, or several parts of one project: they are
@@ -220,8 +220,8 @@ def read_planned(path, *, encoding: str | None = None, aliases=None, label_what:
     return pd.DataFrame(rows, columns=["name", "category", "subcategory", "floor_area_m2"])
 
 
-def review_checks(table: pd.DataFrame, choices: dict[str, list[str]] | None = None,
-                  surveyed: list[Check] | None = None, *, jurisdiction: str | None = None) -> list[Check]:
+def review_checks(table: pd.DataFrame, *, choices: dict[str, list[str]] | None = None,
+                  surveyed: list[Check] | None = None, jurisdiction: str | None = None) -> list[Check]:
     """The standards a new project is reviewed against, per category: the ``--standard`` choices; else the rows
     the standards table marks ``review`` (built in: kindergarten and primary school; community rooms 30 m² per
     100 households; elderly rooms for new areas 20 m² per 100 households; vegetable market; indoor fitness 0.1 m²

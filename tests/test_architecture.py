@@ -102,3 +102,21 @@ def test_modules_stay_small_or_say_why():
     assert over == {}, f"modules over about 500 lines: {over} (split them, or list them in LONG with the reason)"
     silent = [p for p in LONG if "over the house's ~500" not in (PACKAGE / p).read_text(encoding="utf-8").lower()]
     assert silent == [], f"long modules that do not say why: {silent}"
+
+
+def test_public_api_takes_its_options_by_keyword():
+    """Every function of the public API (geofacility.__all__): the data it works on may be passed by position
+    (``load_standards(path)``, whose file is optional, too), every option (a parameter with a default) only by
+    keyword — ``write_map(analysis, path, sites=…)``, never a bare third argument the reader must look up."""
+    import inspect
+
+    positional_options = []
+    for name in geofacility.__all__:
+        obj = getattr(geofacility, name)
+        if name.startswith("__") or inspect.isclass(obj) or not callable(obj):
+            continue
+        for p in inspect.signature(obj).parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty and \
+                    p.name != "path":
+                positional_options.append(f"{name}({p.name}=…)")
+    assert positional_options == []

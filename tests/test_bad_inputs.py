@@ -521,21 +521,21 @@ def _(d, comm, fac, comm_path, fac_path):
 def _(d, comm, fac, comm_path, fac_path):
     site = gpd.GeoDataFrame({"户数": [500]}, geometry=[block(1, 1).boundary], crs=CRS)
     path = write_geojson(site, d / "project.geojson")
-    return lambda: read_project(path, CRS), Refused(path, ("must be a polygon", "LineString"))
+    return lambda: read_project(path, crs=CRS), Refused(path, ("must be a polygon", "LineString"))
 
 
 @case(REFUSED, "review-project-without-households")
 def _(d, comm, fac, comm_path, fac_path):
     site = gpd.GeoDataFrame({"名称": ["某地块"]}, geometry=[block(1, 1)], crs=CRS)
     path = write_geojson(site, d / "project.geojson")
-    return lambda: read_project(path, CRS), Refused(path, ("households and population are unknown", "--households"))
+    return lambda: read_project(path, crs=CRS), Refused(path, ("households and population are unknown", "--households"))
 
 
 @case(REFUSED, "review-project-negative-households")
 def _(d, comm, fac, comm_path, fac_path):
     site = gpd.GeoDataFrame({"户数": [-500]}, geometry=[block(1, 1)], crs=CRS)
     path = write_geojson(site, d / "project.geojson")
-    return lambda: read_project(path, CRS), Refused(path, ("row 1",))
+    return lambda: read_project(path, crs=CRS), Refused(path, ("row 1",))
 
 
 @case(REFUSED, "review-planned-negative-area")

@@ -173,14 +173,14 @@ def kindergarten_study(tmp_path, grid_communities):
     project_path = tmp_path / "project.geojson"
     gpd.GeoDataFrame({"name": ["新建小区"], "户数": [2000], "人口": [5000]}, geometry=[shapely.Point(x + 100, y)],
                      crs=CRS).to_crs(4326).to_file(project_path)
-    return analysis, read_project(project_path, analysis.crs)
+    return analysis, read_project(project_path, crs=analysis.crs)
 
 
 def test_not_surveyed_is_never_no_spare_capacity(kindergarten_study):
     """Education was surveyed for kindergartens only: the primary school (10-min, 500 m) reads 未调查 and is
     required in full (⌈5,000 / 25,000⌉ = 1), never 'no spare capacity'; the kindergarten's spare 1,000 counts."""
     analysis, project = kindergarten_study
-    checks = review_checks(load_standards(), None, analysis.checks, jurisdiction="北京市")
+    checks = review_checks(load_standards(), choices=None, surveyed=analysis.checks, jurisdiction="北京市")
     review = review_project(project, checks, analysis=analysis)
     table = review.table.set_index("subcategory")
     school = table.loc["primary_school"]
@@ -204,7 +204,7 @@ def test_conditions_are_chinese_and_cite_only_the_standards_that_apply(kindergar
     table = load_standards()
     texts = {}
     for where in ("北京市", "全国", "贵州省贵阳市"):
-        checks = review_checks(table, None, analysis.checks, jurisdiction=where)
+        checks = review_checks(table, choices=None, surveyed=analysis.checks, jurisdiction=where)
         review = review_project(project, checks, analysis=analysis, planned=planned)
         review.settings["jurisdiction"] = where
         texts[where] = conditions_text(review)
@@ -270,7 +270,7 @@ def test_outside_the_survey_extent_is_not_surveyed(tmp_path, grid_communities):
                                geometry=[shapely.Point(x + 100, y)], crs=CRS)
     project_path = tmp_path / "project.geojson"
     project.to_crs(4326).to_file(project_path)
-    site = read_project(project_path, analysis.crs)
-    row = review_project(site, review_checks(load_standards(), None, analysis.checks, jurisdiction="北京市"),
+    site = read_project(project_path, crs=analysis.crs)
+    row = review_project(site, review_checks(load_standards(), choices=None, surveyed=analysis.checks, jurisdiction="北京市"),
                          analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
     assert row["survey"] == "未调查" and row["remainder_population"] == 5000 and row["required_m2"] == 3150

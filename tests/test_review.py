@@ -50,9 +50,9 @@ def _planned(tmp_path, rows) -> pd.DataFrame:
 
 def test_spare_capacity_of_an_existing_kindergarten_reduces_what_must_be_built(kindergarten_study, tmp_path):
     analysis, project_path = kindergarten_study
-    project = read_project(project_path, analysis.crs)
+    project = read_project(project_path, crs=analysis.crs)
     assert (project.households, project.population) == (2000, 5000)
-    checks = review_checks(load_standards(), None, analysis.checks)
+    checks = review_checks(load_standards(), choices=None, surveyed=analysis.checks)
     planned = _planned(tmp_path, [["幼儿园", "教育", "幼儿园", 3200]])
     review = review_project(project, checks, analysis=analysis, planned=planned)
     row = review.table.set_index("subcategory").loc["kindergarten"]
@@ -68,9 +68,9 @@ def test_spare_capacity_of_an_existing_kindergarten_reduces_what_must_be_built(k
 
 def test_too_small_a_kindergarten_fails_with_reasons(kindergarten_study, tmp_path):
     analysis, project_path = kindergarten_study
-    project = read_project(project_path, analysis.crs)
+    project = read_project(project_path, crs=analysis.crs)
     planned = _planned(tmp_path, [["幼儿园", "教育", "幼儿园", 3000]])
-    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis,
+    review = review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks), analysis=analysis,
                             planned=planned)
     row = review.table.set_index("subcategory").loc["kindergarten"]
     assert row["result"] == "fail"
@@ -81,8 +81,8 @@ def test_too_small_a_kindergarten_fails_with_reasons(kindergarten_study, tmp_pat
 
 def test_enough_spare_capacity_means_nothing_to_build(kindergarten_study, tmp_path):
     analysis, project_path = kindergarten_study
-    project = read_project(project_path, analysis.crs, population=800)  # the argument wins over the attribute
-    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis)
+    project = read_project(project_path, crs=analysis.crs, population=800)  # the argument wins over the attribute
+    review = review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks), analysis=analysis)
     row = review.table.set_index("subcategory").loc["kindergarten"]
     assert row["remainder_population"] == 0 and row["required_count"] == 0 and row["result"] == "not required"
 
@@ -91,8 +91,8 @@ def test_build_in_project_rules_take_the_whole_demand(kindergarten_study):
     """Rooms per 100 households are required of the project itself: 30 m² × 20 = 600 m²; elderly rooms for new
     areas 20 m² × 20 = 400 m² (≥ 350)."""
     analysis, project_path = kindergarten_study
-    project = read_project(project_path, analysis.crs)
-    table = review_project(project, review_checks(load_standards(), None, analysis.checks),
+    project = read_project(project_path, crs=analysis.crs)
+    table = review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks),
                            analysis=analysis).table.set_index("subcategory")
     assert table.loc["community_rooms_national", "required_m2"] == 600
     assert table.loc["community_elderly_rooms_new", "required_m2"] == 400
@@ -102,11 +102,11 @@ def test_build_in_project_rules_take_the_whole_demand(kindergarten_study):
 def test_households_derived_when_only_population_is_known(tmp_path):
     path = tmp_path / "p.geojson"
     gpd.GeoDataFrame({"人口": [5000]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
-    project = read_project(path, "EPSG:32650", people_per_household=2.5)
+    project = read_project(path, crs="EPSG:32650", people_per_household=2.5)
     assert project.households == 2000 and "户数按 5,000 人 ÷ 2.50 人/户" in project.notes[0]
     gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.Point(116.4, 39.9)], crs=4326).to_file(path)
     with pytest.raises(InputError, match="户数"):
-        read_project(path, "EPSG:32650")
+        read_project(path, crs="EPSG:32650")
 
 
 def test_planned_list_with_an_unknown_category_names_the_row(tmp_path):
@@ -118,8 +118,8 @@ def test_planned_list_with_an_unknown_category_names_the_row(tmp_path):
 
 def test_written_review_and_conditions(kindergarten_study, tmp_path):
     analysis, project_path = kindergarten_study
-    project = read_project(project_path, analysis.crs)
-    review = review_project(project, review_checks(load_standards(), None, analysis.checks), analysis=analysis)
+    project = read_project(project_path, crs=analysis.crs)
+    review = review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks), analysis=analysis)
     paths = write_review(review, tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == ["review.csv", "review.md", "review.xlsx"]
     text = paths["md"].read_text(encoding="utf-8")
@@ -195,8 +195,8 @@ def test_spare_capacity_belongs_to_the_facility_within_reach_whatever_the_row_or
     fac.to_crs(4326).to_file(fac_path)
     analysis = analyze(communities=comm_path, demand=dem_path, facilities=[fac_path])
     x, y = centre(2, 2)
-    project = read_project(_point_file(tmp_path, x + 100, y), analysis.crs, population=5000, households=2000)
-    row = review_project(project, review_checks(load_standards(), None, analysis.checks),
+    project = read_project(_point_file(tmp_path, x + 100, y), crs=analysis.crs, population=5000, households=2000)
+    row = review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks),
                          analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
     assert row["spare_capacity"] == pytest.approx(1000)
     assert row["spare_from"].startswith("乙幼儿园 1,000（容量 6,000 − 已分配 5,000，距 100 米）")
@@ -226,8 +226,8 @@ def _kindergarten_world(tmp_path, grid_communities, in_use_at, capacity):
     fac_path = tmp_path / "kindergartens.geojson"
     fac.to_crs(4326).to_file(fac_path)
     analysis = analyze(communities=comm_path, demand=dem_path, facilities=[fac_path])
-    project = read_project(_point_file(tmp_path, x + 100, y), analysis.crs, population=3000, households=1200)
-    return review_project(project, review_checks(load_standards(), None, analysis.checks),
+    project = read_project(_point_file(tmp_path, x + 100, y), crs=analysis.crs, population=3000, households=1200)
+    return review_project(project, review_checks(load_standards(), choices=None, surveyed=analysis.checks),
                           analysis=analysis).table.set_index("subcategory").loc["kindergarten"]
 
 

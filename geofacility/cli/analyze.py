@@ -102,10 +102,10 @@ def map_command(
         paths = {}
         for c in chosen:
             status.update(f"drawing the {c} map…")
-            paths[f"{c}_map"] = write_map(analysis, out / f"{c}_map.html", sites, category=c, basemap=basemap,
+            paths[f"{c}_map"] = write_map(analysis, out / f"{c}_map.html", sites=sites, category=c, basemap=basemap,
                                           tianditu_key=tianditu_key)
             if offline:
-                paths[f"{c}_map_offline"] = write_map(analysis, out / f"{c}_map_offline.html", sites, category=c,
+                paths[f"{c}_map_offline"] = write_map(analysis, out / f"{c}_map_offline.html", sites=sites, category=c,
                                                       basemap="none", offline=True)
         if figures:
             from ..figures import write_figures

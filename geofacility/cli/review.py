@@ -56,13 +56,13 @@ def review_command(
         pph = float(comm["population"].sum() / hh) if pd.notna(hh) and hh > 0 else None
         coords = _coords_arg(options.get("coords"))
         project_coords = coords.get("project", coords.get("*")) if isinstance(coords, dict) else coords
-        site = read_project(project, analysis.crs, population=population, households=households, name=name,
+        site = read_project(project, crs=analysis.crs, population=population, households=households, name=name,
                             people_per_household=pph, coords=project_coords, encoding=options.get("encoding"))
         listed = read_planned(as_built or planned, encoding=options.get("encoding"),
                               label_what="built" if as_built else "planned") if (as_built or planned) else None
         choices = _standard_arg(options.get("standard"))
-        checks = review_checks(load_standards(options.get("standards")), choices or None, analysis.checks,
-                               jurisdiction=analysis.settings.get("jurisdiction"))
+        checks = review_checks(load_standards(options.get("standards")), choices=choices or None,
+                               surveyed=analysis.checks, jurisdiction=analysis.settings.get("jurisdiction"))
         radius = _radius_arg(options.get("radius"))
         if radius:
             from dataclasses import replace

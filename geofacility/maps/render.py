@@ -47,7 +47,7 @@ def category_view(analysis, category: str):
     )
 
 
-def build_map(analysis, sites=None, *, category: str | None = None, basemap: str = "osm", offline: bool = True,
+def build_map(analysis, *, sites=None, category: str | None = None, basemap: str = "osm", offline: bool = True,
               tianditu_key: str | None = None) -> folium.Map:
     """The coverage-and-gaps map of an :class:`~geofacility.pipeline.Analysis` (see module docstring).
 
@@ -113,7 +113,7 @@ def build_map(analysis, sites=None, *, category: str | None = None, basemap: str
     return m
 
 
-def write_map(analysis, path: str | Path, sites=None, **options) -> Path:
+def write_map(analysis, path: str | Path, *, sites=None, **options) -> Path:
     """Build the map (``options``: those of :func:`build_map`) and save it as one HTML page at ``path``,
     atomically."""
-    return save_html(build_map(analysis, sites, **options), path)
+    return save_html(build_map(analysis, sites=sites, **options), path)
