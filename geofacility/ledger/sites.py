@@ -72,7 +72,8 @@ def sites_table(study, selection) -> pd.DataFrame:
         "selected": np.isin(np.arange(len(cands)), selection.selected if selection is not None else []),
         "lon": pts.x.round(7).to_numpy(), "lat": pts.y.round(7).to_numpy(),
     })
-    table["newly_covered_population"] = table["newly_covered_population"].round(1)
+    # people whole, as the ledger writes them (a share of a spread-out community is not a person to a planner)
+    table["newly_covered_population"] = table["newly_covered_population"].round(0).astype("Int64")
     table["gap_closed_m2"] = table["gap_closed_m2"].round(1)
     return table[SITE_COLUMNS].sort_values("rank", kind="stable").reset_index(drop=True)
 
