@@ -29,7 +29,7 @@ from .standards import CATEGORIES, CATEGORY_SHORT_ZH, NATIONAL, Check, applicabl
     default_check, find_check, share_text, where_applies
 
 __all__ = ["select_checks", "facility_checks", "compute_coverage", "category_columns", "containing_community",
-           "resident_pairs"]
+           "resident_pairs", "whole_people", "category_totals"]
 
 METRICS = (
     "status", "standard", "radius_m", "covered_share", "covered_population", "uncovered_population",
@@ -446,6 +446,17 @@ def has_radius(communities: pd.DataFrame, category: str) -> bool:
     return bool(pd.to_numeric(communities.loc[surveyed, column], errors="coerce").notna().any())
 
 
+def whole_people(population, covered, served) -> dict[str, np.ndarray]:
+    """People as the ledger files write them: population, covered and served rounded to whole persons (half to
+    even), the other parts derived from those — not covered = out of reach = population − covered, over capacity =
+    covered − served — so that the identities of docs/data-model.md hold exactly in every file and total. Arrays or
+    scalars; NaN (unknown) stays NaN."""
+    population, covered, served = (np.round(np.asarray(v, dtype="float64")) for v in (population, covered, served))
+    return {"population": population, "covered_population": covered, "served_population": served,
+            "uncovered_population": population - covered, "out_of_reach_population": population - covered,
+            "over_capacity_population": covered - served}
+
+
 def category_totals(communities: pd.DataFrame, category: str) -> dict:
     """The totals of one category over its surveyed communities, from the ``communities`` columns — the one
     source of the numbers the terminal summary, the figures, the map legend and the batch summary print:
@@ -459,13 +470,11 @@ def category_totals(communities: pd.DataFrame, category: str) -> dict:
     surveyed = status != "not_surveyed"
     num = lambda col: (pd.to_numeric(communities[col], errors="coerce").to_numpy(dtype="float64")  # noqa: E731
                        if col in communities.columns else np.full(len(communities), np.nan))
-    # whole people per community, as the ledger files write them (geofacility.ledger: the parts derived from the
-    # rounded whole), so that a total here is the sum of the ledger's column to the person
-    population = np.round(np.nan_to_num(num("population")))
-    covered = np.round(num(f"{category}_covered_population"))
-    served = np.round(num(f"{category}_served_population"))
-    derived = {"served_population": served, "over_capacity_population": covered - served,
-               "out_of_reach_population": population - covered}
+    # whole people per community, as the ledger files write them, so that a total here is the sum of the ledger's
+    # column to the person
+    derived = whole_people(np.nan_to_num(num("population")), num(f"{category}_covered_population"),
+                           num(f"{category}_served_population"))
+    population, covered = derived["population"], derived["covered_population"]
     populated = surveyed & (population > 0)
     total_pop = float(population[surveyed].sum())
     covered_total = float(np.nan_to_num(covered[surveyed]).sum())

@@ -23,6 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .coverage import whole_people
+
 __all__ = ["FIELDS", "encode", "decode", "entry_row", "update", "standard_totals"]
 
 #: the keys of one standard's entry, in order
@@ -63,10 +65,11 @@ def _clean(entry: dict, population) -> dict:
         out[key] = value
     pop = _number(population)
     covered, served = out["covered_population"], out["served_population"]
-    if pop is not None and covered is not None:
-        out["uncovered_population"] = int(round(pop)) - covered
-    if covered is not None and served is not None:
-        out["over_capacity_population"] = covered - served
+    whole = whole_people(np.nan if pop is None else pop, np.nan if covered is None else covered,
+                         np.nan if served is None else served)
+    for field in ("uncovered_population", "over_capacity_population"):
+        if not np.isnan(whole[field]):
+            out[field] = int(whole[field])
     return out
 
 

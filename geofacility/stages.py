@@ -140,8 +140,7 @@ def stage_of(row: dict, category: str, counts=None) -> str:
 def not_in_use_text(counts) -> str:
     """``在建 1 处（未计入现状）`` from (规划, 在建, 未移交) counts, ``、``-joined; '' when none. (Facilities in use but
     below the minimum floor area are named by ``<category>_below_minimum``, not here.)"""
-    counts = [int(v) for v in counts][:3]
-    return "、".join(f"{_STATUS_TEXT[s]} {v} 处（未计入现状）" for s, v in zip(STATUSES[:3], counts) if v)
+    return "、".join(f"{_STATUS_TEXT[s]} {int(v)} 处（未计入现状）" for s, v in zip(STATUSES[:3], counts) if v)
 
 
 def _stages(frame: pd.DataFrame, category: str, counts: np.ndarray | None) -> np.ndarray:
@@ -150,7 +149,7 @@ def _stages(frame: pd.DataFrame, category: str, counts: np.ndarray | None) -> np
     n = len(frame)
     col = lambda field: pd.to_numeric(frame.get(f"{category}_{field}", pd.Series(np.nan, index=frame.index)),  # noqa: E731
                                       errors="coerce").fillna(0).to_numpy(dtype="float64")
-    counts = np.zeros((n, 3), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)[:, :3]
+    counts = np.zeros((n, 3), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
     below = frame.get(f"{category}_below_minimum", pd.Series("", index=frame.index))
     undersized = below.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
     gap = (frame.get(f"{category}_status", pd.Series("", index=frame.index)) == "gap").to_numpy()

@@ -203,3 +203,17 @@ def test_several_checks_of_one_category_combine(grid_communities, grid_facilitie
     assert out.loc["C22", "education_status"] == "gap"  # the kindergarten is too small
     assert out.loc["C22", "education_problem"] == "幼儿园缺 1 处，面积缺口 150 m²"
     assert "dist_education_primary_school_m" in dem.columns
+
+
+def test_whole_people_keep_the_identities():
+    """People are written whole (ledger, totals, per standard) and the parts derived from the rounded whole:
+    1,000.4 people of whom 333.5 covered (half to even: 334) and 200.6 served (201) → 1,000 people, 666 not
+    covered and out of reach, 133 over capacity; unknown stays unknown."""
+    from geofacility.coverage import whole_people
+
+    whole = whole_people(np.array([1000.4, 500.0]), np.array([333.5, np.nan]), np.array([200.6, np.nan]))
+    assert whole["population"].tolist() == [1000, 500]
+    assert whole["covered_population"][0] == 334 and whole["served_population"][0] == 201
+    assert whole["uncovered_population"][0] == whole["out_of_reach_population"][0] == 666
+    assert whole["over_capacity_population"][0] == 133
+    assert np.isnan(whole["uncovered_population"][1]) and np.isnan(whole["over_capacity_population"][1])

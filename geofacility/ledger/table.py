@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..coverage import whole_people
 from ..standards import CATEGORIES
 
 
@@ -165,11 +166,9 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     population = columns["population"].to_numpy(dtype="float64")
     for category in CATEGORIES:
         get = lambda field: columns[f"{category}_{field}"].to_numpy(dtype="float64")  # noqa: E731
-        covered, served = get("covered_population"), get("served_population")
-        for field, value in (("uncovered_population", population - covered),
-                             ("out_of_reach_population", population - covered),
-                             ("over_capacity_population", covered - served)):
-            old = get(field)
+        whole = whole_people(population, get("covered_population"), get("served_population"))
+        for field in ("uncovered_population", "out_of_reach_population", "over_capacity_population"):
+            old, value = get(field), whole[field]
             columns[f"{category}_{field}"] = pd.Series(np.where(np.isnan(old) | np.isnan(value), old, value) + 0.0)
     return pd.DataFrame(columns)
 
