@@ -246,11 +246,7 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
             write_map(analysis, folder / "map.html")
         return _summary(analysis, group, folder.name), ledger_table(analysis.communities)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return [{"group": group, "folder": folder.name, "status": "failed", "category": None, "communities":
-                 len(study.communities), "communities_surveyed": None, "communities_short": None, "population": None,
-                 "population_not_covered": None, "floor_area_gap_m2": None, "error": f"{type(exc).__name__}: "
-                                                                                     f"{message}"}], None
+        return _failed_rows(group, folder.name, len(study.communities), exc), None
 
 
 @dataclass
@@ -274,75 +270,91 @@ def _client(workers: int, scheduler: str | None):
     return Client(cluster), cluster
 
 
+class _Done:
+    """A result computed in this process, standing for a Dask future where there is no cluster."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Runner:
+    """Where the groups' tasks run: in this process, or on a ``dask.distributed`` cluster (whose scheduler
+    retries a task whose worker died, on another worker). Also measures the time the batch's own process spends
+    while no task is running (the serial share of :mod:`benchmarks.bench_batch`)."""
+
+    def __init__(self, client=None):
+        self.client = client
+        self.workers = max(1, len((client.scheduler_info().get("workers") or {})) if client is not None else 1)
+
+    def scatter(self, value):
+        return _Done(value) if self.client is None else self.client.scatter(value, broadcast=True, hash=False)
+
+    def submit(self, fn, *args, key: str | None = None):
+        if self.client is None:
+            return _Done(fn(*(a.value if isinstance(a, _Done) else a for a in args)))
+        return self.client.submit(fn, *args, key=key, pure=False)
+
+    def map(self, fn, items: list) -> list:
+        """``fn`` over ``items``, results in order (the builtin map's contract, for the capacity solve)."""
+        if self.client is None or len(items) <= 1:
+            return [fn(item) for item in items]
+        return self.client.gather(self.client.map(fn, items, pure=False))
+
+    def completed(self, futures: list):
+        """The futures as they finish (in order here, where each finished when submitted)."""
+        if self.client is None:
+            yield from futures
+            return
+        from dask.distributed import as_completed
+
+        yield from as_completed(futures)
+
+
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
           progress=None, **inputs) -> BatchResult:
     """Run :func:`run_group` for every value of ``by`` and write the roll-up (``summary.csv``/``.xlsx``),
-    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s."""
+    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s.
+
+    With a demand file read by bounding box (GeoPackage, GeoParquet, Shapefile, FlatGeobuf, PostGIS) or none, at
+    straight-line distance, each group reads and places its own homes where it runs (:mod:`geofacility.partition`):
+    this process reads the communities, towns, facilities and standards, never the whole demand. Otherwise (a
+    CSV or XLSX demand, on foot, an OD cost table) the study is prepared here and each group sent its part."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1:
         raise InputError(f"--workers {workers}: give at least 1")
-    study = prepare(**inputs)
-    if study.settings.get("capacity_method", "none") != "none":
-        from .capacity import study_capacity
+    from .partition import can_partition
 
-        # facilities near a border serve both towns: the allocation sees the whole study, groups take their part
-        study = replace(study, capacity=study_capacity(study, method=study.settings["capacity_method"], log=study.log))
+    partitioned = inputs.get("communities") is not None and can_partition(
+        inputs.get("demand"), network=inputs.get("network"), cost_matrix=inputs.get("cost_matrix")) \
+        and inputs.get("capacity_method", "allocate") == "none"  # TEMPORARY until the components solve lands
+    study = prepare(**inputs, demand_by_group=partitioned)
     names = group_names(study, by)
     folders = _folders(names)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    previous = manifest.get("groups", {})
-    rows, skipped, tables, hashes = [], [], {}, {}
+    previous = manifest.get("groups", {}) if not force else {}
     step = progress or (lambda done, total, group: None)
-    done_count = 0
-
-    def collect(group: str, result) -> None:
-        nonlocal done_count
-        group_rows, table = result
-        rows.extend(group_rows)
-        if table is not None:
-            tables[group] = table
-        done_count += 1
-        step(done_count, len(names), group)
-
     client = cluster = None
     if workers > 1 or scheduler:
         client, cluster = _client(workers, scheduler)
     try:
-        if client is not None:
-            from dask.distributed import as_completed
-
-            facilities = client.scatter(study.facilities, broadcast=True)
-            # a few groups in flight per worker: memory stays bounded however many groups there are
-            window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
-            running, pending = as_completed(), {}
-        for group, part, key in _iter_groups(study, by):
-            hashes[group] = key
-            folder = out / folders[group]
-            done = previous.get(group, {})
-            if not force and done.get("hash") == key and done.get("status") == "ok" and \
-                    (folder / "ledger.csv").exists() and (folder / "map.html").exists():
-                skipped.append(group)
-                collect(group, (done["rows"], None))
-            elif client is None:
-                collect(group, run_group(group, part, folder))
-            else:
-                while len(pending) >= window:
-                    finished = next(running)
-                    collect(pending.pop(finished.key), finished.result())
-                future = client.submit(_remote_group, group, replace(part, facilities=None), facilities,
-                                       str(folder), key=f"group-{key}")
-                pending[future.key] = group
-                running.add(future)
-        if client is not None:
-            for finished in running:
-                collect(pending.pop(finished.key), finished.result())
+        runner = _Runner(client)
+        if partitioned:
+            results = _run_partitioned(study, by, names, folders, out, previous, runner, inputs, step)
+        else:
+            results = _run_prepared(study, by, names, folders, out, previous, runner, step)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+    rows = [r for g in names for r in results[g]["rows"]]
+    tables = {g: results[g]["table"] for g in names if results[g]["table"] is not None}
+    skipped = [g for g in names if results[g]["skipped"]]
     order = {g: i for i, g in enumerate(names)}
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     summary = summary.sort_values(["group", "category"], key=lambda s: s.map(order) if s.name == "group" else
@@ -358,10 +370,11 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     for group in names:
         group_rows = [r for r in summary.to_dict("records") if r["group"] == group]
         status = "failed" if group in failed else "ok"
-        new_manifest["groups"][group] = {"hash": hashes[group], "status": status, "folder": folders[group],
+        new_manifest["groups"][group] = {"hash": results[group]["hash"], "status": status, "folder": folders[group],
                                          "rows": _jsonable(group_rows)}
     paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
     paths["gpkg"] = _write_batch_gpkg(study, folders, failed, tables, out)
+    paths.update(_write_inputs(study, results, inputs.get("demand") if partitioned else None, out))
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -369,9 +382,164 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     return BatchResult(summary=summary, paths=paths, skipped=skipped, failed=failed)
 
 
-def _remote_group(group, part, facilities, folder):
-    """What a Dask worker runs: the group with the broadcast facilities put back."""
-    return run_group(group, replace(part, facilities=facilities), Path(folder))
+def _unchanged(previous: dict, group: str, key: str | None, folder: Path) -> bool:
+    done = previous.get(group, {})
+    return key is not None and done.get("hash") == key and done.get("status") == "ok" and \
+        (folder / "ledger.csv").exists() and (folder / "map.html").exists()
+
+
+def _finish_group(group: str, part: Study, key: str | None, folder: Path, previous: dict) -> dict:
+    """A group's results for the roll-up: its summary rows and ledger table — from the run, or, when nothing it
+    depends on changed since the last run, from the manifest and its own ledger.csv (read where it runs)."""
+    if _unchanged(previous, group, key, folder):
+        from .ledger import read_ledger_csv
+
+        return {"rows": previous[group]["rows"], "table": read_ledger_csv(folder / "ledger.csv"), "hash": key,
+                "skipped": True}
+    rows, table = run_group(group, part, folder)
+    return {"rows": rows, "table": table, "hash": key, "skipped": False}
+
+
+def _run_prepared(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: _Runner,
+                  step) -> dict:
+    """The groups of a study prepared here (demand included): each sent its part, a few in flight per worker."""
+    if study.settings.get("capacity_method", "none") != "none":
+        from .capacity import study_capacity
+
+        # facilities near a border serve both towns: the allocation sees the whole study, groups take their part
+        study = replace(study, capacity=study_capacity(study, method=study.settings["capacity_method"], log=study.log))
+    results: dict = {}
+
+    def collect(group: str, result: dict) -> None:
+        results[group] = result
+        step(len(results), len(names), group)
+
+    if runner.client is None:
+        for group, part, key in _iter_groups(study, by):
+            collect(group, _finish_group(group, part, key, out / folders[group], previous))
+        return results
+    from dask.distributed import as_completed
+
+    client = runner.client
+    facilities = client.scatter(study.facilities, broadcast=True)
+    # a few groups in flight per worker: memory stays bounded however many groups there are
+    window = 2 * runner.workers
+    running, pending = as_completed(), {}
+    for group, part, key in _iter_groups(study, by):
+        while len(pending) >= window:
+            finished = next(running)
+            collect(pending.pop(finished.key), finished.result())
+        future = client.submit(_remote_group, group, replace(part, facilities=None), facilities,
+                               str(out / folders[group]), key, previous, key=f"group-{key}")
+        pending[future.key] = group
+        running.add(future)
+    for finished in running:
+        collect(pending.pop(finished.key), finished.result())
+    return results
+
+
+def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: _Runner,
+                     inputs: dict, step) -> dict:
+    """The groups of a study whose demand each group reads and places itself (:mod:`geofacility.partition`).
+
+    With capacity, two rounds: each group lists its homes' classes (:func:`geofacility.capacity.demand_classes`),
+    this process joins them and has the reach graph's components solved on the workers, then each group places
+    its homes again, seats them and writes its outputs. Without, one round."""
+    from .partition import DemandSource, halo_communities
+
+    source = DemandSource(path=None if inputs.get("demand") is None else str(inputs["demand"]),
+                          coords=_demand_coords(inputs.get("coords")), encoding=inputs.get("encoding"),
+                          aliases=_aliases(inputs.get("aliases")), columns=inputs.get("demand_columns"),
+                          snap_m=float(inputs.get("snap_m", 50.0)), cell_m=float(inputs.get("cell_m", 100.0)))
+    values = study.communities[by].astype(object).where(study.communities[by].notna(), "未知").astype(str)
+    plans = []
+    for group in names:
+        mine = (values == group).to_numpy()
+        plans.append((group, np.flatnonzero(mine), halo_communities(study.communities, mine, source.snap_m)))
+    shared = runner.scatter(replace(study, log=study.log))
+    flows = {g: None for g in names}
+    if study.settings.get("capacity_method", "none") != "none":
+        flows = _solve_capacity(study, plans, shared, source, runner)
+    futures, group_of = [], {}
+    for group, rows, halo in plans:
+        future = runner.submit(_partitioned_group, shared, group, rows, halo, source, flows[group],
+                               str(out / folders[group]), previous.get(group), key=f"group-{group}-{id(plans)}")
+        futures.append(future)
+        group_of[id(future) if runner.client is None else future.key] = group
+    results = {}
+    for finished in runner.completed(futures):
+        group = group_of[id(finished) if runner.client is None else finished.key]
+        results[group] = finished.result()
+        step(len(results), len(names), group)
+    return results
+
+
+def _solve_capacity(study, plans, shared, source, runner) -> dict:
+    raise NotImplementedError("capacity in a partitioned batch: pending the components solve")
+
+
+def _group_study(study: Study, rows: np.ndarray, halo: np.ndarray, source) -> Study:
+    """The group's study: its communities with their homes read and placed here, its towns' outlines."""
+    from .errors import WarningLog
+    from .partition import place_group_demand
+
+    comm = study.communities.iloc[rows].reset_index(drop=True)
+    log = WarningLog()
+    log.extend_from(study.log)
+    dem, comm, used = place_group_demand(comm, study.communities.iloc[halo], source, study.crs, log=log)
+    towns = study.towns
+    if towns is not None:
+        towns = towns.loc[towns["town"].isin(set(comm["town"]))].reset_index(drop=True)
+    return replace(study, communities=comm, demand=dem, towns=towns, log=log), used
+
+
+def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict | None
+                       ) -> dict:
+    """What a worker runs for one group of a partitioned batch: place its homes, take its part of the capacity
+    solve, and evaluate and write it unless nothing it depends on changed."""
+    try:
+        part, used = _group_study(study, rows, halo, source)
+    except Exception as exc:  # a group whose homes cannot be read is reported like one whose evaluation failed
+        rows_ = _failed_rows(group, Path(folder).name, len(rows), exc)
+        return {"rows": rows_, "table": None, "hash": None, "skipped": False, "used": np.arange(0), "warnings": None}
+    if flows is not None:
+        from .capacity import group_capacity_from_classes
+
+        part = replace(part, capacity=group_capacity_from_classes(part, flows))
+    key = _hash(part)
+    result = _finish_group(group, part, key, Path(folder), {group: previous} if previous else {})
+    result["used"] = used
+    warned = part.log.to_frame()
+    warned = warned.loc[(warned["file"] == str(source.path)) & (warned["row"] != "")]
+    result["warnings"] = warned.reset_index(drop=True)  # the demand file's rows this group reported
+    return result
+
+
+def _demand_coords(coords):
+    from .study import _role_coords
+
+    return _role_coords(coords, "demand")
+
+
+def _aliases(aliases):
+    from .read.columns import load_aliases
+
+    if aliases is None or isinstance(aliases, dict):
+        return aliases
+    return load_aliases(aliases)
+
+
+def _failed_rows(group: str, folder: str, n_communities: int, exc: Exception) -> list[dict]:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return [{"group": group, "folder": folder, "status": "failed", "category": None, "communities": n_communities,
+             "communities_surveyed": None, "communities_short": None, "population": None,
+             "population_not_covered": None, "floor_area_gap_m2": None, "error": f"{type(exc).__name__}: {message}"}]
+
+
+def _remote_group(group, part, facilities, folder, key, previous):
+    """What runs a group of a study prepared in the batch's process: the group with the broadcast facilities
+    put back."""
+    return _finish_group(group, replace(part, facilities=facilities), key, Path(folder), previous)
 
 
 def _jsonable(rows: list[dict]) -> list[dict]:
@@ -405,6 +573,56 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     from .maps import write_overview
 
     write_overview(study.communities, summary, by=by, folders=folders, path=paths["index"], title=title)
+    return paths
+
+
+def _count_rows(path) -> int:
+    """Features in a file, without reading them."""
+    from .read.files import split_layer
+
+    path, layer = split_layer(path)
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    import pyogrio
+
+    return int(pyogrio.read_info(path, layer=layer)["features"])
+
+
+def _write_inputs(study: Study, results: dict, demand, out: Path) -> dict:
+    """``inputs.csv`` (per input file: rows read = rows used + rows reported) and ``warnings.csv`` (every input
+    warning of the batch, once) at the roll-up. A partitioned batch's demand file is accounted from its groups:
+    the rows a group used, those a group reported, and those no group read or kept — farther than the snapping
+    distance from every community, or without coordinates — listed here."""
+    from .study import ACCOUNTING_COLUMNS
+
+    log_frame = study.log.to_frame()
+    accounting = study.accounting if study.accounting is not None else pd.DataFrame(columns=ACCOUNTING_COLUMNS)
+    frames = [log_frame]
+    if demand is not None:
+        label = str(demand)
+        used = np.unique(np.concatenate([np.asarray(r.get("used", []), dtype=np.int64) for r in results.values()]
+                                        or [np.arange(0)]))
+        warned = pd.concat([r["warnings"] for r in results.values() if r.get("warnings") is not None] or
+                           [pd.DataFrame(columns=log_frame.columns)], ignore_index=True).drop_duplicates()
+        reported = set(pd.to_numeric(warned["row"], errors="coerce").dropna().astype(int)) - set(used.tolist())
+        total = _count_rows(demand)
+        lost = np.setdiff1d(np.arange(1, total + 1), np.r_[used, np.fromiter(reported, dtype=np.int64)])
+        extra = pd.DataFrame({"file": label, "row": lost.astype(str), "severity": "warning",
+                              "message": "in no group: more than the snapping distance outside every community, or "
+                                         "without coordinates; row not used",
+                              "message_zh": "不属于任何组：距所有社区超过吸附距离，或没有坐标；本行未采用"})
+        frames += [warned, extra]
+        accounting = pd.concat([accounting, pd.DataFrame([{
+            "file": label, "rows_read": total, "rows_used": len(used), "rows_reported": len(reported) + len(lost),
+            "rows_unaccounted": 0}])], ignore_index=True)
+    warnings = pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
+    paths = {"inputs": out / "inputs.csv", "warnings": out / "warnings.csv"}
+    with atomic_path(paths["inputs"]) as tmp:
+        accounting.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+    with atomic_path(paths["warnings"]) as tmp:
+        warnings.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
     return paths
 
 

@@ -212,6 +212,7 @@ def prepare(
     demand_columns: dict | None = None,
     none_exist: tuple | list = (),
     jurisdiction: str | None = None,
+    demand_by_group: bool = False,
 ) -> Study:
     """Read and check every input, place demand in communities, choose the standards: a :class:`Study` ready to
     be evaluated (see :func:`geofacility.pipeline.analyze`, which runs both steps).
@@ -237,17 +238,23 @@ def prepare(
     The steps, each usable alone (see the module docstring): :func:`check_options`, :func:`read_inputs`,
     :func:`metric_crs`, :func:`place_demand`, :func:`choose_standards`, :func:`facilities_in_use`,
     :func:`build_walking_network`, :func:`study_settings`, :func:`cost_tables`, :func:`input_accounting`.
+
+    ``demand_by_group``: the ``demand`` file is not read here: each batch group reads and places its own part
+    (:mod:`geofacility.partition`); the study's ``demand`` is empty and communities keep a missing population
+    until their group fills it.
     """
     options = check_options(communities=communities, demand=demand, aliases=aliases, coverage_target=coverage_target,
                             radius=radius, distance=distance, network=network, max_snap_m=max_snap_m,
                             capacity_method=capacity_method, standards=standards, jurisdiction=jurisdiction)
     log = WarningLog()
-    inputs = read_inputs(communities=communities, facilities=facilities, demand=demand, towns=towns, coords=coords,
-                         encoding=encoding, aliases=options.aliases, demand_columns=demand_columns, log=log,
-                         progress=progress)
+    inputs = read_inputs(communities=communities, facilities=facilities, demand=None if demand_by_group else demand,
+                         towns=towns, coords=coords, encoding=encoding, aliases=options.aliases,
+                         demand_columns=demand_columns, log=log, progress=progress)
+    if demand_by_group:
+        inputs.demand_file = demand
     metric = metric_crs(inputs, crs)
     placed = place_demand(inputs, metric, study=study, allow_overlap=allow_overlap, snap_m=snap_m, cell_m=cell_m,
-                          coords=coords, log=log, progress=progress)
+                          coords=coords, log=log, progress=progress, by_group=demand_by_group)
     chosen = choose_standards(placed.facilities, options.standards, metric, declared=inputs.declared,
                               survey_extent=survey_extent, none_exist=none_exist, standard_choices=standard_choices,
                               radius=radius, jurisdiction=jurisdiction, coords=coords, encoding=encoding,
@@ -474,7 +481,7 @@ class Placed(NamedTuple):
 
 def place_demand(inputs: Inputs, metric: CRS, *, study: str | None = "", allow_overlap: bool = False,
                  snap_m: float = 50.0, cell_m: float = 100.0, coords: dict | str | None = None, log: WarningLog,
-                 progress: Progress = None) -> Placed:
+                 progress: Progress = None, by_group: bool = False) -> Placed:
     """Place everything in the metric CRS and the people in communities.
 
     The communities are projected and checked for overlaps — or, without community polygons, the demand points'
@@ -506,6 +513,9 @@ def place_demand(inputs: Inputs, metric: CRS, *, study: str | None = "", allow_o
         Receives the warnings.
     progress
         Called with ``"placing demand"``.
+    by_group
+        The demand is placed later, by each batch group (:mod:`geofacility.partition`): no demand here, and a
+        missing population is left for the group to fill.
 
     Returns
     -------
@@ -539,7 +549,16 @@ def place_demand(inputs: Inputs, metric: CRS, *, study: str | None = "", allow_o
             _suspect_gcj02(frame, comm, metric, label or str(frame["source_file"].iloc[0]) if len(frame) else "",
                            log)
     step("placing demand")
-    if dem is not None:
+    if by_group:  # each group places its own (geofacility.partition); a missing population is still refused here
+        no_pop = comm["population"].isna()
+        if demand is None and no_pop.any():
+            row = comm.loc[no_pop, "source_row"].iloc[0]
+            raise InputError(f"{communities}, row {row}: population missing and no --demand given; fill the "
+                             "population (人口) column or give demand points")
+        dem = gpd.GeoDataFrame({"demand_id": pd.Series(dtype=object), "community_id": pd.Series(dtype=object),
+                                "weight": pd.Series(dtype="float64"), "source": pd.Series(dtype=object)},
+                               geometry=gpd.GeoSeries([], crs=metric), crs=metric)
+    elif dem is not None:
         dem = dem.to_crs(metric)
         dem = assign_communities(dem, comm, snap_m=snap_m, log=log, label=str(demand))
         weights = dem.groupby("community_id")["weight"].sum()
