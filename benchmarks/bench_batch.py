@@ -1,11 +1,16 @@
-"""Batch benchmark: a synthetic city of ~5,000 communities, 1,000,000 population points and 7 × 2,000
-facilities in 100 towns, run with `geofacility.batch.batch` (straight-line distance) on 1 and 2 Dask workers.
+"""Batch benchmark: a synthetic city run with `geofacility.batch.batch` (straight-line distance, capacity
+allocation on), each group reading and placing its own homes from a GeoParquet file.
 
-    python benchmarks/bench_batch.py            # the full size (a few minutes on 2 cores)
-    python benchmarks/bench_batch.py --quick    # a small city, for a smoke run
+    python benchmarks/bench_batch.py              # the 1M city: ~5,000 communities, 100 towns, 1,000,000 homes,
+                                                  # 7 × 2,000 facilities; 1 and 2 workers
+    python benchmarks/bench_batch.py --quick      # a small city, for a smoke run
+    python benchmarks/bench_batch.py --province --workers 2    # 10,000,000 homes, 50,176 communities, 1,024 towns
+    python benchmarks/bench_batch.py --workers 1 4 16          # on a bigger machine
 
-Prints wall time and peak memory (this process and, for the Dask run, its worker processes) per run, and
-`ratio 1worker/2workers: X.X`.
+Prints per run the wall time, the driver time not overlapped with the workers (reading the communities,
+facilities and standards, joining the capacity classes, the roll-up) and the serial share (driver time ÷ the
+1-worker wall time, or ÷ this run's wall time when 1 worker is not run), the peak memory of this process and of
+the workers (largest), and the speed-up against 1 worker; finally whether the ledgers are identical across runs.
 """
 from __future__ import annotations
 
@@ -25,19 +30,17 @@ from geofacility.batch import batch  # noqa: E402
 from geofacility.synth import synthetic_city  # noqa: E402
 
 
-def make_city(folder: Path, *, side: int, demand: int, facilities: int, towns_side: int) -> dict:
-    city = synthetic_city(n_nodes_side=side, n_demand=demand, facilities_per_category=facilities, seed=7)
+def make_city(folder: Path, *, side: int, demand: int, facilities: int, town_side: int) -> dict:
+    t = time.perf_counter()
+    city = synthetic_city(n_nodes_side=side, n_demand=demand, facilities_per_category=facilities, seed=7,
+                          town_side=town_side)
+    generated = time.perf_counter() - t
+    paths = city.write(folder, demand_format="parquet", streets=False)
     comm = city.communities
-    # regroup the communities into towns_side × towns_side towns by position
-    c = comm.geometry.centroid
-    xs = np.floor((c.x - c.x.min()) / (c.x.max() - c.x.min() + 1e-9) * towns_side).astype(int)
-    ys = np.floor((c.y - c.y.min()) / (c.y.max() - c.y.min() + 1e-9) * towns_side).astype(int)
-    comm["town"] = [f"Town {y:02d}-{x:02d}" for x, y in zip(xs, ys)]
-    city.communities = comm
-    paths = city.write(folder)
-    return {"communities": paths["communities"], "facilities": [paths["facilities"]],
-            "demand": paths["demand"], "n_communities": len(comm), "n_towns": comm["town"].nunique(),
-            "n_demand": len(city.demand), "n_facilities": len(city.facilities)}
+    return {"communities": paths["communities"], "facilities": [paths["facilities"]], "demand": paths["demand"],
+            "n_communities": len(comm), "n_towns": comm["town"].nunique(), "n_demand": len(city.demand),
+            "n_facilities": len(city.facilities), "generated_s": generated,
+            "written_s": time.perf_counter() - t - generated}
 
 
 def peak_mb(who) -> float:
@@ -46,32 +49,42 @@ def peak_mb(who) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true")
+    size.add_argument("--province", action="store_true")
+    parser.add_argument("--workers", type=int, nargs="+", default=None, help="worker counts to run (default 1 2)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the city and outputs in this folder")
     args = parser.parse_args()
-    size = dict(side=60, demand=50_000, facilities=100, towns_side=4) if args.quick else \
-        dict(side=356, demand=1_000_000, facilities=2_000, towns_side=10)
+    if args.quick:
+        size = dict(side=60, demand=50_000, facilities=100, town_side=4)
+    elif args.province:
+        size = dict(side=1121, demand=10_000_000, facilities=5_000, town_side=7)
+    else:
+        size = dict(side=356, demand=1_000_000, facilities=2_000, town_side=7)
     root = args.keep or Path(tempfile.mkdtemp(prefix="gf-bench-batch-"))
     root.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
     info = make_city(root / "city", **size)
-    print(f"city: {info['n_communities']:,} communities, {info['n_towns']} towns, {info['n_demand']:,} population "
-          f"points, {info['n_facilities']:,} facilities; generated and written in {time.perf_counter() - t:.1f} s")
+    print(f"city: {info['n_communities']:,} communities, {info['n_towns']} towns, {info['n_demand']:,} homes, "
+          f"{info['n_facilities']:,} facilities; generated in {info['generated_s']:.1f} s, written in "
+          f"{info['written_s']:.1f} s")
     inputs = {k: info[k] for k in ("communities", "facilities", "demand")}
-    times = {}
-    for workers in (1, 2):
+    walls, outs = {}, {}
+    for workers in args.workers or [1, 2]:
         out = root / f"out_{workers}"
         shutil.rmtree(out, ignore_errors=True)
-        t = time.perf_counter()
         result = batch(by="town", out=out, workers=workers, force=True, **inputs)
-        times[workers] = time.perf_counter() - t
-        print(f"{workers} worker{'s' if workers > 1 else ''}: {times[workers]:.1f} s wall, "
-              f"{result.summary['group'].nunique()} groups, {len(result.failed)} failed; peak RSS main "
-              f"{peak_mb(resource.RUSAGE_SELF):,.0f} MB, workers {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
-    same = all((root / "out_1" / f.name / "ledger.csv").read_bytes() == (f / "ledger.csv").read_bytes()
-               for f in (root / "out_2").iterdir() if f.is_dir())
-    print(f"ledgers identical with 1 and 2 workers: {same}")
-    print(f"ratio 1worker/2workers: {times[1] / times[2]:.1f}")
+        t = result.timings
+        walls[workers], outs[workers] = t["wall"], out
+        base = walls.get(1, t["wall"])
+        print(f"{workers} worker{'s' if workers > 1 else ''}: {t['wall']:.1f} s wall (prepare {t['prepare']:.1f}, "
+              f"groups {t['groups']:.1f}, roll-up {t['rollup']:.1f}); driver {t['driver']:.1f} s, serial share "
+              f"{t['driver'] / base:.1%}; {result.summary['group'].nunique()} groups, {len(result.failed)} failed; "
+              f"peak RSS main {peak_mb(resource.RUSAGE_SELF):,.0f} MB, workers {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB"
+              + (f"; speed-up {walls[1] / t['wall']:.2f}×" if 1 in walls and workers > 1 else ""))
+    first = next(iter(outs.values()))
+    same = all((first / f.name / "ledger.csv").read_bytes() == (f / "ledger.csv").read_bytes()
+               for o in outs.values() for f in o.iterdir() if f.is_dir())
+    print(f"ledgers identical across runs: {same}")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -259,6 +259,11 @@ class BatchResult:
     paths: dict
     skipped: list[str]
     failed: list[str]
+    #: seconds spent: ``prepare`` (reading the communities, facilities and standards here), ``groups`` (the
+    #: groups' tasks, with the capacity solve between their rounds), ``rollup`` (the roll-up files), ``wall``, and
+    #: ``driver`` — the time this process worked while no group task could run (preparing, joining the capacity
+    #: classes, the roll-up): the serial share is ``driver`` ÷ the one-worker ``wall``
+    timings: dict = field(default_factory=dict)
 
 
 def _client(workers: int, scheduler: str | None):
@@ -322,6 +327,9 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     straight-line distance, each group reads and places its own homes where it runs (:mod:`geofacility.partition`):
     this process reads the communities, towns, facilities and standards, never the whole demand. Otherwise (a
     CSV or XLSX demand, on foot, an OD cost table) the study is prepared here and each group sent its part."""
+    import time
+
+    started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1:
@@ -332,6 +340,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         inputs.get("demand"), network=inputs.get("network"), cost_matrix=inputs.get("cost_matrix")) \
         and inputs.get("capacity_method", "allocate") == "none"  # TEMPORARY until the components solve lands
     study = prepare(**inputs, demand_by_group=partitioned)
+    timings = {"prepare": time.perf_counter() - started, "join": 0.0}
     names = group_names(study, by)
     folders = _folders(names)
     manifest_path = out / "manifest.json"
@@ -343,6 +352,8 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         client, cluster = _client(workers, scheduler)
     try:
         runner = _Runner(client)
+        runner.timings = timings
+        groups_started = time.perf_counter()
         if partitioned:
             results = _run_partitioned(study, by, names, folders, out, previous, runner, inputs, step)
         else:
@@ -352,6 +363,8 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
             client.close()
         if cluster is not None:
             cluster.close()
+    rollup_started = time.perf_counter()
+    timings["groups"] = rollup_started - groups_started
     rows = [r for g in names for r in results[g]["rows"]]
     tables = {g: results[g]["table"] for g in names if results[g]["table"] is not None}
     skipped = [g for g in names if results[g]["skipped"]]
@@ -379,7 +392,10 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
     paths["manifest"] = manifest_path
-    return BatchResult(summary=summary, paths=paths, skipped=skipped, failed=failed)
+    end = time.perf_counter()
+    timings.update(rollup=end - rollup_started, wall=end - started)
+    timings["driver"] = timings["prepare"] + timings["join"] + timings["rollup"]
+    return BatchResult(summary=summary, paths=paths, skipped=skipped, failed=failed, timings=timings)
 
 
 def _unchanged(previous: dict, group: str, key: str | None, folder: Path) -> bool:
@@ -452,10 +468,12 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
                           aliases=_aliases(inputs.get("aliases")), columns=inputs.get("demand_columns"),
                           snap_m=float(inputs.get("snap_m", 50.0)), cell_m=float(inputs.get("cell_m", 100.0)))
     values = study.communities[by].astype(object).where(study.communities[by].notna(), "未知").astype(str)
+    members = pd.Series(np.arange(len(values))).groupby(values.to_numpy(), sort=False).indices
     plans = []
     for group in names:
-        mine = (values == group).to_numpy()
-        plans.append((group, np.flatnonzero(mine), halo_communities(study.communities, mine, source.snap_m)))
+        mine = np.zeros(len(values), dtype=bool)
+        mine[members[group]] = True
+        plans.append((group, members[group], halo_communities(study.communities, mine, source.snap_m)))
     shared = runner.scatter(replace(study, log=study.log))
     flows = {g: None for g in names}
     if study.settings.get("capacity_method", "none") != "none":

@@ -58,22 +58,34 @@ class SyntheticCity:
         """(segments, 2, 2) end coordinates of the network's segments, in order (what the streets hold)."""
         return np.stack([self.network.xy[self.network.u], self.network.xy[self.network.v]], axis=1)
 
-    def write(self, folder) -> dict[str, Path]:
-        """Write the inputs of ``geofacility analyze``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`),
-        ``demand.csv`` and ``facilities.csv`` with WGS84 ``lon``/``lat`` columns. Returns the paths by role."""
+    def write(self, folder, *, demand_format: str = "csv", streets: bool = True) -> dict[str, Path]:
+        """Write the inputs of ``geofacility analyze``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`;
+        ``streets=False``: none), ``facilities.csv`` and ``demand.csv`` with WGS84 ``lon``/``lat`` columns — or,
+        ``demand_format="parquet"``, ``demand.parquet``: GeoParquet in :attr:`crs`, the homes in Hilbert-curve
+        order in row groups of 65,536 with their bounding boxes, so that a batch group reading its area by
+        bounding box reads a few row groups, not the whole file. Returns the paths by role."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {
             "communities": folder / "communities.gpkg",
-            "demand": folder / "demand.csv",
+            "demand": folder / ("demand.parquet" if demand_format == "parquet" else "demand.csv"),
             "facilities": folder / "facilities.csv",
-            "network": folder / "streets.gpkg",
         }
+        if streets:
+            paths["network"] = folder / "streets.gpkg"
+            with atomic_path(paths["network"]) as tmp:
+                self.streets.to_file(tmp, driver="GPKG", layer="streets")
         with atomic_path(paths["communities"]) as tmp:
             self.communities.to_file(tmp, driver="GPKG", layer="communities")
-        with atomic_path(paths["network"]) as tmp:
-            self.streets.to_file(tmp, driver="GPKG", layer="streets")
-        for role, frame in (("demand", self.demand), ("facilities", self.facilities)):
+        frames = [("facilities", self.facilities)]
+        if demand_format == "parquet":
+            order = np.argsort(self.demand.geometry.hilbert_distance().to_numpy(), kind="stable")
+            with atomic_path(paths["demand"]) as tmp:
+                self.demand.iloc[order].to_parquet(tmp, index=False, row_group_size=65_536,
+                                                   write_covering_bbox=True)
+        else:
+            frames.append(("demand", self.demand))
+        for role, frame in frames:
             wgs = frame.geometry.to_crs(4326)
             table = pd.DataFrame(frame.drop(columns="geometry"))
             table["lon"] = wgs.x.to_numpy()
@@ -144,7 +156,7 @@ def _along_links(rng: np.random.Generator, node_xy: np.ndarray, u: np.ndarray, v
 
 def synthetic_city(*, n_nodes_side: int = 100, spacing_m: float = 100.0, n_demand: int = 10_000,
                    facilities_per_category: int = 30, block_side: int = 5, seed: int = 0,
-                   origin=(440_000.0, 4_420_000.0), crs="EPSG:32650") -> SyntheticCity:
+                   origin=(440_000.0, 4_420_000.0), crs="EPSG:32650", town_side: int = 4) -> SyntheticCity:
     """A synthetic city (see the module docstring); the same arguments always give the same city.
 
     - ``streets``: ``street_id``, ``name``, LineString geometry — one line per run of consecutive grid links
@@ -152,7 +164,8 @@ def synthetic_city(*, n_nodes_side: int = 100, spacing_m: float = 100.0, n_deman
       ``network_from_lines(streets.geometry, crs, node=False)`` gives, built directly from the arrays;
     - ``communities``: ``community_id``, ``community``, ``town``, ``population`` (sum of its demand weights),
       ``households`` (population / 2.5, rounded), square polygons of ``block_side`` × ``block_side`` cells (the
-      outer ones reach past the grid's edge so that every home is in one); towns are 4 × 4 communities;
+      outer ones reach past the grid's edge so that every home is in one); towns are ``town_side`` ×
+      ``town_side`` communities (4 × 4 by default; the province preset of ``geofacility synth`` takes 7 × 7);
     - ``demand``: ``demand_id``, ``population`` (integers 1–200), points within 60 m of a street;
     - ``facilities``: ``facility_id``, ``name``, ``category``, ``subcategory`` (the category's default),
       ``floor_area_m2`` (0.7–2 × the standard's minimum size, so about a fifth are below it), points within
@@ -160,8 +173,8 @@ def synthetic_city(*, n_nodes_side: int = 100, spacing_m: float = 100.0, n_deman
     """
     if n_nodes_side < 2:
         raise ValueError("n_nodes_side must be at least 2")
-    if block_side < 1:
-        raise ValueError("block_side must be at least 1")
+    if block_side < 1 or town_side < 1:
+        raise ValueError("block_side and town_side must be at least 1")
     crs = CRS.from_user_input(crs)
     rng = np.random.default_rng(seed)
     n = int(n_nodes_side)
@@ -269,8 +282,8 @@ def synthetic_city(*, n_nodes_side: int = 100, spacing_m: float = 100.0, n_deman
     home_c = np.clip(np.floor((home_xy[:, 0] - x0) / block), 0, nb - 1).astype(np.int64)
     home_r = np.clip(np.floor((home_xy[:, 1] - y0) / block), 0, nb - 1).astype(np.int64)
     population = np.bincount(home_r * nb + home_c, weights=people, minlength=nb * nb)
-    n_towns_side = math.ceil(nb / 4)
-    town_no = (br // 4) * n_towns_side + bc // 4 + 1
+    n_towns_side = math.ceil(nb / town_side)
+    town_no = (br // town_side) * n_towns_side + bc // town_side + 1
     width_c = _name_width(nb * nb)
     number_c = np.char.zfill(np.arange(1, nb * nb + 1).astype(str), width_c)
     communities = gpd.GeoDataFrame(
