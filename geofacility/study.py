@@ -601,7 +601,7 @@ def _join_facilities(fac_frames: list[gpd.GeoDataFrame], metric: CRS, *, log: Wa
         dup = fac["facility_id"].duplicated(keep=False)
         if dup.any():
             files = fac.loc[dup, "source_file"].unique()
-            fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(lambda f: Path(f).stem) + ":" + \
+            fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(read.source_stem) + ":" + \
                 fac.loc[dup, "facility_id"]
             log.add(", ".join(files), None, "the same facility ids occur in several files; ids prefixed with the "
                                             "file name", severity="info",
