@@ -273,3 +273,157 @@ def test_masking():
     assert mask_secrets("postgres://u@h/db?password=x&table=t") == "postgres://u@h/db?password=***&table=t"
     assert mask_secrets("PG:\"dbname=d password='a b\\'c' host=h\"") == "PG:\"dbname=d password=*** host=h\""
     assert mask_secrets("--out /tmp/x") == "--out /tmp/x"
+
+
+# ------------------------------------------------------------------------------------------- the command line
+
+
+def _cli(*args, env, cwd):
+    return subprocess.run([sys.executable, "-m", "geofacility.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def _file_texts(folder: Path):
+    """Every output file's bytes, the members of zip files (ledger.xlsx) unpacked."""
+    import zipfile
+
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as book:
+                for member in book.namelist():
+                    yield f"{path.name}:{member}", book.read(member)
+        else:
+            yield path.name, path.read_bytes()
+
+
+SAMPLE_OPTIONS = ("--demand", SAMPLE / "compounds.csv", "--towns", SAMPLE / "streets.geojson",
+                  "--jurisdiction", "北京市西城区", "--study", "北京市西城区", "--quiet")
+
+
+@pytest.fixture(scope="module")
+def runs(server, tmp_path_factory):
+    """The sample analysed from its files, and from PostGIS (password in the URLs, results to a schema)."""
+    base = tmp_path_factory.mktemp("pg_runs")
+    env = {k: v for k, v in server.env().items() if k != "PGPASSWORD"}
+    files = _cli("analyze", "--communities", SAMPLE / "communities.geojson", "--facilities",
+                 f"education={SAMPLE / 'primary_schools.csv'}", *SAMPLE_OPTIONS, "--out", base / "files",
+                 env=env, cwd=base)
+    assert files.returncode == 0, files.stderr
+    db = _cli("analyze", "--communities", server.url(password=True, table="xicheng.communities"), "--facilities",
+              f"education={server.url(password=True, table='xicheng.schools')}", *SAMPLE_OPTIONS,
+              "--out", base / "db", "--out-db", server.url(password=True, schema="results"), env=env, cwd=base)
+    assert db.returncode == 0, db.stderr
+    return base, files, db
+
+
+def test_cli_ledger_from_postgis_equals_the_files(runs):
+    base, _, _ = runs
+    assert (base / "db" / "ledger.csv").read_bytes() == (base / "files" / "ledger.csv").read_bytes()
+    # the warnings name the tables, masked, where the file run names the files
+    from_db = gpd.read_file(base / "db" / "coverage.gpkg", layer="facilities")
+    from_files = gpd.read_file(base / "files" / "coverage.gpkg", layer="facilities")
+    assert from_db["facility_id"].tolist() == from_files["facility_id"].tolist()
+    assert from_db["source_row"].tolist() == (from_files["source_row"] - 1).tolist()  # CSV rows start at 2
+    assert set(from_db["source_file"]) == {f"postgresql://{USER}:***@127.0.0.1:{runs[0] and _port(from_db)}/{DB}"
+                                           "?table=xicheng.schools"}
+    info = json.loads((base / "db" / "run.json").read_text(encoding="utf-8"))
+    inputs = {i["role"]: i for i in info["inputs"]}
+    assert inputs["communities"] == {"role": "communities", "database": True,
+                                     "path": from_db["source_file"].iloc[0].replace("schools", "communities")}
+
+
+def _port(frame) -> str:
+    return frame["source_file"].iloc[0].split("@127.0.0.1:")[1].split("/")[0]
+
+
+def test_password_never_shown(runs, server):
+    base, files, db = runs
+    secret = PASSWORD.encode()
+    leaks = [name for name, data in _file_texts(base / "db") if secret in data]
+    assert leaks == [] and PASSWORD not in db.stdout + db.stderr
+    assert f"{USER}:***@" in (base / "db" / "run.json").read_text(encoding="utf-8")  # shown, masked
+    with server.engine().connect() as conn:
+        import sqlalchemy
+
+        for table in ("warnings", "run"):
+            dump = conn.execute(sqlalchemy.text(f"SELECT t::text FROM results.{table} t")).scalars().all()
+            assert not any(PASSWORD in row for row in dump), table
+        assert "***" in conn.execute(sqlalchemy.text("SELECT run::text FROM results.run")).scalar()
+
+
+def test_out_db_equals_coverage_gpkg(runs, server):
+    base, _, _ = runs
+    engine = server.engine()
+    got = gpd.read_postgis("SELECT * FROM results.communities", engine, geom_col="geometry")
+    want = gpd.read_file(base / "db" / "coverage.gpkg", layer="communities")
+    assert got.crs == want.crs and list(got.columns) == list(want.columns)
+    with engine.connect() as conn:  # columns keep their types (an all-empty number column reads back as None)
+        import sqlalchemy
+
+        types = dict(conn.execute(sqlalchemy.text("SELECT column_name, data_type FROM information_schema.columns "
+                                                  "WHERE table_schema = 'results' AND table_name = 'communities'")).all())
+    assert types["education_required_m2"] == "double precision" and types["n_categories_short"] == "bigint"
+    floats = [c for c in want.columns if want[c].dtype == "float64"]
+    got[floats] = got[floats].astype("float64")
+    pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")),
+                                  pd.DataFrame(want.drop(columns="geometry")), check_dtype=False)
+    assert shapely.equals_exact(np.asarray(got.geometry.values), np.asarray(want.geometry.values), 0).all()
+    assert set(got.geom_type) == {"MultiPolygon"}  # polygons made multi, as in the GeoPackage: one column type
+    warnings = pd.read_sql("SELECT * FROM results.warnings", engine)
+    run = json.loads((base / "db" / "run.json").read_text(encoding="utf-8"))
+    stored = pd.read_sql("SELECT * FROM results.run", engine)
+    assert stored["run_id"].tolist() == [run["run_id"]] and stored["run"].iloc[0]["settings"] == run["settings"]
+    assert len(warnings) > 0 and set(warnings.columns) >= {"file", "row", "severity", "message", "message_zh"}
+    engine.dispose()
+
+
+def test_second_write_replaces_the_set_or_nothing(server):
+    from types import SimpleNamespace
+
+    import sqlalchemy
+
+    from geofacility.errors import InputError
+    from geofacility.ledger import write_postgis
+    from geofacility.pipeline import analyze
+    from geofacility.study import sample_inputs
+
+    analysis = analyze(**{k: v for k, v in sample_inputs().items() if k != "attribution"})
+    url = server.url(password=True, schema="swap")
+    write_postgis(analysis, url)
+    n = len(analysis.communities)
+    few = SimpleNamespace(communities=analysis.communities.iloc[:5], warnings=analysis.warnings.iloc[:2],
+                          crs=analysis.crs, settings=analysis.settings)
+    engine = server.engine()
+
+    def counts():
+        with engine.connect() as conn:
+            return [conn.execute(sqlalchemy.text(f"SELECT count(*) FROM swap.{t}")).scalar()
+                    for t in ("communities", "warnings", "run")]
+
+    assert counts() == [n, len(analysis.warnings), 1]
+    write_postgis(few, url)  # the earlier tables are gone, the new ones in their place
+    assert counts() == [5, 2, 1]
+    with engine.connect() as conn:
+        tables = conn.execute(sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = 'swap' "
+                                              "ORDER BY 1")).scalars().all()
+        indexes = conn.execute(sqlalchemy.text("SELECT indexname FROM pg_indexes WHERE schemaname = 'swap'"))\
+            .scalars().all()
+    assert tables == ["communities", "run", "warnings"] and indexes == ["idx_communities_geometry"]
+    # a view on the warnings table: that drop fails after communities' was done; all of it is rolled back
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE VIEW swap.planner_view AS SELECT * FROM swap.warnings"))
+    with pytest.raises(InputError, match="nothing was replaced") as err:
+        write_postgis(analysis, url)
+    assert PASSWORD not in str(err.value)
+    assert counts() == [5, 2, 1]
+    engine.dispose()
+
+
+def test_cli_missing_table_is_one_line(server, tmp_path):
+    env = server.env()
+    url = server.url(table="xicheng.nosuch")
+    result = _cli("analyze", "--communities", url, "--out", tmp_path / "out", "--quiet", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no table xicheng.nosuch" in lines[0] and lines[0].startswith(f"error: {url}")
+    assert not (tmp_path / "out").exists()

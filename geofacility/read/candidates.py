@@ -7,7 +7,6 @@ floor (楼层) and the cost; the cells as the planner wrote them are kept for th
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np

@@ -6,7 +6,6 @@ polygon when no such file is given is geofacility.demand, the next stage.)
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
