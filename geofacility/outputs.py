@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .masking import mask_secrets
 
 __all__ = ["OutputSet", "output_set", "current_set", "recover", "recover_for_reading", "read_run_info", "RUN_JSON",
            "file_sha256"]
@@ -380,6 +381,10 @@ class OutputSet:
 
     # ---- committing
 
+    def run_info(self) -> dict:
+        """What ``run.json`` will hold, as of now (the outputs staged so far): for a copy elsewhere (``--out-db``)."""
+        return self._run_info(dt.datetime.now(dt.timezone.utc))
+
     def _run_info(self, finished: dt.datetime) -> dict:
         from . import __version__
 
@@ -393,7 +398,7 @@ class OutputSet:
         return {
             "geofacility_version": __version__,
             "run_id": self.run_id,
-            "command": self.command,
+            "command": [mask_secrets(arg) for arg in self.command],  # a database password never written
             "working_folder": os.getcwd(),
             "started": self.started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),
@@ -478,7 +483,9 @@ def _fsync_file(path: Path) -> None:
 def _describe_input(path: str) -> dict:
     """An input file for run.json: path, size, SHA-256 (a Shapefile with its side files; ``file.gpkg:layer`` by
     its file; a folder by its files)."""
-    text = str(path)
+    text = mask_secrets(path)
+    if text.startswith(("postgresql://", "postgres://", "PG:")):  # a PostGIS table: named, not hashed
+        return {"path": text, "database": True}
     file = Path(text)
     if not file.exists() and ":" in text:  # file.gpkg:layer
         head = Path(text.rsplit(":", 1)[0])

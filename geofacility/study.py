@@ -144,7 +144,10 @@ def study_name(communities, towns=None) -> str:
     without generic words (``张店区社区.shp`` → 张店区); for a generic name (``社区.geojson``,
     ``communities.gpkg``) the one town/street all communities lie in, else the folder holding the file
     (``张店区/社区.shp`` → 张店区); else '' (the titles then read 社区配套设施… alone)."""
-    path, layer = read.split_layer(communities)
+    if read.is_database(communities):  # a PostGIS table: its name
+        path, layer = Path(), read.source_stem(communities)
+    else:
+        path, layer = read.split_layer(communities)
     for name in (layer, path.stem):
         if name and _place_part(name):
             return _place_part(name)
@@ -153,6 +156,12 @@ def study_name(communities, towns=None) -> str:
         return names[0].strip()
     folder = path.resolve().parent.name if path.name else ""
     return _place_part(folder)
+
+
+def _sources(communities, demand, towns, facilities):
+    """The inputs with each PostGIS table's text as a :class:`geofacility.read.DatabaseSource` (shown masked)."""
+    facilities = [(read.source(i[0]), *i[1:]) if isinstance(i, tuple) else read.source(i) for i in facilities or ()]
+    return read.source(communities), read.source(demand), read.source(towns), facilities
 
 
 def _role_coords(coords: dict | str | None, role: str):
@@ -243,6 +252,8 @@ def prepare(
     (:mod:`geofacility.partition`); the study's ``demand`` is empty and communities keep a missing population
     until their group fills it.
     """
+    # a PostGIS table's text is kept masked wherever it is shown (labels, warnings, settings)
+    communities, demand, towns, facilities = _sources(communities, demand, towns, facilities)
     options = check_options(communities=communities, demand=demand, aliases=aliases, coverage_target=coverage_target,
                             radius=radius, distance=distance, network=network, max_snap_m=max_snap_m,
                             capacity_method=capacity_method, standards=standards, jurisdiction=jurisdiction)
@@ -414,6 +425,7 @@ def read_inputs(*, communities=None, facilities=(), demand=None, towns=None, coo
         For a file that cannot be used; for a study of demand points alone whose file holds no point with people.
     """
     step = progress or (lambda message: None)
+    communities, demand, towns, facilities = _sources(communities, demand, towns, facilities)
     comm = None
     if communities is not None:
         step("reading communities")
@@ -620,7 +632,7 @@ def _join_facilities(fac_frames: list[gpd.GeoDataFrame], metric: CRS, *, log: Wa
         dup = fac["facility_id"].duplicated(keep=False)
         if dup.any():
             files = fac.loc[dup, "source_file"].unique()
-            fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(lambda f: Path(f).stem) + ":" + \
+            fac.loc[dup, "facility_id"] = fac.loc[dup, "source_file"].map(read.source_stem) + ":" + \
                 fac.loc[dup, "facility_id"]
             log.add(", ".join(files), None, "the same facility ids occur in several files; ids prefixed with the "
                                             "file name", severity="info",

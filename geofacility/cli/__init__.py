@@ -20,6 +20,7 @@ import sys
 import typer
 
 from ..errors import InputError
+from ..masking import mask_secrets
 from .analyze import analyze, map_command
 from .batch import batch_command
 from .ledger import ledger_app
@@ -66,8 +67,8 @@ def _report_internal_error(exc: BaseException) -> None:
 
     with tempfile.NamedTemporaryFile("w", prefix="geofacility-error-", suffix=".log", delete=False,
                                      encoding="utf-8") as report:
-        report.write(f"geofacility {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
-    first = str(exc).splitlines()[0] if str(exc) else ""
+        report.write(mask_secrets(f"geofacility {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}"))
+    first = mask_secrets(str(exc).splitlines()[0]) if str(exc) else ""
     sys.stderr.write(f"error: internal error ({type(exc).__name__}: {first}); this is a geofacility bug, not "
                      f"your data's fault — please report it with {report.name}\n")
 
@@ -76,7 +77,7 @@ def main() -> None:
     try:
         result = app(standalone_mode=False)
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped: planners paste it into a message
+        sys.stderr.write(f"error: {mask_secrets(exc)}\n")  # one line, never wrapped: planners paste it into a message
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         console.print("interrupted: no output was replaced (a run's outputs are replaced together at its end)")

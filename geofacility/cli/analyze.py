@@ -18,6 +18,10 @@ from .sites import _site_study
 def analyze(
     out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
     = Path("output"),
+    out_db: Annotated[Optional[str], typer.Option(
+        help="Also write the ledger layer, the warnings and the run into a PostGIS schema, replacing the earlier "
+             "set there as one: postgresql://[USER@]HOST[:PORT]/DB?schema=NAME (default schema geofacility; the "
+             "password from PGPASSWORD, ~/.pgpass or a service file).")] = None,
     **options,
 ) -> None:
     """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
@@ -30,19 +34,35 @@ def analyze(
     from ..maps import write_map
 
     started = time.perf_counter()
-    with _outputs(out, "ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "ledger.previous.xlsx", "run.json"), \
-            console.status("analysing…", spinner="dots") as status:
+    with _outputs(out, "ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "ledger.previous.xlsx", "run.json") \
+            as outputs, console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         status.update("writing the ledger…")
         paths = write_ledger(analysis, out)
         status.update("drawing the map…")
         paths["map"] = write_map(analysis, out / "map.html")
+        if out_db is not None:  # before the files are replaced: a database that cannot be written replaces nothing
+            status.update("writing to the database…")
+            paths.update(_write_db(analysis, out_db, outputs))
         status.update("replacing the outputs…")
     paths["run"] = out / "run.json"
     if not options["quiet"]:
         _summary(analysis, time.perf_counter() - started)
     for name, path in paths.items():
         out_console.print(f"{name}: {path}")
+
+
+def _write_db(analysis, url: str, outputs) -> dict:
+    """``--out-db``: the ledger layer, warnings and run (run.json's contents) into the PostGIS schema; the tables
+    written by name, shown as DATABASE#SCHEMA.TABLE with the password masked."""
+    from ..ledger import write_postgis
+    from ..read import DatabaseSource
+
+    target = DatabaseSource(url)
+    outputs.note_settings({"out_db": str(target)})
+    tables = write_postgis(analysis, target, run=outputs.run_info())
+    base = str(target).split("?", 1)[0]
+    return {f"db_{name}": f"{base}#{table}" for name, table in tables.items()}
 
 
 @study_options
@@ -59,7 +79,7 @@ def map_command(
         help="Also write CATEGORY_map_offline.html: Leaflet inlined, no base map, works with no network.")] = True,
     figures: Annotated[bool, typer.Option(
         help="Also write the printable figures: CATEGORY_map.png/.pdf and town_uncovered.png/.pdf.")] = True,
-    candidates: Annotated[Optional[Path], typer.Option(
+    candidates: Annotated[Optional[str], typer.Option(
         help="Candidate rooms (房源) to show on the map of the (single) --category, the best --k selected "
              "(exact MCLP) with their service radius.")] = None,
     k: Annotated[int, typer.Option(help="With --candidates: how many sites to select.")] = 10,

@@ -50,14 +50,27 @@ def _category_pairs(pairs: dict, option: str) -> dict:
     return result
 
 
+def _input_path(text):
+    """An input option's value: a path, or a PostGIS table (``postgresql://…``, ``PG:…``) kept as its text (a Path
+    would fold its ``//``), its password masked wherever it is shown (geofacility.read.postgis)."""
+    from ..read.postgis import is_database, source
+
+    if text is None:
+        return None
+    return source(text) if is_database(text) else Path(text)
+
+
 def _facility_args(values: list[str]) -> list:
     from ..read import category_key, category_names
+    from ..read.postgis import is_database
 
     items = []
     for text in values:
         key, sep, value = text.partition("=")
-        if sep and category_key(key) is not None:
-            items.append((Path(value), category_key(key)))
+        if is_database(text):
+            items.append(_input_path(text))
+        elif sep and category_key(key) is not None:
+            items.append((_input_path(value), category_key(key)))
         elif sep and key and not Path(text).exists() and "/" not in key and "\\" not in key:
             raise InputError(f"--facilities {text!r}: unknown category {key!r}; use one of {category_names()}")
         else:
@@ -84,18 +97,20 @@ def _coords_arg(values: list[str] | None):
 # ---------------------------------------------------------------------------------------------------------
 # the study options, shared by every command that runs a study (declared once: see study_options)
 
-Communities = Annotated[Optional[Path], typer.Option(
+Communities = Annotated[Optional[str], typer.Option(
     help="Community (社区) boundaries: GeoJSON/GPKG/Shapefile with name, town, population, households. "
          "Example: --communities 社区.shp. Name the layer of a file with several as PATH:LAYER (any input, e.g. "
-         "数据.gpkg:社区). Without it, the bundled Beijing Xicheng sample is analysed.")]
+         "数据.gpkg:社区), a PostGIS table as postgresql://[USER@]HOST[:PORT]/DB?table=SCHEMA.TABLE or "
+         "PG:\"dbname=DB host=HOST table=SCHEMA.TABLE\" (any input; the password from PGPASSWORD, ~/.pgpass or a "
+         "service file). Without it, the bundled Beijing Xicheng sample is analysed.")]
 Facilities = Annotated[Optional[list[str]], typer.Option(
     help="Existing facilities, [CATEGORY=]PATH, repeatable. The file needs a category column (类别) unless "
          "CATEGORY is given, which also marks the category as surveyed (a CSV with only a header: surveyed, "
          "none exist). Example: --facilities education=schools.csv --facilities 设施.xlsx")]
-Demand = Annotated[Optional[Path], typer.Option(
+Demand = Annotated[Optional[str], typer.Option(
     help="Where people live: points or grid cells with a population column (人口). Without it each "
          "community's population is spread over its polygon. Example: --demand compounds.csv")]
-Towns = Annotated[Optional[Path], typer.Option(
+Towns = Annotated[Optional[str], typer.Option(
     help="Street (街道) / town (镇) boundaries, for outlines and for communities without a town column.")]
 Standards = Annotated[Optional[Path], typer.Option(
     help="A standards CSV overriding or extending the built-in table (see `geofacility standards`).")]
@@ -187,6 +202,7 @@ def _prepare_kwargs(*, communities, facilities, demand, towns, standards, standa
     exactly one."""
     from ..study import sample_inputs
 
+    communities, demand, towns = (_input_path(v) for v in (communities, demand, towns))
     if (weight_column or id_column) and demand is None:
         raise InputError("--weight-column/--id-column name columns of the --demand file; give --demand too")
     if communities is None and demand is not None:  # the demand's extent is the study: no sample mixed in

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InputError
 from ..standards import label_zh
-from .options import _category, _coords_arg, _study, study_options
+from .options import _category, _coords_arg, _input_path, _study, study_options
 from .output import _outputs, console, out_console
 
 
@@ -18,10 +18,10 @@ sites_app = typer.Typer(help="Candidate rooms (房源): what each would fix, and
                         no_args_is_help=True)
 
 
-Candidates = Annotated[Path, typer.Option(
+Candidates = Annotated[str, typer.Option(
     help="Candidate rooms: points or polygons with id (房源编号), name, floor area (建筑面积, m²) and optionally "
          "categories (可用类别, several), acquisition (取得方式: 租赁/置换/共享/购买), pre-review (预审: 是/否), "
-         "floor (楼层), cost (成本).")]
+         "floor (楼层), cost (成本). A PostGIS table as postgresql://…?table=SCHEMA.TABLE.")]
 Category = Annotated[str, typer.Option(help="The category to site, e.g. community_service, elderly_care, or its "
                                             "Chinese name as in facility files (社区用房, 养老 …).")]
 Unreviewed = Annotated[bool, typer.Option(help="Also consider rooms without a passed safety pre-review (预审).")]
@@ -32,7 +32,7 @@ SitesOut = Annotated[Path, typer.Option(help="Output folder for sites.csv, sites
                                              "sites_map.html and the ledger as if the sites were built.")]
 
 
-def _site_study(options: dict, candidates: Path, category: str, include_unreviewed: bool, cost: dict | None,
+def _site_study(options: dict, candidates, category: str, include_unreviewed: bool, cost: dict | None,
                 status, pmedian: bool = False, candidate_id_column: str | None = None):
     """The study and the candidate rooms evaluated for ``category``; with a cost table (``cost["matrix"]``) the
     category is measured by it throughout (geofacility.costs)."""
@@ -45,6 +45,7 @@ def _site_study(options: dict, candidates: Path, category: str, include_unreview
     from ..siting import evaluate_candidates
 
     category = _category(category, "--category")
+    candidates = _input_path(candidates)
     cost_matrix = None
     if cost and cost.get("matrix"):
         cost_matrix = {"category": category, "path": cost["matrix"], "origin": cost["origin"],

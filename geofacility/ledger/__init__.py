@@ -15,7 +15,9 @@ The modules, in import order (each imports only those before it):
 * :mod:`~geofacility.ledger.match` — reading a planner's workbook and matching its rows by community id;
 * :mod:`~geofacility.ledger.roundtrip` — a re-run writing its figures into the planner's workbook;
 * :mod:`~geofacility.ledger.write` — :func:`write_ledger` and ``coverage.gpkg``;
-* :mod:`~geofacility.ledger.sites` — :func:`write_sites` and the selection summary.
+* :mod:`~geofacility.ledger.sites` — :func:`write_sites` and the selection summary;
+* :mod:`~geofacility.ledger.postgis` — :func:`write_postgis`: the ledger layer, warnings and run into a PostGIS
+  schema, replaced as one set (``--out-db``).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .workbook import (GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELD
 from .match import PlannerEntries, norm, read_planner_entries
 from .roundtrip import update_ledger_workbook
 from .write import write_ledger
+from .postgis import write_postgis
 from .sites import (SELECTION_JSON, SITE_COLUMNS, SITES_CSV, SITES_XLSX, selection_summary, shortage_note,
                     sites_table, write_sites)
 
@@ -46,6 +49,7 @@ __all__ = [
     "problem_text",
     "not_surveyed_text",
     "write_ledger",
+    "write_postgis",
     "read_ledger_csv",
     "LEDGER_SHEET",
     "REMOVED_SHEET",

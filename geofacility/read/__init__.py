@@ -15,6 +15,8 @@ The modules, from the bottom up (each imports only those above it):
 * ``coords`` — GCJ-02/BD-09 → WGS84, lon/lat columns found, :func:`choose_metric_crs`;
 * ``rows`` — the row checks every reader shares (no geometry, invalid polygons, duplicate ids);
 * ``files`` — :func:`read_layer`: any file → EPSG:4326 with ``source_file``/``source_row``;
+* ``postgis`` — a PostGIS table as an input (``postgresql://…?table=…``, ``PG:"…"``), read by :func:`read_layer`
+  (:func:`read_postgis_layer`, with a bounding box); :func:`source` marks such a text (password masked);
 * one module per role: ``communities`` (:func:`read_communities`, :func:`check_overlaps`), ``towns``
   (:func:`read_towns`, :func:`read_extent`), ``facilities`` (:func:`read_facilities`), ``demand_points``
   (:func:`read_demand`), ``candidates`` (:func:`read_candidates`).
@@ -51,6 +53,7 @@ from .demand_points import read_demand
 from .facilities import read_facilities
 from .files import available_memory, read_layer, split_layer
 from .numbers import NUMBER_FIX, Numbers, number_problem, parse_numbers
+from .postgis import DatabaseSource, is_database, read_postgis_layer, source, source_stem
 from .towns import read_extent, read_towns
 
 __all__ = [
@@ -66,6 +69,12 @@ __all__ = [
     "read_layer",
     "split_layer",
     "available_memory",
+    # database tables
+    "read_postgis_layer",
+    "DatabaseSource",
+    "is_database",
+    "source",
+    "source_stem",
     # column and category names
     "ALIASES",
     "CATEGORY_ALIASES",

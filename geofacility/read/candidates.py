@@ -7,7 +7,6 @@ floor (楼层) and the cost; the cells as the planner wrote them are kept for th
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,6 +15,7 @@ from ..errors import InputError, WarningLog
 from .columns import ALIASES, GENERIC_ID, _key, _rename_columns, _string, _subcategory_lookup, category_key, use_columns
 from .files import read_layer
 from .numbers import _numeric
+from .postgis import source_stem
 from .rows import _drop_unusable, _unique_ids
 
 __all__ = [
@@ -80,7 +80,7 @@ def read_candidates(path, *, coords=None, encoding=None, layer=None, aliases=Non
     if polys.any():
         gdf.loc[polys, "geometry"] = gdf.loc[polys].geometry.representative_point()
     if "candidate_id" not in gdf.columns:
-        gdf["candidate_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+        gdf["candidate_id"] = [f"{source_stem(label)}:{r}" for r in gdf["source_row"]]
     gdf["candidate_id"] = _string(gdf["candidate_id"])
     _unique_ids(gdf, "candidate_id", label=label)
     gdf["name"] = _string(gdf["name"]).fillna(gdf["candidate_id"]) if "name" in gdf.columns else gdf["candidate_id"]

@@ -6,7 +6,6 @@ polygon when no such file is given is geofacility.demand, the next stage.)
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,6 +15,7 @@ from ..errors import InputError, WarningLog
 from .columns import ALIASES, GENERIC_ID, _rename_columns, _string, use_columns
 from .files import read_layer
 from .numbers import _numeric
+from .postgis import source_stem
 from .rows import _drop_unusable
 
 __all__ = [
@@ -54,6 +54,6 @@ def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
     if "demand_id" not in gdf.columns:
         gdf = _rename_columns(gdf, ["demand_id"], {"demand_id": GENERIC_ID})
     if "demand_id" not in gdf.columns:
-        gdf["demand_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+        gdf["demand_id"] = [f"{source_stem(label)}:{r}" for r in gdf["source_row"]]
     gdf["demand_id"] = _string(gdf["demand_id"])
     return gdf

@@ -30,6 +30,7 @@ from .columns import (
 from .encodings import _read_csv
 from .files import read_layer
 from .numbers import _numeric
+from .postgis import source_stem
 from .rows import _unique_ids
 
 __all__ = [
@@ -157,7 +158,7 @@ def read_facilities(path, *, category: str | None = None, coords=None, encoding=
     _no_usable_row(gdf, keep, label=label, log=log, category=category)
     gdf = gdf.loc[keep].reset_index(drop=True)
     if "facility_id" not in gdf.columns:
-        gdf["facility_id"] = [f"{Path(label).stem}:{r}" for r in gdf["source_row"]]
+        gdf["facility_id"] = [f"{source_stem(label)}:{r}" for r in gdf["source_row"]]
     gdf["facility_id"] = _string(gdf["facility_id"])
     _unique_ids(gdf, "facility_id", label=label)
     gdf["name"] = _string(gdf["name"]) if "name" in gdf.columns else gdf["facility_id"]

@@ -2,7 +2,8 @@
 
 GeoJSON, GeoPackage (``PATH:LAYER`` names a layer, :func:`split_layer`; several layers and none named are refused),
 Shapefile (GBK text detected when no .cpg says the encoding), FlatGeobuf, KML, GML, and CSV/TSV/XLSX with lon/lat
-(or WKT) columns (``PATH:SHEET`` names a sheet). Every file comes back as a GeoDataFrame in EPSG:4326 with
+(or WKT) columns (``PATH:SHEET`` names a sheet), and PostGIS tables (``postgresql://…?table=…`` or ``PG:"…"``:
+:mod:`geofacility.read.postgis`). Every file comes back as a GeoDataFrame in EPSG:4326 with
 ``source_file`` and ``source_row`` (the row number a planner sees). Before reading, a file whose reading would
 exhaust memory is refused (:func:`available_memory`, :data:`READ_MEMORY_FACTOR`), and after it a feature of more
 than :data:`MAX_VERTICES_PER_FEATURE` vertices.
@@ -90,6 +91,12 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
     with several layers and none named is refused. ``option`` (``--communities``) is used in that message. The
     warnings and ``source_file`` keep ``path`` as given, layer included.
     """
+    from .postgis import is_database
+
+    if is_database(path):  # a PostGIS table (postgresql://…?table=…, PG:"…"): geofacility.read.postgis
+        from .postgis import read_postgis_layer
+
+        return read_postgis_layer(path, coords=coords, layer=layer, log=log, option=option)
     log = log if log is not None else WarningLog()
     label = str(path)
     path, named = split_layer(path)
@@ -165,12 +172,17 @@ def read_layer(path: str | Path, *, coords=None, encoding: str | None = None, la
         gdf = _vector_to_wgs84(gdf, label=label, coords=coords, log=log)
     else:
         raise InputError(f"{label}: unknown file type {suffix!r}; use GeoJSON, GeoPackage, Shapefile, CSV or XLSX")
+    _report_empty_geometries(gdf, label, log)
+    return gdf
+
+
+def _report_empty_geometries(gdf: gpd.GeoDataFrame, label: str, log: WarningLog) -> None:
+    """A warning for each row without a geometry (not already reported)."""
     missing = gdf.geometry.isna() | gdf.geometry.is_empty
     empty_rows = gdf.index[missing & ~gdf["source_row"].isin(_logged_rows(log, label))]
     if len(empty_rows):
         log.extend(label, gdf.loc[empty_rows, "source_row"], "no geometry; row not used",
                    zh="没有几何图形，本行未采用")
-    return gdf
 
 
 #: a feature with more vertices than this is refused: GEOS repairs and overlays on it would take minutes to hours
