@@ -463,7 +463,7 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     its homes again, seats them and writes its outputs. Without, one round."""
     from .partition import DemandSource, halo_communities
 
-    source = DemandSource(path=None if inputs.get("demand") is None else str(inputs["demand"]),
+    source = DemandSource(path=inputs.get("demand"),  # as given: a database source keeps its password unprinted
                           coords=_demand_coords(inputs.get("coords")), encoding=inputs.get("encoding"),
                           aliases=_aliases(inputs.get("aliases")), columns=inputs.get("demand_columns"),
                           snap_m=float(inputs.get("snap_m", 50.0)), cell_m=float(inputs.get("cell_m", 100.0)))

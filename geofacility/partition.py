@@ -36,7 +36,7 @@ class DemandSource:
     """Where a group reads its homes: the demand file (None: each community's people spread over a grid) and how
     to read it, as :func:`geofacility.study.prepare` was given."""
 
-    path: str | None
+    path: object
     coords: object = None
     encoding: str | None = None
     aliases: dict | None = None
