@@ -275,9 +275,11 @@ def _client(workers: int, scheduler: str | None):
 
 
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
-          progress=None, **inputs) -> BatchResult:
+          progress=None, formats=("gpkg",), **inputs) -> BatchResult:
     """Run :func:`run_group` for every value of ``by`` and write the roll-up (``summary.csv``/``.xlsx``),
-    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s."""
+    ``index.html``, ``manifest.json`` and the roll-up layer in ``formats`` (``coverage.gpkg`` and/or
+    ``coverage.parquet``: :func:`geofacility.ledger.write_rollup_layer`) into ``out``. ``inputs`` are
+    :func:`geofacility.study.prepare`'s."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1:
@@ -361,7 +363,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         new_manifest["groups"][group] = {"hash": hashes[group], "status": status, "folder": folders[group],
                                          "rows": _jsonable(group_rows)}
     paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
-    paths["gpkg"] = _write_batch_gpkg(study, folders, failed, tables, out)
+    paths.update(_write_batch_gpkg(study, folders, failed, tables, out, formats))
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -408,11 +410,12 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     return paths
 
 
-def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path) -> Path:
-    """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (those just run as
-    returned, a skipped group's read back from its ledger.csv) with the group and the community boundary."""
-    from .ledger import read_ledger_csv
-    from .ledger.write import _write_layer
+def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path,
+                      formats=("gpkg",)) -> dict[str, Path]:
+    """``coverage.gpkg`` (and/or ``coverage.parquet``) of the batch: layer ``communities``, every group's ledger
+    rows (those just run as returned, a skipped group's read back from its ledger.csv) with the group and the
+    community boundary; their paths by format."""
+    from .ledger import read_ledger_csv, write_rollup_layer
 
     tables = []
     for group, folder in folders.items():
@@ -425,7 +428,4 @@ def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict
     geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))
     frame = gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
                              crs=study.crs)
-    path = out / "coverage.gpkg"
-    with atomic_path(path) as tmp:
-        _write_layer(frame, tmp, "communities", "MultiPolygon")
-    return path
+    return write_rollup_layer(frame, out, formats=formats)

@@ -12,6 +12,7 @@ in a few seconds.
 >>> from geofacility.synth import synthetic_city
 >>> city = synthetic_city(n_nodes_side=30, n_demand=2_000, facilities_per_category=5, seed=1)
 >>> city.write("output/synthetic")   # communities.gpkg, demand.csv, facilities.csv, streets.gpkg
+>>> city.write("output/synthetic_pq", format="parquet")   # the same as GeoParquet: *.parquet
 """
 from __future__ import annotations
 
@@ -58,11 +59,26 @@ class SyntheticCity:
         """(segments, 2, 2) end coordinates of the network's segments, in order (what the streets hold)."""
         return np.stack([self.network.xy[self.network.u], self.network.xy[self.network.v]], axis=1)
 
-    def write(self, folder) -> dict[str, Path]:
-        """Write the inputs of ``geofacility analyze``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`),
-        ``demand.csv`` and ``facilities.csv`` with WGS84 ``lon``/``lat`` columns. Returns the paths by role."""
+    def write(self, folder, *, format: str = "gpkg") -> dict[str, Path]:
+        """Write the inputs of ``geofacility analyze``; returns the paths by role.
+
+        ``format="gpkg"``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`), ``demand.csv`` and
+        ``facilities.csv`` with WGS84 ``lon``/``lat`` columns. ``format="parquet"``: ``communities.parquet``,
+        ``streets.parquet``, ``demand.parquet`` and ``facilities.parquet``, GeoParquet in :attr:`crs` with a bbox
+        covering column (a worker can read its part of a million homes by box)."""
+        if format not in ("gpkg", "parquet"):
+            raise ValueError(f"format {format!r}: use gpkg or parquet")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        if format == "parquet":
+            paths = {"communities": folder / "communities.parquet", "demand": folder / "demand.parquet",
+                     "facilities": folder / "facilities.parquet", "network": folder / "streets.parquet"}
+            for role, frame in (("communities", self.communities), ("demand", self.demand),
+                                ("facilities", self.facilities), ("network", self.streets)):
+                with atomic_path(paths[role]) as tmp:
+                    frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=True,
+                                     schema_version="1.1.0")
+            return paths
         paths = {
             "communities": folder / "communities.gpkg",
             "demand": folder / "demand.csv",

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from .options import _category, _study, study_options
+from .options import GeoFormat, _category, _study, study_options
 from .output import _outputs, _summary, console, out_console
 from .sites import _site_study
 
@@ -18,6 +18,7 @@ from .sites import _site_study
 def analyze(
     out: Annotated[Path, typer.Option(help="Output folder for ledger.xlsx, ledger.csv, coverage.gpkg, map.html.")]
     = Path("output"),
+    formats: GeoFormat = "gpkg",
     **options,
 ) -> None:
     """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
@@ -26,15 +27,16 @@ def analyze(
     """
     import time
 
-    from ..ledger import write_ledger
+    from ..ledger import geo_files, geo_formats, write_ledger
     from ..maps import write_map
 
     started = time.perf_counter()
-    with _outputs(out, "ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "ledger.previous.xlsx", "run.json"), \
-            console.status("analysing…", spinner="dots") as status:
+    formats = geo_formats(formats)
+    with _outputs(out, "ledger.xlsx", "ledger.csv", *geo_files(formats), "map.html", "ledger.previous.xlsx",
+                  "run.json"), console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         status.update("writing the ledger…")
-        paths = write_ledger(analysis, out)
+        paths = write_ledger(analysis, out, formats=formats)
         status.update("drawing the map…")
         paths["map"] = write_map(analysis, out / "map.html")
         status.update("replacing the outputs…")

@@ -1,6 +1,6 @@
 """The first stage of the pipeline: reading what planners have, and naming its columns as docs/data-model.md does.
 
-GeoJSON, GeoPackage, Shapefile (GBK included), CSV/XLSX with lon/lat, in WGS84, CGCS2000, projected CRSs, or the
+GeoJSON, GeoPackage, Shapefile (GBK included), GeoParquet, CSV/XLSX/Parquet with lon/lat, in WGS84, CGCS2000, projected CRSs, or the
 GCJ-02/BD-09 coordinates that Chinese map APIs emit. Every reader returns a GeoDataFrame in EPSG:4326 with
 canonical column names and two bookkeeping columns, ``source_file`` and ``source_row`` (the row number a planner
 sees: the line in a CSV, the data row in a spreadsheet, the feature number in a vector file). Rows that cannot be
@@ -14,7 +14,9 @@ The modules, from the bottom up (each imports only those above it):
 * ``numbers`` — :func:`parse_numbers`, the one parser of every numeric cell;
 * ``coords`` — GCJ-02/BD-09 → WGS84, lon/lat columns found, :func:`choose_metric_crs`;
 * ``rows`` — the row checks every reader shares (no geometry, invalid polygons, duplicate ids);
-* ``files`` — :func:`read_layer`: any file → EPSG:4326 with ``source_file``/``source_row``;
+* ``parquet``, ``parts`` — GeoParquet and Parquet tables; parts of a file (a bounding box, a slice of rows);
+* ``files`` — :func:`read_layer`: any file (or a part of it) → EPSG:4326 with ``source_file``/``source_row``;
+  :func:`count_rows`;
 * one module per role: ``communities`` (:func:`read_communities`, :func:`check_overlaps`), ``towns``
   (:func:`read_towns`, :func:`read_extent`), ``facilities`` (:func:`read_facilities`), ``demand_points``
   (:func:`read_demand`), ``candidates`` (:func:`read_candidates`).
@@ -49,7 +51,7 @@ from .coords import (
 )
 from .demand_points import read_demand
 from .facilities import read_facilities
-from .files import available_memory, read_layer, split_layer
+from .files import available_memory, count_rows, read_layer, split_layer
 from .numbers import NUMBER_FIX, Numbers, number_problem, parse_numbers
 from .towns import read_extent, read_towns
 
@@ -64,6 +66,7 @@ __all__ = [
     "check_overlaps",
     # any file
     "read_layer",
+    "count_rows",
     "split_layer",
     "available_memory",
     # column and category names
