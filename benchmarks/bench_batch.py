@@ -35,7 +35,7 @@ def make_city(folder: Path, *, side: int, demand: int, facilities: int, town_sid
     city = synthetic_city(n_nodes_side=side, n_demand=demand, facilities_per_category=facilities, seed=7,
                           town_side=town_side)
     generated = time.perf_counter() - t
-    paths = city.write(folder, demand_format="parquet", streets=False)
+    paths = city.write(folder, format="parquet", streets=False)
     comm = city.communities
     return {"communities": paths["communities"], "facilities": [paths["facilities"]], "demand": paths["demand"],
             "n_communities": len(comm), "n_towns": comm["town"].nunique(), "n_demand": len(city.demand),

@@ -319,9 +319,11 @@ class _Runner:
 
 
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
-          progress=None, **inputs) -> BatchResult:
+          progress=None, formats=("gpkg",), **inputs) -> BatchResult:
     """Run :func:`run_group` for every value of ``by`` and write the roll-up (``summary.csv``/``.xlsx``),
-    ``index.html`` and ``manifest.json`` into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s.
+    ``index.html``, ``manifest.json``, ``inputs.csv``/``warnings.csv`` (the input rows accounted) and the roll-up
+    layer in ``formats`` (``coverage.gpkg`` and/or ``coverage.parquet``:
+    :func:`geofacility.ledger.write_rollup_layer`) into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s.
 
     With a demand file read by bounding box (GeoPackage, GeoParquet, Shapefile, FlatGeobuf, PostGIS) or none, at
     straight-line distance, each group reads and places its own homes where it runs (:mod:`geofacility.partition`):
@@ -386,7 +388,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
         new_manifest["groups"][group] = {"hash": results[group]["hash"], "status": status, "folder": folders[group],
                                          "rows": _jsonable(group_rows)}
     paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
-    paths["gpkg"] = _write_batch_gpkg(study, folders, failed, tables, out)
+    paths.update(_write_batch_gpkg(study, folders, failed, tables, out, formats))
     paths.update(_write_inputs(study, results, inputs.get("demand") if partitioned else None, out))
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
@@ -594,25 +596,12 @@ def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, o
     return paths
 
 
-def _count_rows(path) -> int:
-    """Features in a file, without reading them."""
-    from .read.files import split_layer
-
-    path, layer = split_layer(path)
-    if path.suffix.lower() in (".parquet", ".geoparquet"):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
-    import pyogrio
-
-    return int(pyogrio.read_info(path, layer=layer)["features"])
-
-
 def _write_inputs(study: Study, results: dict, demand, out: Path) -> dict:
     """``inputs.csv`` (per input file: rows read = rows used + rows reported) and ``warnings.csv`` (every input
     warning of the batch, once) at the roll-up. A partitioned batch's demand file is accounted from its groups:
     the rows a group used, those a group reported, and those no group read or kept — farther than the snapping
     distance from every community, or without coordinates — listed here."""
+    from .read.files import count_rows
     from .study import ACCOUNTING_COLUMNS
 
     log_frame = study.log.to_frame()
@@ -625,7 +614,7 @@ def _write_inputs(study: Study, results: dict, demand, out: Path) -> dict:
         warned = pd.concat([r["warnings"] for r in results.values() if r.get("warnings") is not None] or
                            [pd.DataFrame(columns=log_frame.columns)], ignore_index=True).drop_duplicates()
         reported = set(pd.to_numeric(warned["row"], errors="coerce").dropna().astype(int)) - set(used.tolist())
-        total = _count_rows(demand)
+        total = count_rows(demand)
         lost = np.setdiff1d(np.arange(1, total + 1), np.r_[used, np.fromiter(reported, dtype=np.int64)])
         extra = pd.DataFrame({"file": label, "row": lost.astype(str), "severity": "warning",
                               "message": "in no group: more than the snapping distance outside every community, or "
@@ -644,24 +633,22 @@ def _write_inputs(study: Study, results: dict, demand, out: Path) -> dict:
     return paths
 
 
-def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path) -> Path:
-    """``coverage.gpkg`` of the batch: layer ``communities``, every group's ledger rows (those just run as
-    returned, a skipped group's read back from its ledger.csv) with the group and the community boundary."""
-    from .ledger import read_ledger_csv
-    from .ledger.write import _write_layer
+def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path,
+                      formats=("gpkg",)) -> dict[str, Path]:
+    """``coverage.gpkg`` (and/or ``coverage.parquet``) of the batch: layer ``communities``, every group's ledger
+    rows (as the groups returned them: a skipped group's read back from its ledger.csv where it ran) with the group
+    and the community boundary; their paths by format."""
+    from .ledger import write_rollup_layer
 
     tables = []
     for group, folder in folders.items():
         if group in failed:
             continue
-        table = done[group] if group in done else read_ledger_csv(out / folder / "ledger.csv")
+        table = done[group]
         tables.append(table.assign(group=group)[["group", *table.columns]])
     columns = ["group", *(tables[0].columns[1:] if tables else [])]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))
     frame = gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
                              crs=study.crs)
-    path = out / "coverage.gpkg"
-    with atomic_path(path) as tmp:
-        _write_layer(frame, tmp, "communities", "MultiPolygon")
-    return path
+    return write_rollup_layer(frame, out, formats=formats)

@@ -12,6 +12,7 @@ in a few seconds.
 >>> from geofacility.synth import synthetic_city
 >>> city = synthetic_city(n_nodes_side=30, n_demand=2_000, facilities_per_category=5, seed=1)
 >>> city.write("output/synthetic")   # communities.gpkg, demand.csv, facilities.csv, streets.gpkg
+>>> city.write("output/synthetic_pq", format="parquet")   # the same as GeoParquet: *.parquet
 """
 from __future__ import annotations
 
@@ -58,34 +59,42 @@ class SyntheticCity:
         """(segments, 2, 2) end coordinates of the network's segments, in order (what the streets hold)."""
         return np.stack([self.network.xy[self.network.u], self.network.xy[self.network.v]], axis=1)
 
-    def write(self, folder, *, demand_format: str = "csv", streets: bool = True) -> dict[str, Path]:
-        """Write the inputs of ``geofacility analyze``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`;
-        ``streets=False``: none), ``facilities.csv`` and ``demand.csv`` with WGS84 ``lon``/``lat`` columns — or,
-        ``demand_format="parquet"``, ``demand.parquet``: GeoParquet in :attr:`crs`, the homes in Hilbert-curve
-        order in row groups of 65,536 with their bounding boxes, so that a batch group reading its area by
-        bounding box reads a few row groups, not the whole file. Returns the paths by role."""
+    def write(self, folder, *, format: str = "gpkg", streets: bool = True) -> dict[str, Path]:
+        """Write the inputs of ``geofacility analyze``; returns the paths by role.
+
+        ``format="gpkg"``: ``communities.gpkg`` and ``streets.gpkg`` (in :attr:`crs`), ``demand.csv`` and
+        ``facilities.csv`` with WGS84 ``lon``/``lat`` columns. ``format="parquet"``: ``communities.parquet``,
+        ``streets.parquet``, ``demand.parquet`` and ``facilities.parquet``, GeoParquet in :attr:`crs` with a bbox
+        covering column; the homes in Hilbert-curve order in row groups of 65,536, so that a batch group reading
+        its area by bounding box reads a few row groups, not the whole file. ``streets=False``: no street file
+        (a straight-line study)."""
+        if format not in ("gpkg", "parquet"):
+            raise ValueError(f"format {format!r}: use gpkg or parquet")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "communities": folder / "communities.gpkg",
-            "demand": folder / ("demand.parquet" if demand_format == "parquet" else "demand.csv"),
-            "facilities": folder / "facilities.csv",
-        }
+        if format == "parquet":
+            paths = {"communities": folder / "communities.parquet", "demand": folder / "demand.parquet",
+                     "facilities": folder / "facilities.parquet"}
+            order = np.argsort(self.demand.geometry.hilbert_distance().to_numpy(), kind="stable")
+            frames = [("communities", self.communities), ("demand", self.demand.iloc[order]),
+                      ("facilities", self.facilities)]
+            if streets:
+                paths["network"] = folder / "streets.parquet"
+                frames.append(("network", self.streets))
+            for role, frame in frames:
+                with atomic_path(paths[role]) as tmp:
+                    frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=True,
+                                     schema_version="1.1.0", row_group_size=65_536)
+            return paths
+        paths = {"communities": folder / "communities.gpkg", "demand": folder / "demand.csv",
+                 "facilities": folder / "facilities.csv"}
         if streets:
             paths["network"] = folder / "streets.gpkg"
             with atomic_path(paths["network"]) as tmp:
                 self.streets.to_file(tmp, driver="GPKG", layer="streets")
         with atomic_path(paths["communities"]) as tmp:
             self.communities.to_file(tmp, driver="GPKG", layer="communities")
-        frames = [("facilities", self.facilities)]
-        if demand_format == "parquet":
-            order = np.argsort(self.demand.geometry.hilbert_distance().to_numpy(), kind="stable")
-            with atomic_path(paths["demand"]) as tmp:
-                self.demand.iloc[order].to_parquet(tmp, index=False, row_group_size=65_536,
-                                                   write_covering_bbox=True)
-        else:
-            frames.append(("demand", self.demand))
-        for role, frame in frames:
+        for role, frame in (("demand", self.demand), ("facilities", self.facilities)):
             wgs = frame.geometry.to_crs(4326)
             table = pd.DataFrame(frame.drop(columns="geometry"))
             table["lon"] = wgs.x.to_numpy()

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from .options import _category, _study, study_options
+from .options import GeoFormat, _category, _study, study_options
 from .output import _outputs, _summary, console, out_console
 from .sites import _site_study
 
@@ -22,6 +22,7 @@ def analyze(
         help="Also write the ledger layer, the warnings and the run into a PostGIS schema, replacing the earlier "
              "set there as one: postgresql://[USER@]HOST[:PORT]/DB?schema=NAME (default schema geofacility; the "
              "password from PGPASSWORD, ~/.pgpass or a service file).")] = None,
+    formats: GeoFormat = "gpkg",
     **options,
 ) -> None:
     """Coverage and gaps per community and category; writes the ledger (台账), the GeoPackage and the map.
@@ -30,15 +31,16 @@ def analyze(
     """
     import time
 
-    from ..ledger import write_ledger
+    from ..ledger import geo_files, geo_formats, write_ledger
     from ..maps import write_map
 
     started = time.perf_counter()
-    with _outputs(out, "ledger.xlsx", "ledger.csv", "coverage.gpkg", "map.html", "ledger.previous.xlsx", "run.json") \
-            as outputs, console.status("analysing…", spinner="dots") as status:
+    formats = geo_formats(formats)
+    with _outputs(out, "ledger.xlsx", "ledger.csv", *geo_files(formats), "map.html", "ledger.previous.xlsx",
+                  "run.json") as outputs, console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         status.update("writing the ledger…")
-        paths = write_ledger(analysis, out)
+        paths = write_ledger(analysis, out, formats=formats)
         status.update("drawing the map…")
         paths["map"] = write_map(analysis, out / "map.html")
         if out_db is not None:  # before the files are replaced: a database that cannot be written replaces nothing

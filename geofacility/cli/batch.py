@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import _prepare_kwargs, study_options
+from .options import GeoFormat, _prepare_kwargs, study_options
 from .output import _outputs, console, out_console
 
 
@@ -23,6 +23,7 @@ def batch_command(
     = False,
     out: Annotated[Path, typer.Option(help="Output folder: one sub-folder per group, summary.csv/.xlsx, "
                                            "index.html, manifest.json.")] = Path("output/batch"),
+    formats: GeoFormat = "gpkg",
     **options,
 ) -> None:
     """The analysis per town/street (or any column): each group's ledger and map, a roll-up, an overview and one
@@ -35,10 +36,12 @@ def batch_command(
     from rich.progress import Progress
 
     from ..batch import batch as run_batch
+    from ..ledger import geo_files, geo_formats
 
+    formats = geo_formats(formats)
     kwargs = _prepare_kwargs(**options)
-    with _outputs(out, "summary.csv", "summary.xlsx", "index.html", "coverage.gpkg", "manifest.json", "run.json") \
-            as outputs, Progress(console=console, disable=options["quiet"]) as bar:
+    with _outputs(out, "summary.csv", "summary.xlsx", "index.html", *geo_files(formats), "manifest.json",
+                  "run.json") as outputs, Progress(console=console, disable=options["quiet"]) as bar:
         for role in ("communities", "facilities", "demand", "towns", "network", "standards", "aliases"):
             value = kwargs.get(role)
             outputs.note_inputs(role, [v[0] if isinstance(v, tuple) else v for v in value]
@@ -49,7 +52,7 @@ def batch_command(
             bar.update(task, completed=done, total=total, description=f"{group}")
 
         result = run_batch(by=by, out=out, workers=workers, scheduler=scheduler, force=force, progress=step,
-                           **kwargs)
+                           formats=formats, **kwargs)
         outputs.note_settings({"by": by, "workers": workers, "scheduler": scheduler, "force": force})
     if not options["quiet"]:
         groups = result.summary["group"].nunique()

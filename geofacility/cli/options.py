@@ -252,6 +252,12 @@ def _bare_radius(text: str, categories: list[str]) -> str:
                      f"the category when the command names exactly one --category)")
 
 
+#: ``--format`` of the commands that write the coverage layer (analyze, batch): geofacility.ledger.GEO_FORMATS
+GeoFormat = Annotated[str, typer.Option(
+    "--format", help="Format of the coverage layer: gpkg (coverage.gpkg, default), parquet (coverage.parquet, "
+                     "GeoParquet: the communities layer), or both: gpkg,parquet.")]
+
+
 #: the options of every command that runs a study (what _prepare_kwargs turns into prepare() arguments)
 _STUDY_PARAMETERS = (
     ("communities", Communities, None), ("facilities", Facilities, None), ("demand", Demand, None),

@@ -13,7 +13,8 @@ from .output import _outputs, console, out_console
 
 def synth_command(
     out: Annotated[Path, typer.Option(help="Folder for communities.gpkg, demand.csv, facilities.csv and "
-                                           "streets.gpkg.")] = Path("output/synthetic"),
+                                           "streets.gpkg (or their .parquet with --format parquet).")]
+    = Path("output/synthetic"),
     side: Annotated[int, typer.Option(help="Street intersections per side of the square street grid.")] = 100,
     spacing: Annotated[float, typer.Option(help="Metres between neighbouring intersections.")] = 100.0,
     demand: Annotated[int, typer.Option(help="Population points (homes).")] = 10_000,
@@ -21,6 +22,9 @@ def synth_command(
     block_side: Annotated[int, typer.Option(help="Grid cells per side of a community; 4 × 4 communities form a "
                                                  "town.")] = 5,
     seed: Annotated[int, typer.Option(help="The same seed always gives the same city.")] = 0,
+    format: Annotated[str, typer.Option(help="gpkg (communities.gpkg and streets.gpkg, demand.csv and "
+                                             "facilities.csv with lon/lat) or parquet (the four as GeoParquet: "
+                                             "*.parquet).")] = "gpkg",
 ) -> None:
     """A synthetic city for trials, benchmarks and scale tests, deterministic by seed: communities in towns,
     homes with population, facilities of all seven categories and a walking street grid.
@@ -35,13 +39,17 @@ def synth_command(
             raise InputError(f"{name} {value}: give at least 2")
     if spacing <= 0 or facilities_per_category < 0:
         raise InputError("--spacing must be positive and --facilities-per-category at least 0")
-    with _outputs(out, "communities.gpkg", "demand.csv", "facilities.csv", "streets.gpkg", "run.json") as outputs, \
-            console.status("generating…", spinner="dots"):
+    format = format.strip().lower()
+    if format not in ("gpkg", "parquet"):
+        raise InputError(f"--format {format}: use gpkg or parquet")
+    files = ("communities.gpkg", "demand.csv", "facilities.csv", "streets.gpkg") if format == "gpkg" else \
+        ("communities.parquet", "demand.parquet", "facilities.parquet", "streets.parquet")
+    with _outputs(out, *files, "run.json") as outputs, console.status("generating…", spinner="dots"):
         outputs.note_settings({"side": side, "spacing": spacing, "demand": demand, "seed": seed, "block_side": block_side,
-                               "facilities_per_category": facilities_per_category})
+                               "facilities_per_category": facilities_per_category, "format": format})
         city = synthetic_city(n_nodes_side=side, spacing_m=spacing, n_demand=demand,
                               facilities_per_category=facilities_per_category, block_side=block_side, seed=seed)
-        paths = city.write(out)
+        paths = city.write(out, format=format)
     console.print(f"{len(city.communities):,} communities in {city.communities['town'].nunique()} towns, "
                   f"{len(city.demand):,} homes (population {city.demand['population'].sum():,.0f}), "
                   f"{len(city.facilities):,} facilities, {city.network.n_segments:,} street segments",

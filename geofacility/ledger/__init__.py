@@ -14,10 +14,11 @@ The modules, in import order (each imports only those before it):
 * :mod:`~geofacility.ledger.workbook` — the Attachment-3 layout and the generated sheets of a new workbook;
 * :mod:`~geofacility.ledger.match` — reading a planner's workbook and matching its rows by community id;
 * :mod:`~geofacility.ledger.roundtrip` — a re-run writing its figures into the planner's workbook;
-* :mod:`~geofacility.ledger.write` — :func:`write_ledger` and ``coverage.gpkg``;
-* :mod:`~geofacility.ledger.sites` — :func:`write_sites` and the selection summary;
 * :mod:`~geofacility.ledger.postgis` — :func:`write_postgis`: the ledger layer, warnings and run into a PostGIS
-  schema, replaced as one set (``--out-db``).
+  schema, replaced as one set (``--out-db``);
+* :mod:`~geofacility.ledger.write` — :func:`write_ledger`, ``coverage.gpkg``/``coverage.parquet`` and the batch's
+  roll-up layer (:func:`write_rollup_layer`);
+* :mod:`~geofacility.ledger.sites` — :func:`write_sites` and the selection summary.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from .workbook import (GENERATED_SHEETS, ID_HEADING, LEDGER_SHEET, PLANNER_FIELD
                        UMBRELLA_HEADING, WRITTEN_SHEET)
 from .match import PlannerEntries, norm, read_planner_entries
 from .roundtrip import update_ledger_workbook
-from .write import write_ledger
 from .postgis import write_postgis
+from .write import COVERAGE_PARQUET, GEO_FORMATS, geo_files, geo_formats, write_ledger, write_rollup_layer
 from .sites import (SELECTION_JSON, SITE_COLUMNS, SITES_CSV, SITES_XLSX, selection_summary, shortage_note,
                     sites_table, write_sites)
 
@@ -39,6 +40,11 @@ __all__ = [
     "LEDGER_CSV",
     "LEDGER_XLSX",
     "COVERAGE_GPKG",
+    "COVERAGE_PARQUET",
+    "GEO_FORMATS",
+    "geo_formats",
+    "geo_files",
+    "write_rollup_layer",
     "ledger_columns",
     "ledger_table",
     "safe_cell_text",

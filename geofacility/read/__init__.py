@@ -1,6 +1,6 @@
 """The first stage of the pipeline: reading what planners have, and naming its columns as docs/data-model.md does.
 
-GeoJSON, GeoPackage, Shapefile (GBK included), CSV/XLSX with lon/lat, in WGS84, CGCS2000, projected CRSs, or the
+GeoJSON, GeoPackage, Shapefile (GBK included), GeoParquet, CSV/XLSX/Parquet with lon/lat, in WGS84, CGCS2000, projected CRSs, or the
 GCJ-02/BD-09 coordinates that Chinese map APIs emit. Every reader returns a GeoDataFrame in EPSG:4326 with
 canonical column names and two bookkeeping columns, ``source_file`` and ``source_row`` (the row number a planner
 sees: the line in a CSV, the data row in a spreadsheet, the feature number in a vector file). Rows that cannot be
@@ -17,6 +17,9 @@ The modules, from the bottom up (each imports only those above it):
 * ``files`` — :func:`read_layer`: any file → EPSG:4326 with ``source_file``/``source_row``;
 * ``postgis`` — a PostGIS table as an input (``postgresql://…?table=…``, ``PG:"…"``), read by :func:`read_layer`
   (:func:`read_postgis_layer`, with a bounding box); :func:`source` marks such a text (password masked);
+* ``parquet``, ``parts`` — GeoParquet and Parquet tables; parts of a file (a bounding box, a slice of rows);
+* ``files`` — :func:`read_layer`: any file (or a part of it) → EPSG:4326 with ``source_file``/``source_row``;
+  :func:`count_rows`;
 * one module per role: ``communities`` (:func:`read_communities`, :func:`check_overlaps`), ``towns``
   (:func:`read_towns`, :func:`read_extent`), ``facilities`` (:func:`read_facilities`), ``demand_points``
   (:func:`read_demand`), ``candidates`` (:func:`read_candidates`).
@@ -51,7 +54,7 @@ from .coords import (
 )
 from .demand_points import read_demand
 from .facilities import read_facilities
-from .files import available_memory, read_layer, split_layer
+from .files import available_memory, count_rows, read_layer, split_layer
 from .numbers import NUMBER_FIX, Numbers, number_problem, parse_numbers
 from .postgis import DatabaseSource, is_database, read_postgis_layer, source, source_stem
 from .towns import read_extent, read_towns
@@ -67,6 +70,7 @@ __all__ = [
     "check_overlaps",
     # any file
     "read_layer",
+    "count_rows",
     "split_layer",
     "available_memory",
     # database tables
