@@ -18,8 +18,12 @@ No per-facility loop and no all-pairs matrix. Nodes in parts of the network with
 
 Service areas. The reachable part of every segment within the radius (from each end, and around a facility on
 the segment), assigned to the facility it is nearest to, each piece buffered by ``buffer_m`` (default 50 m, the
-depth of a street frontage) and dissolved: one polygon per facility — its walking catchment within the radius — and their
-union per category.
+depth of a street frontage) and dissolved: one polygon per facility — its walking catchment within the radius —
+and their union per category. An analysis draws them only when an output reads them
+(:class:`geofacility.pipeline.PendingServiceAreas`).
+
+Pairs within reach (capacity, siting): :func:`nearest_facility_matrix` — a bounded Dijkstra from each facility on
+the part of the graph within the limit in a straight line, the homes read off the nodes it reaches.
 
 Over the house's ~500 lines (about 700): reading, snapping, shortest paths and service areas all work on the
 segment representation above and share its private helpers.

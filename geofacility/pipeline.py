@@ -1,7 +1,7 @@
 """Evaluating a study — the stage after :mod:`geofacility.study` (inputs read, placed, standards chosen): coverage
 and gaps per community (:mod:`geofacility.coverage`), capacity (:mod:`geofacility.capacity`), the stage of each
-problem (:mod:`geofacility.stages`) and, on foot, the service areas (drawn when first read), as an :class:`Analysis` the outputs (ledger,
-maps, figures) are written from. :func:`analyze` runs both stages: :func:`geofacility.study.prepare`, then
+problem (:mod:`geofacility.stages`) and, on foot, the service areas (drawn when first read), as an
+:class:`Analysis` the outputs (ledger, maps, figures) are written from. :func:`analyze` runs both stages: :func:`geofacility.study.prepare`, then
 :func:`evaluate`.
 """
 from __future__ import annotations
