@@ -18,10 +18,14 @@ No per-facility loop and no all-pairs matrix. Nodes in parts of the network with
 
 Service areas. The reachable part of every segment within the radius (from each end, and around a facility on
 the segment), assigned to the facility it is nearest to, each piece buffered by ``buffer_m`` (default 50 m, the
-depth of a street frontage) and dissolved: one polygon per facility — its walking catchment within the radius — and their
-union per category.
+depth of a street frontage) and dissolved: one polygon per facility — its walking catchment within the radius —
+and their union per category. An analysis draws them only when an output reads them
+(:class:`geofacility.pipeline.PendingServiceAreas`).
 
-Over the house's ~500 lines (about 620): reading, snapping, shortest paths and service areas all work on the
+Pairs within reach (capacity, siting): :func:`nearest_facility_matrix` — a bounded Dijkstra from each facility on
+the part of the graph within the limit in a straight line, the homes read off the nodes it reaches.
+
+Over the house's ~500 lines (about 700): reading, snapping, shortest paths and service areas all work on the
 segment representation above and share its private helpers.
 """
 from __future__ import annotations
@@ -162,6 +166,11 @@ class Network:
         seg = self.snappable
         return cKDTree((self.xy[self.u[seg]] + self.xy[self.v[seg]]) / 2.0)
 
+    @cached_property
+    def node_tree(self) -> cKDTree:
+        """KD-tree over the nodes (the nodes a bounded search can reach: see :func:`nearest_facility_matrix`)."""
+        return cKDTree(self.xy)
+
     def minor_parts(self) -> tuple[int, int, float]:
         """(components, segments, km) left out of snapping."""
         sizes = np.bincount(self.component)
@@ -178,9 +187,14 @@ def _from_segments(coords: np.ndarray, crs: CRS, source: str) -> Network:
     """(m, 2, 2) segment end coordinates → nodes and segments; zero-length segments dropped."""
     flat = coords.reshape(-1, 2)
     keys = np.round(flat / _NODE_PRECISION_M).astype(np.int64)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    xy = flat[first]
+    # the distinct keys in (x, y) order, each at its first occurrence: np.unique(keys, axis=0, return_index=True)
+    # without its row view, a few times faster
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    ordered = keys[order]
+    new = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)] if len(keys) else np.zeros(0, dtype=bool)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    xy = flat[order[new]]
     u, v = inverse[0::2], inverse[1::2]
     keep = u != v
     u, v = u[keep], v[keep]
@@ -191,6 +205,17 @@ def _from_segments(coords: np.ndarray, crs: CRS, source: str) -> Network:
 def _segments_of_lines(lines: np.ndarray) -> np.ndarray:
     coords, index = shapely.get_coordinates(lines, return_index=True)
     same = index[1:] == index[:-1]
+    return np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+
+
+def _segments_of_multiline(multiline) -> np.ndarray:
+    """The segments of one MultiLineString's lines, in order: :func:`_segments_of_lines` of its parts, read from
+    its coordinate arrays without making a geometry per part."""
+    if shapely.is_empty(multiline):
+        return np.empty((0, 2, 2))
+    _, coords, (line_ends, _) = shapely.to_ragged_array(np.asarray([multiline]))
+    line = np.repeat(np.arange(len(line_ends) - 1), np.diff(line_ends))
+    same = line[1:] == line[:-1]
     return np.stack([coords[:-1][same], coords[1:][same]], axis=1)
 
 
@@ -205,10 +230,10 @@ def network_from_lines(lines, crs, *, node: bool = True, source: str = "") -> Ne
     geoms = np.asarray(lines)
     geoms = geoms[~shapely.is_empty(geoms) & ~pd.isna(geoms)]
     if node:
-        geoms = shapely.get_parts(shapely.node(shapely.multilinestrings(shapely.get_parts(geoms))))
+        segments = _segments_of_multiline(shapely.node(shapely.multilinestrings(shapely.get_parts(geoms))))
     else:
-        geoms = shapely.get_parts(geoms)
-    return _from_segments(_segments_of_lines(geoms), CRS.from_user_input(crs), source)
+        segments = _segments_of_lines(shapely.get_parts(geoms))
+    return _from_segments(segments, CRS.from_user_input(crs), source)
 
 
 def network_from_osm(path: str | Path, crs, *, log: WarningLog | None = None) -> Network:
@@ -524,44 +549,84 @@ def service_areas(network: Network, facilities: Snap, radius_m: float, *,
 
 def nearest_facility_matrix(network: Network, demand: Snap, candidates: Snap, max_distance: float, *,
                             chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (demand, candidate) pair within ``max_distance`` metres on foot: (demand idx, candidate idx, metres).
+    """Every (demand, candidate) pair within ``max_distance`` metres on foot: (demand idx, candidate idx, metres),
+    ordered by candidate, then demand.
 
-    One Dijkstra call per chunk of candidates (``min_only=False``, ``limit=max_distance``): memory stays at
-    chunk × nodes. Same-segment pairs are also reached directly along their segment.
+    One Dijkstra call per chunk of candidates (``min_only=False``, ``limit=max_distance``) on the part of the
+    graph within ``max_distance`` in a straight line of the chunk's candidates — a walk is never shorter than the
+    straight line, so no node farther off is reached within the limit, and the distances are exactly those of
+    the whole graph: memory stays at chunk × the nodes near them. Only the nodes a candidate reaches are looked
+    at: a home is reached through either end of its segment (the nearer counts), and a candidate on the home's
+    own segment also directly along it.
     """
     n = network.n_nodes
     d_idx = np.flatnonzero(demand.ok)
     c_all = np.flatnonzero(candidates.ok)
-    out_d, out_c, out_m = [], [], []
+    if not len(d_idx) or not len(c_all):
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    n_d = len(d_idx)
     seg_d = demand.segment[d_idx]
-    u_d, v_d = network.u[seg_d], network.v[seg_d]
-    off_d, along_d, len_d = demand.offset[d_idx], demand.along[d_idx], network.length[seg_d]
+    off_d, along_d = demand.offset[d_idx], demand.along[d_idx]
+    # the homes at each node (CSR by node): both ends of every home's segment, with the walk from that end
+    end_node = np.r_[network.u[seg_d], network.v[seg_d]]
+    by_node = np.argsort(end_node, kind="stable")
+    end_home = np.r_[np.arange(n_d), np.arange(n_d)][by_node]
+    end_walk = np.r_[along_d, network.length[seg_d] - along_d][by_node]
+    ptr = np.searchsorted(end_node[by_node], np.arange(n + 1))
+    homes = pd.DataFrame({"home": np.arange(n_d), "segment": seg_d})
     base = network.graph
+    out_d, out_c, out_m = [], [], []
     for start in range(0, len(c_all), chunk):
         c_idx = c_all[start:start + chunk]
         seg = candidates.segment[c_idx]
         n_f = len(c_idx)
         to_u = candidates.offset[c_idx] + candidates.along[c_idx]
         to_v = candidates.offset[c_idx] + (network.length[seg] - candidates.along[c_idx])
+        # the nodes within max_distance in a straight line of the candidates (where they attach), and the ends
+        # of their segments
+        at = network.xy[network.u[seg]] + (network.xy[network.v[seg]] - network.xy[network.u[seg]]) \
+            * (candidates.along[c_idx] / network.length[seg])[:, None]
+        near = network.node_tree.query_ball_point(at, max_distance * (1 + 1e-9) + 1e-6, return_sorted=False)
+        nodes = np.unique(np.concatenate([np.concatenate(near).astype(np.int64), network.u[seg], network.v[seg]]))
+        local = np.full(n, -1, dtype=np.int64)
+        local[nodes] = np.arange(len(nodes))
+        sub = base[nodes][:, nodes]
+        n_s = len(nodes)
         graph = sp.csr_matrix(
-            (np.r_[base.data, np.column_stack([to_u, to_v]).ravel()],
-             np.r_[base.indices, np.column_stack([network.u[seg], network.v[seg]]).ravel()],
-             np.r_[base.indptr, base.indptr[-1] + 2 * np.arange(1, n_f + 1)]),
-            shape=(n + n_f, n + n_f),
+            (np.r_[sub.data, np.column_stack([to_u, to_v]).ravel()],
+             np.r_[sub.indices, np.column_stack([local[network.u[seg]], local[network.v[seg]]]).ravel()],
+             np.r_[sub.indptr, sub.indptr[-1] + 2 * np.arange(1, n_f + 1)]),
+            shape=(n_s + n_f, n_s + n_f),
         )
-        dist = dijkstra(graph, directed=True, indices=n + np.arange(n_f), limit=max_distance)[:, :n]
-        walk = np.minimum(dist[:, u_d] + along_d, dist[:, v_d] + (len_d - along_d)) + off_d  # (n_f, n_demand)
-        same = seg[:, None] == seg_d[None, :]
-        direct = np.abs(candidates.along[c_idx][:, None] - along_d[None, :]) + candidates.offset[c_idx][:, None] \
-            + off_d[None, :]
-        walk = np.where(same, np.minimum(walk, direct), walk)
-        ci, di = np.nonzero(walk <= max_distance)
-        out_d.append(d_idx[di])
-        out_c.append(c_idx[ci])
-        out_m.append(walk[ci, di])
-    if not out_d:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+        dist = dijkstra(graph, directed=True, indices=n_s + np.arange(n_f), limit=max_distance)
+        ci, at_node = np.nonzero(np.isfinite(dist[:, :n_s]))
+        node = nodes[at_node]
+        count = ptr[node + 1] - ptr[node]
+        entry = np.repeat(ptr[node] - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        ci_e = np.repeat(ci, count)
+        home = end_home[entry]
+        key, via = _group_min(ci_e * n_d + home, np.repeat(dist[ci, at_node], count) + end_walk[entry])
+        walk = via + off_d[key % n_d]
+        # a candidate on the home's own segment: also directly along it
+        same = homes.merge(pd.DataFrame({"ci": np.arange(n_f), "segment": seg}), on="segment")
+        s_home, s_ci = same["home"].to_numpy(), same["ci"].to_numpy()
+        direct = np.abs(candidates.along[c_idx][s_ci] - along_d[s_home]) + candidates.offset[c_idx][s_ci] \
+            + off_d[s_home]
+        key, walk = _group_min(np.r_[key, s_ci * n_d + s_home], np.r_[walk, direct])
+        keep = walk <= max_distance
+        key, walk = key[keep], walk[keep]
+        out_d.append(d_idx[key % n_d])
+        out_c.append(c_idx[key // n_d])
+        out_m.append(walk)
     return np.concatenate(out_d), np.concatenate(out_c), np.concatenate(out_m)
+
+
+def _group_min(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, ascending, and the smallest value of each."""
+    order = np.lexsort((value, key))
+    key, value = key[order], value[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    return key[first], value[first]
 
 
 def clip_network(network: Network, geometries, distance_m: float) -> Network:
@@ -611,6 +676,14 @@ class WalkingDistance:
         facilities = snap_points(self.network, facility_points, self.max_snap_m)
         limit = self.reach_factor * radius_m if radius_m else np.inf
         return nearest_facility(self.network, self.demand, facilities, limit=limit)
+
+    def pairs(self, facility_points, max_distance: float, *, chunk: int = 64
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (demand point, facility) pair within ``max_distance`` metres on foot: (demand position, facility
+        position, metres), ordered by facility, then demand — :func:`nearest_facility_matrix` from the demand
+        snapped once (what capacity allocation needs: who can reach which facility within the radius)."""
+        facilities = snap_points(self.network, facility_points, self.max_snap_m)
+        return nearest_facility_matrix(self.network, self.demand, facilities, max_distance, chunk=chunk)
 
     def stranded(self, facility_points) -> np.ndarray:
         """Demand points with no walking path to any of these facilities: not attached to the network, or on a

@@ -1,7 +1,7 @@
 """Evaluating a study — the stage after :mod:`geofacility.study` (inputs read, placed, standards chosen): coverage
 and gaps per community (:mod:`geofacility.coverage`), capacity (:mod:`geofacility.capacity`), the stage of each
-problem (:mod:`geofacility.stages`) and, on foot, the service areas, as an :class:`Analysis` the outputs (ledger,
-maps, figures) are written from. :func:`analyze` runs both stages: :func:`geofacility.study.prepare`, then
+problem (:mod:`geofacility.stages`) and, on foot, the service areas (drawn when first read), as an
+:class:`Analysis` the outputs (ledger, maps, figures) are written from. :func:`analyze` runs both stages: :func:`geofacility.study.prepare`, then
 :func:`evaluate`.
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Analysis:
     surveyed: list[str]
     settings: dict = field(default_factory=dict)
     #: walking catchments when distances were measured on a network: ``facility_id`` (None for a category's
-    #: union), ``category``, ``subcategory``, ``radius_m``, ``kind`` (``facility``/``category``), geometry
+    #: union), ``category``, ``subcategory``, ``radius_m``, ``kind`` (``facility``/``category``), geometry; drawn
+    #: on first read (:class:`PendingServiceAreas`), so an analysis whose outputs do not show them never draws them
     service_areas: gpd.GeoDataFrame | None = None
     #: the distance measure used (StraightLineDistance or WalkingDistance), for siting on the same terms
     measure: object | None = field(default=None, repr=False)
@@ -58,8 +59,41 @@ class Analysis:
     not_in_use: gpd.GeoDataFrame | None = None
 
 
+class PendingServiceAreas:
+    """Walking catchments not drawn yet (:func:`_service_areas` of these arguments): an :class:`Analysis` holds
+    one until :attr:`Analysis.service_areas` is first read, then the drawn table. Drawing them — buffering and
+    dissolving every reachable street piece — costs more than the whole walking analysis, and only the map and
+    coverage.gpkg show them."""
+
+    def __init__(self, network: Network, facilities: gpd.GeoDataFrame, checks: list[Check], *, max_snap_m: float,
+                 buffer_m: float) -> None:
+        self.args = (network, facilities, checks)
+        self.options = {"max_snap_m": max_snap_m, "buffer_m": buffer_m}
+
+    def draw(self) -> gpd.GeoDataFrame:
+        return _service_areas(*self.args, **self.options)
+
+
+def _get_service_areas(self: Analysis) -> gpd.GeoDataFrame | None:
+    areas = self.__dict__.get("service_areas")
+    if isinstance(areas, PendingServiceAreas):
+        areas = self.__dict__["service_areas"] = areas.draw()
+    return areas
+
+
+def _set_service_areas(self: Analysis, areas) -> None:
+    self.__dict__["service_areas"] = areas
+
+
+# a data descriptor over the field of the same name: the dataclass's __init__, replace() and Analysis(**vars(a))
+# work unchanged, and the areas are drawn on first read (a copy made by Analysis(**vars(a)) stays undrawn)
+Analysis.service_areas = property(_get_service_areas, _set_service_areas,
+                                  doc="walking catchments (drawn on first read); see the field's comment")
+
+
 def evaluate(study: Study, *, progress=None) -> Analysis:
-    """Coverage and gaps of a prepared :class:`~geofacility.study.Study` (and, on foot, the service areas)."""
+    """Coverage and gaps of a prepared :class:`~geofacility.study.Study` (and, on foot, the service areas, drawn
+    when an output first reads them)."""
     step = progress or (lambda message: None)
     log = WarningLog()
     log.extend_from(study.log)
@@ -70,13 +104,9 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
                                  coverage_target=study.settings["coverage_target"], measure=walk,
                                  survey_extent=study.extents, category_measures=study.category_measures,
                                  picks=picks)
-    areas = None
     if walk is not None:
         _report_unreachable(dem, study.stranded or stranded_demand(walk, study.facilities, study.checks), log,
                             label=study.settings.get("network") or "network")
-        step("drawing service areas")
-        areas = _service_areas(walk.network, study.facilities, study.checks, max_snap_m=walk.max_snap_m,
-                               buffer_m=study.settings["buffer_m"])
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     dem_cols = ["demand_id", "community_id", "weight"] + [c for c in dem.columns if c.startswith("dist_")]
     dem = dem[dem_cols + ["geometry"]]
@@ -90,7 +120,6 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         crs=study.crs,
         surveyed=study.surveyed,
         settings=dict(study.settings),
-        service_areas=areas,
         measure=walk if walk is not None else StraightLineDistance(dem.geometry.values),
         category_measures=dict(study.category_measures),
         accounting=study.accounting,
@@ -102,9 +131,13 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         analysis.warnings = log.to_frame()
     from .stages import classify
 
+    step("naming the stage of each problem")
     analysis.communities = classify(analysis.communities, study.not_in_use, study.checks, demand=analysis.demand,
                                     measure=analysis.measure, category_measures=analysis.category_measures)
     analysis.not_in_use = study.not_in_use
+    if walk is not None:  # drawn when an output first needs them (the map, coverage.gpkg), not here
+        analysis.service_areas = PendingServiceAreas(walk.network, study.facilities, study.checks,
+                                                     max_snap_m=walk.max_snap_m, buffer_m=study.settings["buffer_m"])
     return analysis
 
 

@@ -811,7 +811,7 @@ def build_walking_network(network, metric: CRS, demand: gpd.GeoDataFrame, facili
         Receives the warnings: the network in separate parts, small disconnected pieces, homes and facilities
         too far from every street.
     progress
-        Called with ``"reading the walking network"``.
+        Called with ``"reading the walking network"``, then ``"snapping homes to the walking network"``.
 
     Returns
     -------
@@ -839,6 +839,7 @@ def build_walking_network(network, metric: CRS, demand: gpd.GeoDataFrame, facili
         log.add(str(network), None, f"{n_minor} small disconnected pieces of the network ({n_seg} segments, "
                                     f"{km:.1f} km) are not snapped to", severity="info",
                 zh=f"路网中有 {n_minor} 个孤立小段（{n_seg} 段，共 {km:.1f} km），不作为接入点")
+    step("snapping homes to the walking network")
     walk = WalkingDistance(net, dem.geometry.values, max_snap_m=max_snap_m)
     if not walk.demand.ok.any():
         raise InputError(f"{network}: none of the {len(dem)} demand points is within {max_snap_m:g} m of a "

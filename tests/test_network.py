@@ -10,8 +10,8 @@ import pytest
 import shapely
 
 from geofacility.errors import InputError, WarningLog
-from geofacility.network import (network_from_lines, nearest_facility, read_network, service_areas,
-                                 snap_points)
+from geofacility.network import (Snap, WalkingDistance, nearest_facility, nearest_facility_matrix,
+                                 network_from_lines, read_network, service_areas, snap_points)
 
 HELSINKI = Path(__file__).parents[1] / "data" / "helsinki" / "raw" / "Helsinki.osm.pbf"
 UTM = "EPSG:3067"
@@ -181,3 +181,48 @@ def test_bad_network_files(tmp_path):
     (tmp_path / "bad.osm.pbf").write_bytes(b"not a pbf at all")
     with pytest.raises(InputError, match="not a readable OSM file"):
         read_network(tmp_path / "bad.osm.pbf", UTM)
+
+
+def test_reach_pairs_by_hand_on_the_river():
+    """Homes at (0,0), (0,600) and (100,300) (10 m east of the x=100 street); clinics at (0,100) and (100,0),
+    limit 700 m. By hand: (0,0)–clinic 0 100 m; (0,600)–clinic 0 500 m; (100,300) reaches clinic 1 in 300 + 10
+    m up its own street, clinic 0 only over the bridge (900 + 100 + 700 + 10 m: too far); (0,0)–clinic 1 is
+    2,100 m round by the bridge."""
+    net = river_world()
+    homes = snap_points(net, shapely.points([(0, 0), (0, 600), (110, 300)]), 150)
+    clinics = snap_points(net, shapely.points([(0, 100), (100, 0)]), 150)
+    d_idx, c_idx, metres = nearest_facility_matrix(net, homes, clinics, 700)
+    assert list(zip(c_idx.tolist(), d_idx.tolist())) == [(0, 0), (0, 1), (1, 2)]  # by clinic, then home
+    assert metres.tolist() == pytest.approx([100, 500, 310])
+
+
+def test_reach_pairs_equal_one_search_per_facility_on_a_synthetic_city():
+    """Every (home, facility) pair within 600 m on foot, against a plain Dijkstra from each facility alone on
+    the whole graph (networkx, with every snapped point splitting its segment): the same pairs, the same
+    metres (1e-6 m)."""
+    from geofacility.synth import synthetic_city
+
+    city = synthetic_city(n_nodes_side=25, n_demand=400, facilities_per_category=4, seed=3)
+    net = city.network
+    walk = WalkingDistance(net, city.demand.geometry.values)
+    facs = city.facilities.geometry.values[:8]
+    d_idx, f_idx, metres = walk.pairs(facs, 600.0, chunk=3)  # chunks of 3: several searches, merged
+    got = {(int(f), int(d)): m for d, f, m in zip(d_idx, f_idx, metres)}
+    assert list(got) == sorted(got)  # by facility, then home
+    fac_snap = snap_points(net, facs)
+    want = {}
+    for f in range(len(facs)):
+        one = Snap(fac_snap.segment[[f]], fac_snap.along[[f]], fac_snap.offset[[f]])
+        dist = reference_distances(net, walk.demand, one)
+        want.update({(f, int(d)): dist[d] for d in np.flatnonzero(dist <= 600.0)})
+    assert 100 < len(want) and set(got) == set(want)
+    np.testing.assert_allclose([got[k] for k in want], list(want.values()), atol=1e-6, rtol=0)
+
+
+def test_nodes_are_numbered_by_position_first_vertex_kept():
+    """Vertices within 1 mm are one node, numbered in (x, y) order, at the first such vertex's position (what
+    np.unique(axis=0) gave)."""
+    net = network_from_lines([shapely.LineString([(10, 0), (0, 0), (0, 5)]),
+                              shapely.LineString([(0, 5.0004), (10, 0.0002)])], "EPSG:32650", node=False)
+    assert net.xy.tolist() == [[0, 0], [0, 5], [10, 0]]
+    assert list(zip(net.u.tolist(), net.v.tolist())) == [(2, 0), (0, 1), (1, 2)]

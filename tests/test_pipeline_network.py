@@ -164,3 +164,19 @@ def test_on_foot_map_shows_the_worst_categorys_catchments_only(tmp_path, river_f
                                       radius={"education": 510}), basemap="none")
     assert not any(isinstance(g, folium.FeatureGroup) and g.layer_name == maps.catchment_layer_name("health")
                    for g in straight._children.values())  # in straight lines: radius circles, no catchment layer
+
+
+def test_service_areas_drawn_only_when_read(river_files):
+    """analyze() leaves the catchments undrawn (they cost more than the walking analysis); the first read draws
+    them, once; a copy made field by field stays undrawn and draws the same table."""
+    from geofacility.pipeline import Analysis, PendingServiceAreas
+
+    comm, fac, demand, net = river_files
+    result = analyze(communities=comm, facilities=[fac], demand=demand, network=net, radius={"education": 510})
+    assert isinstance(vars(result)["service_areas"], PendingServiceAreas)
+    copy = Analysis(**vars(result))
+    areas = result.service_areas
+    assert vars(result)["service_areas"] is areas and result.service_areas is areas  # drawn once
+    assert list(areas["kind"]) == ["facility", "category"] and areas["radius_m"].tolist() == [510, 510]
+    assert isinstance(vars(copy)["service_areas"], PendingServiceAreas)
+    assert shapely.to_wkb(copy.service_areas.geometry.values).tolist() == shapely.to_wkb(areas.geometry.values).tolist()
