@@ -28,13 +28,13 @@ import shapely
 from .atomic import atomic_path
 from .errors import InputError
 from .pipeline import evaluate
+from .runner import Runner, client as _client
+from .rollup import (SUMMARY_COLUMNS, manifest_record, summary_frame, summary_rows, write_inputs, write_rollup,
+                     write_rollup_layers)
 from .study import Study, prepare
-from .standards import CATEGORIES
 
 __all__ = ["safe_name", "group_studies", "iter_group_studies", "group_names", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
 
-SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_surveyed",
-                   "communities_short", "population", "population_not_covered", "floor_area_gap_m2", "error"]
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -201,29 +201,6 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
     return h.hexdigest()
 
 
-def _summary(analysis, group: str, folder: str) -> list[dict]:
-    from .coverage import category_totals
-
-    comm = analysis.communities
-    rows = []
-    for category in CATEGORIES:
-        in_extent = comm[f"{category}_status"] != "not_surveyed"
-        # a category is surveyed in a group when its facility data cover at least one of the group's communities
-        surveyed = category in analysis.surveyed and bool(in_extent.any())
-        comm_s = comm.loc[in_extent]
-        rows.append({
-            "group": group, "folder": folder, "status": "ok", "category": category,
-            "communities": len(comm), "communities_surveyed": int(in_extent.sum()),
-            "communities_short": int((comm_s[f"{category}_status"] == "gap").sum()) if surveyed else None,
-            "population": float(comm["population"].sum()),
-            # the same total as the terminal, the figures and the map (geofacility.coverage.category_totals)
-            "population_not_covered": category_totals(comm, category)["not_covered"] if surveyed else None,
-            "floor_area_gap_m2": float(comm_s[f"{category}_gap_m2"].sum(min_count=1)) if surveyed else None,
-            "error": "",
-        })
-    return rows
-
-
 def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.DataFrame | None]:
     """Evaluate one group and write its ledger and map into ``folder``; the roll-up rows it contributes and its
     ledger table (what ledger.csv holds; a few kB, for the batch's coverage.gpkg).
@@ -244,7 +221,7 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
         with output_set(folder, expected=["ledger.xlsx", "ledger.csv", "map.html"], join=False):
             write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
             write_map(analysis, folder / "map.html")
-        return _summary(analysis, group, folder.name), ledger_table(analysis.communities)
+        return summary_rows(analysis, group, folder.name), ledger_table(analysis.communities)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         return _failed_rows(group, folder.name, len(study.communities), exc), None
 
@@ -264,58 +241,6 @@ class BatchResult:
     #: ``driver`` — the time this process worked while no group task could run (preparing, joining the capacity
     #: classes, the roll-up): the serial share is ``driver`` ÷ the one-worker ``wall``
     timings: dict = field(default_factory=dict)
-
-
-def _client(workers: int, scheduler: str | None):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        return Client(scheduler), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
-
-
-class _Done:
-    """A result computed in this process, standing for a Dask future where there is no cluster."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
-class _Runner:
-    """Where the groups' tasks run: in this process, or on a ``dask.distributed`` cluster (whose scheduler
-    retries a task whose worker died, on another worker). Also measures the time the batch's own process spends
-    while no task is running (the serial share of :mod:`benchmarks.bench_batch`)."""
-
-    def __init__(self, client=None):
-        self.client = client
-        self.workers = max(1, len((client.scheduler_info().get("workers") or {})) if client is not None else 1)
-
-    def scatter(self, value):
-        return _Done(value) if self.client is None else self.client.scatter(value, broadcast=True, hash=False)
-
-    def submit(self, fn, *args, key: str | None = None):
-        if self.client is None:
-            return _Done(fn(*(a.value if isinstance(a, _Done) else a for a in args)))
-        return self.client.submit(fn, *args, key=key, pure=False)
-
-    def map(self, fn, items: list) -> list:
-        """``fn`` over ``items``, results in order (the builtin map's contract, for the capacity solve)."""
-        if self.client is None or len(items) <= 1:
-            return [fn(item) for item in items]
-        return self.client.gather(self.client.map(fn, items, pure=False))
-
-    def completed(self, futures: list):
-        """The futures as they finish (in order here, where each finished when submitted)."""
-        if self.client is None:
-            yield from futures
-            return
-        from dask.distributed import as_completed
-
-        yield from as_completed(futures)
 
 
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
@@ -353,7 +278,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     if workers > 1 or scheduler:
         client, cluster = _client(workers, scheduler)
     try:
-        runner = _Runner(client)
+        runner = Runner(client)
         runner.timings = timings
         groups_started = time.perf_counter()
         if partitioned:
@@ -367,29 +292,14 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
             cluster.close()
     rollup_started = time.perf_counter()
     timings["groups"] = rollup_started - groups_started
-    rows = [r for g in names for r in results[g]["rows"]]
     tables = {g: results[g]["table"] for g in names if results[g]["table"] is not None}
     skipped = [g for g in names if results[g]["skipped"]]
-    order = {g: i for i, g in enumerate(names)}
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    summary = summary.sort_values(["group", "category"], key=lambda s: s.map(order) if s.name == "group" else
-                                  s.map({c: i for i, c in enumerate(CATEGORIES)}), kind="stable",
-                                  na_position="first").reset_index(drop=True)
-    summary["floor_area_gap_m2"] = pd.to_numeric(summary["floor_area_gap_m2"], errors="coerce").astype("float64")
-    # people and counts are whole numbers in summary.csv/.xlsx (4709, not 4709.0); people rounded to the nearest
-    for col in ("communities", "communities_surveyed", "communities_short", "population", "population_not_covered"):
-        summary[col] = pd.to_numeric(summary[col], errors="coerce").astype("float64").round().astype("Int64")
-    summary["error"] = summary["error"].fillna("")
+    summary = summary_frame([r for g in names for r in results[g]["rows"]], names)
     failed = sorted(set(summary.loc[summary["status"] == "failed", "group"]))
-    new_manifest = {"by": by, "groups": {}}
-    for group in names:
-        group_rows = [r for r in summary.to_dict("records") if r["group"] == group]
-        status = "failed" if group in failed else "ok"
-        new_manifest["groups"][group] = {"hash": results[group]["hash"], "status": status, "folder": folders[group],
-                                         "rows": _jsonable(group_rows)}
-    paths = _write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
-    paths.update(_write_batch_gpkg(study, folders, failed, tables, out, formats))
-    paths.update(_write_inputs(study, results, inputs.get("demand") if partitioned else None, out))
+    new_manifest = manifest_record(summary, by, names, folders, {g: results[g]["hash"] for g in names})
+    paths = write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
+    paths.update(write_rollup_layers(study, failed, tables, out, formats=formats))
+    paths.update(write_inputs(study, results, inputs.get("demand") if partitioned else None, out))
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -418,7 +328,7 @@ def _finish_group(group: str, part: Study, key: str | None, folder: Path, previo
     return {"rows": rows, "table": table, "hash": key, "skipped": False}
 
 
-def _run_prepared(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: _Runner,
+def _run_prepared(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: Runner,
                   step) -> dict:
     """The groups of a study prepared here (demand included): each sent its part, a few in flight per worker."""
     if study.settings.get("capacity_method", "none") != "none":
@@ -456,7 +366,7 @@ def _run_prepared(study: Study, by: str, names: list, folders: dict, out: Path, 
     return results
 
 
-def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: _Runner,
+def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Path, previous: dict, runner: Runner,
                      inputs: dict, step) -> dict:
     """The groups of a study whose demand each group reads and places itself (:mod:`geofacility.partition`).
 
@@ -562,93 +472,3 @@ def _remote_group(group, part, facilities, folder, key, previous):
     return _finish_group(group, replace(part, facilities=facilities), key, Path(folder), previous)
 
 
-def _jsonable(rows: list[dict]) -> list[dict]:
-    clean = []
-    for row in rows:
-        clean.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()})
-    return clean
-
-
-def _write_rollup(summary: pd.DataFrame, study: Study, by: str, folders: dict, out: Path, title: str) -> dict:
-    from openpyxl import Workbook
-
-    paths = {"summary_csv": out / "summary.csv", "summary_xlsx": out / "summary.xlsx", "index": out / "index.html"}
-    with atomic_path(paths["summary_csv"]) as tmp:
-        summary.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n", float_format="%.1f")
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "汇总 summary"
-    header = ["组 group", "文件夹 folder", "状态 status", "类别 category", "社区数 communities",
-              "已调查社区 communities surveyed", "未达标社区 communities short", "人口 population", "未覆盖人口 population not covered",
-              "面积缺口 m² floor-area gap", "错误 error"]
-    ws.append(header)
-    from .ledger import safe_cell_text
-
-    for record in summary.itertuples(index=False):
-        ws.append([safe_cell_text(v) if isinstance(v, str) else (None if pd.isna(v) else v) for v in record])
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = ws.dimensions
-    with atomic_path(paths["summary_xlsx"]) as tmp:
-        wb.save(tmp)
-    from .maps import write_overview
-
-    write_overview(study.communities, summary, by=by, folders=folders, path=paths["index"], title=title)
-    return paths
-
-
-def _write_inputs(study: Study, results: dict, demand, out: Path) -> dict:
-    """``inputs.csv`` (per input file: rows read = rows used + rows reported) and ``warnings.csv`` (every input
-    warning of the batch, once) at the roll-up. A partitioned batch's demand file is accounted from its groups:
-    the rows a group used, those a group reported, and those no group read or kept — farther than the snapping
-    distance from every community, or without coordinates — listed here."""
-    from .read.files import count_rows
-    from .study import ACCOUNTING_COLUMNS
-
-    log_frame = study.log.to_frame()
-    accounting = study.accounting if study.accounting is not None else pd.DataFrame(columns=ACCOUNTING_COLUMNS)
-    frames = [log_frame]
-    if demand is not None:
-        label = str(demand)
-        used = np.unique(np.concatenate([np.asarray(r.get("used", []), dtype=np.int64) for r in results.values()]
-                                        or [np.arange(0)]))
-        warned = pd.concat([r["warnings"] for r in results.values() if r.get("warnings") is not None] or
-                           [pd.DataFrame(columns=log_frame.columns)], ignore_index=True).drop_duplicates()
-        reported = set(pd.to_numeric(warned["row"], errors="coerce").dropna().astype(int)) - set(used.tolist())
-        total = count_rows(demand)
-        lost = np.setdiff1d(np.arange(1, total + 1), np.r_[used, np.fromiter(reported, dtype=np.int64)])
-        extra = pd.DataFrame({"file": label, "row": lost.astype(str), "severity": "warning",
-                              "message": "in no group: more than the snapping distance outside every community, or "
-                                         "without coordinates; row not used",
-                              "message_zh": "不属于任何组：距所有社区超过吸附距离，或没有坐标；本行未采用"})
-        frames += [warned, extra]
-        accounting = pd.concat([accounting, pd.DataFrame([{
-            "file": label, "rows_read": total, "rows_used": len(used), "rows_reported": len(reported) + len(lost),
-            "rows_unaccounted": 0}])], ignore_index=True)
-    warnings = pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
-    paths = {"inputs": out / "inputs.csv", "warnings": out / "warnings.csv"}
-    with atomic_path(paths["inputs"]) as tmp:
-        accounting.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
-    with atomic_path(paths["warnings"]) as tmp:
-        warnings.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
-    return paths
-
-
-def _write_batch_gpkg(study: Study, folders: dict, failed: list[str], done: dict, out: Path,
-                      formats=("gpkg",)) -> dict[str, Path]:
-    """``coverage.gpkg`` (and/or ``coverage.parquet``) of the batch: layer ``communities``, every group's ledger
-    rows (as the groups returned them: a skipped group's read back from its ledger.csv where it ran) with the group
-    and the community boundary; their paths by format."""
-    from .ledger import write_rollup_layer
-
-    tables = []
-    for group, folder in folders.items():
-        if group in failed:
-            continue
-        table = done[group]
-        tables.append(table.assign(group=group)[["group", *table.columns]])
-    columns = ["group", *(tables[0].columns[1:] if tables else [])]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-    geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))
-    frame = gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
-                             crs=study.crs)
-    return write_rollup_layer(frame, out, formats=formats)
