@@ -29,8 +29,8 @@ from .atomic import atomic_path
 from .errors import InputError
 from .pipeline import evaluate
 from .runner import Runner, client as _client
-from .rollup import (SUMMARY_COLUMNS, manifest_record, summary_frame, summary_rows, write_inputs, write_rollup,
-                     write_rollup_layers)
+from .rollup import (SUMMARY_COLUMNS, input_tables, manifest_record, rollup_layer, summary_frame, summary_rows,
+                     write_inputs, write_rollup)
 from .study import Study, prepare
 
 __all__ = ["safe_name", "group_studies", "iter_group_studies", "group_names", "run_group", "facilities_within_reach", "batch", "BatchResult", "SUMMARY_COLUMNS"]
@@ -244,11 +244,13 @@ class BatchResult:
 
 
 def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = None, force: bool = False,
-          progress=None, formats=("gpkg",), **inputs) -> BatchResult:
+          progress=None, formats=("gpkg",), out_db=None, **inputs) -> BatchResult:
     """Run :func:`run_group` for every value of ``by`` and write the roll-up (``summary.csv``/``.xlsx``),
     ``index.html``, ``manifest.json``, ``inputs.csv``/``warnings.csv`` (the input rows accounted) and the roll-up
     layer in ``formats`` (``coverage.gpkg`` and/or ``coverage.parquet``:
-    :func:`geofacility.ledger.write_rollup_layer`) into ``out``. ``inputs`` are :func:`geofacility.study.prepare`'s.
+    :func:`geofacility.ledger.write_rollup_layer`) into ``out``; ``out_db`` (``postgresql://…?schema=NAME``): the
+    roll-up layer, summary, warnings and input accounting into that PostGIS schema too, replaced there as one set.
+    ``inputs`` are :func:`geofacility.study.prepare`'s.
 
     With a demand file read by bounding box (GeoPackage, GeoParquet, Shapefile, FlatGeobuf, PostGIS) or none, at
     straight-line distance, each group reads and places its own homes where it runs (:mod:`geofacility.partition`):
@@ -298,8 +300,18 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     failed = sorted(set(summary.loc[summary["status"] == "failed", "group"]))
     new_manifest = manifest_record(summary, by, names, folders, {g: results[g]["hash"] for g in names})
     paths = write_rollup(summary, study, by, folders, out, inputs.get("study") or study.settings.get("study", ""))
-    paths.update(write_rollup_layers(study, failed, tables, out, formats=formats))
-    paths.update(write_inputs(study, results, inputs.get("demand") if partitioned else None, out))
+    from .ledger import write_rollup_layer
+
+    layer = rollup_layer(study, failed, tables)
+    paths.update(write_rollup_layer(layer, out, formats=formats))
+    accounting, warnings = input_tables(study, results, inputs.get("demand") if partitioned else None)
+    paths.update(write_inputs(accounting, warnings, out))
+    if out_db is not None:  # the same tables into a PostGIS schema, replaced there as one set
+        from .ledger.postgis import write_tables
+
+        tables_db = write_tables(out_db, {"communities": layer, "summary": summary, "warnings": warnings,
+                                          "inputs": accounting})
+        paths.update({f"db_{name}": table for name, table in tables_db.items()})
     with atomic_path(manifest_path) as tmp:
         tmp.write_text(json.dumps(new_manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                        encoding="utf-8")

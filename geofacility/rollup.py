@@ -1,8 +1,8 @@
 """The batch's roll-up, a reduction over its groups' results: each group returns its summary rows and its ledger
 table (a few kB); nothing a group wrote is read back here. :func:`summary_frame` orders the rows,
-:func:`write_rollup` writes ``summary.csv``/``.xlsx`` and ``index.html``, :func:`write_rollup_layers` the whole
-run's ``coverage.gpkg``/``.parquet`` (the groups' ledger rows with the community outlines), :func:`write_inputs`
-the input accounting (``inputs.csv``, ``warnings.csv``: for a partitioned batch the demand file's rows from its
+:func:`write_rollup` writes ``summary.csv``/``.xlsx`` and ``index.html``, :func:`rollup_layer` is the whole
+run's ``coverage.gpkg``/``.parquet`` layer (the groups' ledger rows with the community outlines),
+:func:`input_tables`/:func:`write_inputs` the input accounting (``inputs.csv``, ``warnings.csv``: for a partitioned batch the demand file's rows from its
 groups), :func:`manifest_record` what ``manifest.json`` keeps per group.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pandas as pd
 from .atomic import atomic_path
 from .standards import CATEGORIES
 
-__all__ = ["SUMMARY_COLUMNS", "summary_rows", "summary_frame", "manifest_record", "write_rollup",
-           "write_rollup_layers", "write_inputs"]
+__all__ = ["SUMMARY_COLUMNS", "summary_rows", "summary_frame", "manifest_record", "write_rollup", "rollup_layer",
+           "input_tables", "write_inputs"]
 
 SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_surveyed",
                    "communities_short", "population", "population_not_covered", "floor_area_gap_m2", "error"]
@@ -107,11 +107,11 @@ def write_rollup(summary: pd.DataFrame, study, by: str, folders: dict, out: Path
     return paths
 
 
-def write_inputs(study, results: dict, demand, out: Path) -> dict:
-    """``inputs.csv`` (per input file: rows read = rows used + rows reported) and ``warnings.csv`` (every input
-    warning of the batch, once) at the roll-up. A partitioned batch's demand file is accounted from its groups:
-    the rows a group used, those a group reported, and those no group read or kept — farther than the snapping
-    distance from every community, or without coordinates — listed here."""
+def input_tables(study, results: dict, demand) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The batch's input accounting (per input file: rows read = rows used + rows reported) and every input
+    warning, once. A partitioned batch's demand file is accounted from its groups: the rows a group used, those a
+    group reported, and those no group read or kept — farther than the snapping distance from every community, or
+    without coordinates — listed here."""
     from .read.files import count_rows
     from .study import ACCOUNTING_COLUMNS
 
@@ -135,7 +135,11 @@ def write_inputs(study, results: dict, demand, out: Path) -> dict:
         accounting = pd.concat([accounting, pd.DataFrame([{
             "file": label, "rows_read": total, "rows_used": len(used), "rows_reported": len(reported) + len(lost),
             "rows_unaccounted": 0}])], ignore_index=True)
-    warnings = pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
+    return accounting, pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def write_inputs(accounting: pd.DataFrame, warnings: pd.DataFrame, out: Path) -> dict:
+    """``inputs.csv`` and ``warnings.csv`` (:func:`input_tables`) at the roll-up."""
     paths = {"inputs": out / "inputs.csv", "warnings": out / "warnings.csv"}
     with atomic_path(paths["inputs"]) as tmp:
         accounting.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
@@ -144,13 +148,9 @@ def write_inputs(study, results: dict, demand, out: Path) -> dict:
     return paths
 
 
-def write_rollup_layers(study, failed: list[str], done: dict, out: Path, *,
-                        formats=("gpkg",)) -> dict[str, Path]:
-    """``coverage.gpkg`` (and/or ``coverage.parquet``) of the batch: layer ``communities``, every group's ledger
-    rows (as the groups returned them: a skipped group's read back from its ledger.csv where it ran) with the group
-    and the community boundary; their paths by format."""
-    from .ledger import write_rollup_layer
-
+def rollup_layer(study, failed: list[str], done: dict) -> gpd.GeoDataFrame:
+    """The batch's ``communities`` layer: every group's ledger rows (as the groups returned them: a skipped group's
+    read back from its ledger.csv where it ran) with the group and the community boundary."""
     tables = []
     for group, table in done.items():  # in the groups' order
         if group in failed:
@@ -159,6 +159,5 @@ def write_rollup_layers(study, failed: list[str], done: dict, out: Path, *,
     columns = ["group", *(tables[0].columns[1:] if tables else [])]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     geometry = pd.Series(study.communities.geometry.to_numpy(), index=study.communities["community_id"].astype(str))
-    frame = gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
-                             crs=study.crs)
-    return write_rollup_layer(frame, out, formats=formats)
+    return gpd.GeoDataFrame(table, geometry=table["community_id"].astype(str).map(geometry).to_numpy(),
+                            crs=study.crs)

@@ -427,3 +427,46 @@ def test_cli_missing_table_is_one_line(server, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no table xicheng.nosuch" in lines[0] and lines[0].startswith(f"error: {url}")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------------- batch
+
+
+def test_batch_reads_homes_per_group_from_postgis_and_writes_the_rollup_to_a_schema(server, tmp_path):
+    """The sample's homes in PostGIS: each street's group reads its own by bounding box; the per-street ledgers
+    equal those of the batch from the files, and the roll-up lands in the schema (one row per community)."""
+    from geofacility.read import read_layer
+
+    homes = read_layer(SAMPLE / "compounds.csv").drop(columns=["source_file", "source_row"])
+    homes.insert(0, "gid", np.arange(1, len(homes) + 1))
+    engine = server.engine()
+    homes.rename_geometry("geom").to_postgis("compounds", engine, schema="xicheng", index=False,
+                                             if_exists="replace")
+    import sqlalchemy
+
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE xicheng.compounds ADD PRIMARY KEY (gid)"))
+    env = server.env()
+    common = ("batch", "--by", "town", "--facilities", f"education={SAMPLE / 'primary_schools.csv'}", "--towns",
+              SAMPLE / "streets.geojson", "--jurisdiction", "北京市西城区", "--study", "北京市西城区", "--quiet")
+    files = _cli(*common, "--communities", SAMPLE / "communities.geojson", "--demand", SAMPLE / "compounds.csv",
+                 "--out", tmp_path / "files", env=env, cwd=tmp_path)
+    assert files.returncode == 0, files.stderr
+    db = _cli(*common, "--communities", server.url(table="xicheng.communities"), "--demand",
+              server.url(table="xicheng.compounds"), "--out", tmp_path / "db", "--out-db",
+              server.url(schema="batch"), env=env, cwd=tmp_path)
+    assert db.returncode == 0, db.stderr
+    streets = sorted(p.name for p in (tmp_path / "files").iterdir() if p.is_dir())
+    assert len(streets) == 15
+    for street in streets:  # the homes' rows are numbered differently (table keys, CSV lines): not compared
+        assert (tmp_path / "db" / street / "ledger.csv").read_bytes() == \
+            (tmp_path / "files" / street / "ledger.csv").read_bytes(), street
+    rollup = gpd.read_postgis("SELECT * FROM batch.communities", engine, geom_col="geometry")
+    summary = pd.read_sql("SELECT * FROM batch.summary", engine)
+    inputs = pd.read_sql("SELECT * FROM batch.inputs", engine)
+    engine.dispose()
+    assert len(rollup) == len(gpd.read_file(SAMPLE / "communities.geojson"))
+    assert sorted(summary["group"].unique()) == sorted(pd.read_csv(tmp_path / "files" / "summary.csv")["group"]
+                                                       .unique())
+    demand_row = inputs.loc[inputs["file"].str.contains("compounds")].iloc[0]
+    assert demand_row["rows_read"] == len(homes) == demand_row["rows_used"] + demand_row["rows_reported"]

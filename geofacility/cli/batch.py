@@ -24,6 +24,10 @@ def batch_command(
     out: Annotated[Path, typer.Option(help="Output folder: one sub-folder per group, summary.csv/.xlsx, "
                                            "index.html, manifest.json.")] = Path("output/batch"),
     formats: GeoFormat = "gpkg",
+    out_db: Annotated[Optional[str], typer.Option(
+        help="Also write the roll-up layer, the summary, the warnings and the input accounting into a PostGIS "
+             "schema, replacing the earlier set there as one: postgresql://[USER@]HOST[:PORT]/DB?schema=NAME "
+             "(the password from PGPASSWORD, ~/.pgpass or a service file).")] = None,
     **options,
 ) -> None:
     """The analysis per town/street (or any column): each group's ledger and map, a roll-up, an overview and one
@@ -36,12 +40,13 @@ def batch_command(
     from rich.progress import Progress
 
     from ..batch import batch as run_batch
+    from ..masking import mask_secrets
     from ..ledger import geo_files, geo_formats
 
     formats = geo_formats(formats)
     kwargs = _prepare_kwargs(**options)
-    with _outputs(out, "summary.csv", "summary.xlsx", "index.html", *geo_files(formats), "manifest.json",
-                  "run.json") as outputs, Progress(console=console, disable=options["quiet"]) as bar:
+    with _outputs(out, "summary.csv", "summary.xlsx", "index.html", *geo_files(formats), "inputs.csv",
+                  "warnings.csv", "manifest.json", "run.json") as outputs, Progress(console=console, disable=options["quiet"]) as bar:
         for role in ("communities", "facilities", "demand", "towns", "network", "standards", "aliases"):
             value = kwargs.get(role)
             outputs.note_inputs(role, [v[0] if isinstance(v, tuple) else v for v in value]
@@ -52,8 +57,9 @@ def batch_command(
             bar.update(task, completed=done, total=total, description=f"{group}")
 
         result = run_batch(by=by, out=out, workers=workers, scheduler=scheduler, force=force, progress=step,
-                           formats=formats, **kwargs)
-        outputs.note_settings({"by": by, "workers": workers, "scheduler": scheduler, "force": force})
+                           formats=formats, out_db=out_db, **kwargs)
+        outputs.note_settings({"by": by, "workers": workers, "scheduler": scheduler, "force": force,
+                               **({"out_db": mask_secrets(out_db)} if out_db else {})})
     if not options["quiet"]:
         groups = result.summary["group"].nunique()
         console.print(f"{groups} groups by {by}: {groups - len(result.skipped) - len(result.failed)} run, "

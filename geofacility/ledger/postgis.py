@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..masking import mask_secrets
 from .table import _sorted_communities, _typed
 
-__all__ = ["write_postgis", "DB_TABLES", "DEFAULT_SCHEMA"]
+__all__ = ["write_postgis", "write_tables", "DB_TABLES", "DEFAULT_SCHEMA"]
 
 #: the tables of one set, in the order written
 DB_TABLES = ("communities", "warnings", "run")
@@ -88,10 +88,23 @@ def write_postgis(analysis, url, *, schema: str | None = None, run: dict | None 
     ``schema=``, else :data:`DEFAULT_SCHEMA`) is created when missing. ``run``: ``run.json``'s contents (the
     command line's output set gives them). Returns the tables written by name, as ``SCHEMA.TABLE``; InputError
     when the database cannot be written (no connection, no PostGIS, a view in the way, no extra installed)."""
-    from ..read.postgis import DatabaseSource, _database_error, connect, is_database, quote_ident
+    from ..read.postgis import DatabaseSource, is_database
 
     if not is_database(str(url)):
         raise InputError(f"--out-db {mask_secrets(url)}: give a database as postgresql://[USER@]HOST[:PORT]/DB?schema=NAME")
+    src = DatabaseSource(url)
+    ordered = _sorted_communities(analysis.communities)
+    layer = gpd.GeoDataFrame(_typed(ordered), geometry=ordered.geometry.to_numpy(), crs=analysis.crs)
+    return write_tables(src, {"communities": layer, "warnings": pd.DataFrame(analysis.warnings)},
+                        schema=schema, run=_run_record(analysis, run))
+
+
+def write_tables(url, tables: dict, *, schema: str | None = None, run: pd.DataFrame | None = None) -> dict[str, str]:
+    """Write ``tables`` (name → DataFrame, or GeoDataFrame: a geometry column with a spatial index) and the
+    ``run`` record into a PostGIS schema, replacing the earlier tables of those names as one set (one
+    transaction); text masked of passwords. What :func:`write_postgis` and ``geofacility batch --out-db`` use."""
+    from ..read.postgis import DatabaseSource, _database_error, connect, quote_ident
+
     src = DatabaseSource(url)
     schema = schema or src.out_schema or DEFAULT_SCHEMA
     try:
@@ -101,15 +114,19 @@ def write_postgis(analysis, url, *, schema: str | None = None, run: dict | None 
     except ImportError as exc:
         raise InputError(f"{src}: writing to PostGIS needs the postgis extra ({exc.name} is not installed): "
                          "pip install geofacility[postgis]") from None
-    ordered = _sorted_communities(analysis.communities)
-    layer = gpd.GeoDataFrame(_typed(ordered), geometry=ordered.geometry.to_numpy(), crs=analysis.crs)
-    communities, geometry_type = _geometry_frame(layer)
-    warnings = pd.DataFrame(analysis.warnings).copy()
-    for column in warnings.columns:
-        if warnings[column].dtype == object or pd.api.types.is_string_dtype(warnings[column]):
-            warnings[column] = warnings[column].map(lambda v: v if v is None or pd.isna(v) else mask_secrets(v))
-    frames = {"communities": (communities, {"geometry": geometry_type}), "warnings": (warnings, None),
-              "run": (_run_record(analysis, run), {"run": JSONB()})}
+    frames = {}
+    for name, table in tables.items():
+        if isinstance(table, gpd.GeoDataFrame):
+            frame, geometry_type = _geometry_frame(table)
+            frames[name] = (frame, {"geometry": geometry_type})
+            continue
+        frame = pd.DataFrame(table).copy()
+        for column in frame.columns:
+            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+                frame[column] = frame[column].map(lambda v: v if v is None or pd.isna(v) else mask_secrets(v))
+        frames[name] = (frame, None)
+    if run is not None:
+        frames["run"] = (run, {"run": JSONB()})
     stage = f"_geofacility_{secrets.token_hex(4)}_"
     s = quote_ident(schema)
     engine = connect(src, purpose="writing results to PostGIS")
@@ -121,7 +138,7 @@ def write_postgis(analysis, url, *, schema: str | None = None, run: dict | None 
             conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
             for name, (frame, dtype) in frames.items():
                 frame.to_sql(stage + name, conn, schema=schema, index=False, dtype=dtype, method=_copy)
-            for name in DB_TABLES:
+            for name in frames:
                 conn.execute(text(f"DROP TABLE IF EXISTS {s}.{quote_ident(name)}"))
                 conn.execute(text(f"ALTER TABLE {s}.{quote_ident(stage + name)} RENAME TO {quote_ident(name)}"))
                 for (index,) in conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s AND "
@@ -141,4 +158,4 @@ def write_postgis(analysis, url, *, schema: str | None = None, run: dict | None 
         raise err from None
     finally:
         engine.dispose()
-    return {name: f"{schema}.{name}" for name in DB_TABLES}
+    return {name: f"{schema}.{name}" for name in frames}
