@@ -402,6 +402,8 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     flows = {g: None for g in names}
     if study.settings.get("capacity_method", "none") != "none":
         flows = _solve_capacity(study, plans, shared, source, runner)
+    if runner.client is not None:  # each group's part of the solve sent once, not inside its task
+        flows = {g: f if f is None else runner.client.scatter(f) for g, f in flows.items()}
     futures, group_of = [], {}
     for group, rows, halo in plans:
         future = runner.submit(_partitioned_group, shared, group, rows, halo, source, flows[group],
@@ -416,8 +418,53 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     return results
 
 
-def _solve_capacity(study, plans, shared, source, runner) -> dict:
-    raise NotImplementedError("capacity in a partitioned batch: pending the components solve")
+def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -> dict:
+    """The whole study's capacity allocation from its groups (:mod:`geofacility.capacity_groups`): each group
+    lists its homes' classes where it runs, this process joins them, the reach graph's components are solved on
+    the workers; each group gets the solved rows of its own communities."""
+    import time
+
+    from .capacity_groups import capacity_plan, solve_plans
+
+    checks = capacity_plan(study)
+    futures = [runner.submit(_group_classes, shared, group, rows, halo, source, checks, key=f"classes-{group}")
+               for group, rows, halo in plans]
+    found = [f.result() for f in futures]
+    started = time.perf_counter()
+    solving = [0.0]
+
+    def timed_map(fn, items):
+        t = time.perf_counter()
+        try:
+            return runner.map(fn, items)
+        finally:
+            solving[0] += time.perf_counter() - t
+
+    solved = solve_plans(study, checks, found, method=study.settings["capacity_method"], log=study.log,
+                         map=timed_map if runner.client is not None else None)
+    # what each group needs: its communities' solved rows (not the whole study's)
+    group_of = {cid: g for g, rows, _ in plans for cid in study.communities["community_id"].iloc[rows]}
+    split = {g: {} for g, _, _ in plans}
+    for key, plan in solved.items():
+        if plan.flows is None:
+            for g in split:
+                split[g][key] = plan
+            continue
+        owner = plan.flows["community_id"].map(group_of)
+        for g, rows in plan.flows.groupby(owner.to_numpy(), sort=False).indices.items():
+            split[g][key] = replace(plan, flows=plan.flows.iloc[rows].reset_index(drop=True))
+        for g in split:
+            split[g].setdefault(key, replace(plan, flows=plan.flows.iloc[:0]))
+    runner.timings["join"] += time.perf_counter() - started - (solving[0] if runner.client is not None else 0.0)
+    return split
+
+
+def _group_classes(study: Study, group: str, rows, halo, source, checks: dict) -> dict:
+    """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their classes."""
+    from .capacity_groups import group_classes
+
+    part, _ = _group_study(study, rows, halo, source)
+    return group_classes(part, checks)
 
 
 def _group_study(study: Study, rows: np.ndarray, halo: np.ndarray, source) -> Study:
@@ -445,9 +492,9 @@ def _partitioned_group(study: Study, group: str, rows, halo, source, flows, fold
         rows_ = _failed_rows(group, Path(folder).name, len(rows), exc)
         return {"rows": rows_, "table": None, "hash": None, "skipped": False, "used": np.arange(0), "warnings": None}
     if flows is not None:
-        from .capacity import group_capacity_from_classes
+        from .capacity_groups import group_results
 
-        part = replace(part, capacity=group_capacity_from_classes(part, flows))
+        part = replace(part, capacity=group_results(part, flows, method=part.settings["capacity_method"]))
     key = _hash(part)
     result = _finish_group(group, part, key, Path(folder), {group: previous} if previous else {})
     result["used"] = used

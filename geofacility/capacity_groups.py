@@ -1,0 +1,150 @@
+"""Capacity in a partitioned batch: the whole study's allocation, computed from its groups without ever holding all
+the homes in one place (:mod:`geofacility.capacity` does it on one analysis; both run the same three steps of
+:mod:`geofacility.allocation`, so the numbers are the same).
+
+1. :func:`capacity_plan` (the batch's process): per standard with a radius, its facilities in ``facility_id`` order.
+2. :func:`group_classes` (each group, where it runs): its homes' (home, facility) pairs within the radius, grouped
+   into classes keyed by (community, facility set) — a group of whole communities lists exactly its rows of the
+   whole study's class table.
+3. :func:`solve_plans` (the batch's process, the transport problems on the workers): the groups' tables joined,
+   each facility's capacity, the demand within its reach (and its 2SFCA supply ratio), and the reach graph's
+   components solved (:func:`geofacility.allocation.solve_classes`, its ``map`` a Dask client's).
+4. :func:`group_results` (each group): its homes seated from its classes' flows, and its
+   :class:`~geofacility.capacity.CapacityResult` per standard, what :func:`geofacility.capacity.apply_capacity`
+   takes as ``precomputed``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import WarningLog
+
+__all__ = ["CheckPlan", "capacity_plan", "group_classes", "solve_plans", "group_results"]
+
+
+@dataclass
+class CheckPlan:
+    """One standard's allocation across a partitioned batch: its facilities (``facility_id`` order) and, once
+    solved, their capacities and the flows."""
+
+    check: object
+    facility_ids: np.ndarray
+    capacity: np.ndarray | None = None
+    source: np.ndarray | None = None
+    catchment: np.ndarray | None = None  # residents within reach of each facility (the whole study's)
+    allocated: np.ndarray | None = None  # residents seated at each facility (allocate)
+    flows: pd.DataFrame | None = None  # the solved class table (allocate)
+
+
+def _key(check) -> tuple[str, str]:
+    return (check.category, check.subcategory)
+
+
+def _facilities(study, check):
+    from .coverage import facility_checks
+
+    fac = study.facilities.loc[facility_checks(study.facilities, study.checks)[check]]
+    return fac.iloc[np.argsort(fac["facility_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def capacity_plan(study) -> dict:
+    """Per standard with a radius of a surveyed category (keyed ``(category, subcategory)``): its facilities."""
+    plans = {}
+    for check in study.checks:
+        if check.category in study.surveyed and check.radius_m:
+            fac = _facilities(study, check)
+            plans[_key(check)] = CheckPlan(check=check, facility_ids=fac["facility_id"].astype(str).to_numpy())
+    return plans
+
+
+def _pairs(part, check):
+    from .distance import pairs_within
+
+    fac = _facilities(part, check)
+    d_idx, f_idx, dist = pairs_within(part.demand.geometry.values, fac.geometry.values, check.radius_m)
+    return fac, d_idx, f_idx, dist
+
+
+def _classes(part, check):
+    from .allocation import demand_classes
+
+    fac, d_idx, f_idx, dist = _pairs(part, check)
+    weight = part.demand["weight"].to_numpy(dtype="float64")
+    classes = demand_classes(d_idx, f_idx, dist, weight, part.demand["community_id"].to_numpy(dtype=object),
+                             fac["facility_id"].astype(str).to_numpy(), home_id=part.demand["demand_id"].to_numpy())
+    return fac, d_idx, f_idx, dist, classes
+
+
+def group_classes(part, plans: dict) -> dict:
+    """A group's class tables by standard, and its communities' people and households (a community without a
+    population takes its homes' sum, so the whole study's people per household is known only from the groups)."""
+    tables = {key: _classes(part, plan.check)[4].table for key, plan in plans.items()}
+    people = part.communities[["community_id", "population", "households"]].reset_index(drop=True)
+    return {"classes": tables, "people": people}
+
+
+def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: WarningLog, map=None) -> dict:
+    """Join the groups' class tables (``found``: :func:`group_classes` of every group) and solve each standard;
+    a standard whose facilities' capacities are unknown is dropped with the warning a whole run gives."""
+    from .allocation import solve_classes
+    from .capacity import facility_capacity, unknown_capacity_warning
+
+    people = pd.concat([f["people"] for f in found], ignore_index=True)
+    pop, hh = people["population"].sum(), people["households"].sum(min_count=1)
+    people_per_household = float(pop / hh) if hh and hh > 0 else None
+    solved = {}
+    for key, plan in plans.items():
+        fac = _facilities(study, plan.check)
+        cap, source = facility_capacity(fac, plan.check, people_per_household=people_per_household)
+        if np.isnan(cap).any():
+            unknown_capacity_warning(fac.loc[np.isnan(cap)], plan.check, log)
+            continue
+        table = pd.concat([f["classes"][key] for f in found], ignore_index=True)
+        fids = plan.facility_ids
+        # people within reach of each facility: each class's people once per facility it reaches
+        reach = table.groupby(table["facility_id"].astype(str))["people"].sum()
+        catchment = reach.reindex(fids, fill_value=0.0).to_numpy(dtype="float64")
+        flows = allocated = None
+        if method == "allocate":
+            result = solve_classes(table, pd.Series(cap, index=fids), map=map)
+            flows, allocated = result.classes, result.allocated.reindex(fids).to_numpy(dtype="float64")
+        solved[key] = CheckPlan(check=plan.check, facility_ids=fids, capacity=cap, source=source,
+                                catchment=catchment, allocated=allocated, flows=flows)
+    return solved
+
+
+def group_results(part, solved: dict, *, method: str) -> dict:
+    """A group's :class:`~geofacility.capacity.CapacityResult` per standard, from the whole study's solve: its
+    homes seated nearest first within their classes (allocate) or given their 2SFCA access, its communities'
+    split scaled to their population, and the facilities with their whole-study capacity, demand and load."""
+    from .allocation import seat_homes
+    from .capacity import CapacityResult, split_tables
+
+    results = {}
+    for key, plan in solved.items():
+        fac, d_idx, f_idx, dist, classes = _classes(part, plan.check)
+        cap = plan.capacity
+        weight = part.demand["weight"].to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(plan.catchment > 0, cap / plan.catchment, np.nan)
+        access = np.bincount(d_idx, weights=np.nan_to_num(ratio[f_idx]), minlength=len(weight))
+        if method == "allocate":
+            mine = plan.flows["community_id"].isin(set(part.communities["community_id"]))
+            served = seat_homes(classes, plan.flows.loc[mine])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                load = np.where(cap > 0, plan.allocated / cap, 0.0)
+            allocated = plan.allocated
+        else:
+            served = weight * np.minimum(1.0, access)
+            allocated = np.full(len(cap), np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                load = np.where(cap > 0, plan.catchment / cap, np.where(plan.catchment > 0, np.inf, 0.0))
+        state, communities, facilities = split_tables(part.communities, part.demand, fac, plan.check, d_idx, served,
+                                                      access, cap, plan.source, plan.catchment, ratio, allocated,
+                                                      load)
+        results[key] = CapacityResult(category=plan.check.category, check=plan.check, method=method,
+                                      communities=communities, facilities=facilities, demand_state=state)
+    return results
