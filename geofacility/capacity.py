@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .distance import pairs_within
 from .errors import InputError, WarningLog
+from .reach import reach_pairs
 from .read.files import available_memory
 from .standards import CATEGORY_SHORT_ZH, Check
 
@@ -247,20 +247,6 @@ def _expected_pairs(demand: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, radius: flo
     minx, miny, maxx, maxy = demand.total_bounds
     area = max((maxx - minx + 2 * radius) * (maxy - miny + 2 * radius), 1.0)
     return len(demand) * len(fac) * min(1.0, np.pi * radius * radius / area)
-
-
-def reach_pairs(measure, points, facility_points, radius: float, *, snapped=None):
-    """(point index, facility index, metres) for every pair within ``radius`` by ``measure``: straight line, or on
-    foot (a WalkingDistance; ``snapped``: the points already snapped to its network)."""
-    from .network import WalkingDistance, nearest_facility_matrix, snap_points
-
-    if isinstance(measure, WalkingDistance):
-        origin = snapped if snapped is not None else snap_points(measure.network, np.asarray(points),
-                                                                   measure.max_snap_m)
-        snap = snap_points(measure.network, np.asarray(facility_points), measure.max_snap_m)
-        chunk = int(max(1, min(64, 20_000_000 // max(1, len(points)))))  # a dense chunk × points block ≤ 160 MB
-        return nearest_facility_matrix(measure.network, origin, snap, radius, chunk=chunk)
-    return pairs_within(points, facility_points, radius)
 
 
 def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float, category: str):
