@@ -239,11 +239,19 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
             load = np.where(cap > 0, catchment / cap, np.where(catchment > 0, np.inf, 0.0))
     else:
         # the three steps a batch runs on its groups (geofacility.allocation), here on the whole analysis
+        # homes in demand_id order (what home_id= does), sorted once for all the checks of the analysis
+        key = ("demand_id order", id(demand))
+        cache = pairs_cache if pairs_cache is not None else {}
+        if key not in cache:
+            order = np.argsort(demand["demand_id"].astype(str).to_numpy(), kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            cache[key] = (order, rank, demand["community_id"].to_numpy(dtype=object)[order])
+        order, rank, community = cache[key]
         fids = fac["facility_id"].astype(str).to_numpy()
-        classes = demand_classes(d_idx, f_idx, dist, weight, demand["community_id"].to_numpy(dtype=object), fids,
-                                 home_id=demand["demand_id"].to_numpy())
+        classes = demand_classes(rank[d_idx], f_idx, dist, weight[order], community, fids)
         solved = solve_classes(classes.table, pd.Series(cap, index=fids), time_limit=time_limit)
-        served = seat_homes(classes, solved.classes)
+        served = seat_homes(classes, solved.classes)[rank]
         allocated = solved.allocated.reindex(fids).to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, allocated / cap, 0.0)
