@@ -16,10 +16,12 @@ by one of two documented methods:
 
 ``allocate`` (default) — a transport problem solved exactly with HiGHS: the most people that can be served within
    every facility's capacity and radius (max flow), then, among those allocations, the one with the least total
-   distance (each facility fills with its nearest residents first). Homes that reach exactly the same facilities
-   are one group in it (their people summed, their distances people-weighted means): the problem shrinks from
-   millions of pairs to thousands with the same most people served; a group's seats then go to its homes nearest
-   to the facilities it was allocated. The people it reports over capacity are people no assignment can seat.
+   distance (each facility fills with its nearest residents first). Homes of one community that reach exactly the
+   same facilities are one class in it (their people summed, their distances people-weighted means), and the
+   problem falls apart into the connected components of the class ↔ facility graph, each solved on its own
+   (:mod:`geofacility.allocation`, the steps a batch spreads over its groups): from millions of pairs to
+   thousands, with the same most people served; a class's seats then go to its homes nearest to the facilities it
+   was allocated. The people it reports over capacity are people no assignment can seat.
 
 ``2sfca`` — the two-step floating catchment area method (Luo & Wang 2003): each facility's supply ratio
    Rⱼ = Sⱼ / Σ Dᵢ over the demand within its radius, and each home's access Aᵢ = Σ Rⱼ over the facilities within
@@ -35,9 +37,6 @@ Per community (summed over its demand points and scaled to its population, like 
 ``over_capacity`` (within reach of a facility of the category, but the facilities in reach are full) and
 ``out_of_reach``. Per facility: capacity, where it came from, the demand within its radius and its load
 (demand ÷ capacity for 2SFCA; allocated ÷ capacity for ``allocate``).
-
-Over the house's ~500 lines (about 550): one concern — the capacities, the transport problem and 2SFCA,
-the columns they fill — whose parts share private helpers a split would have to export.
 """
 from __future__ import annotations
 
@@ -46,10 +45,10 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from .distance import pairs_within
+from .allocation import allocate, demand_classes, seat_homes, solve_classes
 from .errors import InputError, WarningLog
+from .reach import reach_pairs
 from .read.files import available_memory
 from .standards import CATEGORY_SHORT_ZH, Check
 
@@ -134,95 +133,6 @@ def two_step_fca(d_idx: np.ndarray, f_idx: np.ndarray, demand: np.ndarray, suppl
     return access, ratio, catchment
 
 
-def allocate(d_idx: np.ndarray, f_idx: np.ndarray, dist: np.ndarray, demand: np.ndarray, supply: np.ndarray,
-             *, time_limit: float | None = None) -> np.ndarray:
-    """The flow on each pair: the most demand served within the facilities' capacities (max flow), then the least
-    total distance among such allocations. Solved exactly by HiGHS (two LPs; transport problems have integral
-    optima for integral data)."""
-    from .siting.models import _highs, _solve
-
-    demand = np.asarray(demand, dtype="float64")
-    supply = np.asarray(supply, dtype="float64")
-    n_pairs = len(d_idx)
-    if n_pairs == 0:
-        return np.zeros(0)
-    # rows: one per demand point (Σⱼ x ≤ Dᵢ), one per facility (Σᵢ x ≤ Sⱼ); columns: the pairs
-    n_d, n_f = len(demand), len(supply)
-    rows = np.concatenate([d_idx, n_d + f_idx])
-    cols = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
-    a = sp.csc_matrix((np.ones(2 * n_pairs), (rows, cols)), shape=(n_d + n_f, n_pairs))
-    upper_rows = np.concatenate([demand, supply])
-
-    def solve(cost, at_least=None):
-        h, highspy = _highs()
-        # interior point with crossover: a vertex (integral for integral data) of these transport problems in a
-        # fraction of the dual simplex's time (degenerate pivots), e.g. 1.1 s against 6.9 s on 42,000 pairs
-        h.setOptionValue("solver", "ipm")
-        matrix, row_lower, row_upper = a, np.zeros(a.shape[0]), upper_rows
-        if at_least is not None:  # Σ x ≥ the most that can be served
-            matrix = sp.vstack([a, sp.csc_matrix(np.ones((1, n_pairs)))]).tocsc()
-            row_lower, row_upper = np.r_[row_lower, at_least], np.r_[row_upper, highspy.kHighsInf]
-        status, _, values, _, _ = _solve(h, highspy, cost=cost, lower=np.zeros(n_pairs),
-                                         upper=np.full(n_pairs, highspy.kHighsInf), integer=None, a_csc=matrix,
-                                         row_lower=row_lower, row_upper=row_upper, maximise=False,
-                                         time_limit=time_limit)
-        if status != "Optimal":
-            raise InputError(f"capacity allocation: the solver stopped ({status}); use --capacity-method 2sfca")
-        return values
-
-    most = solve(-np.ones(n_pairs))
-    # nearest first among the allocations that serve that many (HiGHS' feasibility tolerance absorbs the round-off
-    # of the first solve; a hair of slack only if it does not)
-    try:
-        flow = solve(np.asarray(dist, dtype="float64"), at_least=float(most.sum()))
-    except InputError:
-        flow = solve(np.asarray(dist, dtype="float64"), at_least=float(most.sum()) * (1 - 1e-9) - 1e-6)
-    return np.clip(flow, 0.0, None)
-
-
-def _homes_alike(d_idx, f_idx, dist, weight, n_fac):
-    """Homes that reach exactly the same facilities are one group for the allocation (the transport problem
-    shrinks from millions of (home, facility) pairs to thousands, same optimum): its people summed, its distance
-    to each facility their people-weighted mean. Returns the group pairs (group, facility, metres), the groups'
-    people and each home's group (−1: reaches none)."""
-    from .siting.models import collapse_demand
-
-    n = len(weight)
-    coverage = sp.csr_matrix((np.ones(len(d_idx), dtype=bool), (d_idx, f_idx)), shape=(n, n_fac))
-    _, g_weight, group = collapse_demand(coverage, weight)
-    g = group[d_idx]
-    w = weight[d_idx]
-    key = g * n_fac + f_idx
-    keys, inverse = np.unique(key, return_inverse=True)
-    w_sum = np.bincount(inverse, weights=w)
-    counts = np.bincount(inverse)
-    # people-weighted mean distance (the plain mean where a group weighs nothing)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(w_sum > 0, np.bincount(inverse, weights=w * dist) / w_sum,
-                        np.bincount(inverse, weights=dist) / counts)
-    return keys // n_fac, keys % n_fac, mean, g_weight, group, inverse
-
-
-def _seat_nearest_first(d_idx, dist, weight, group, pair_of, g_idx, flow, n_groups) -> np.ndarray:
-    """People served at each home: a group's seats go to its homes nearest to the facilities it was allocated
-    (distance weighted by the group's flow to each), nearest first — as the transport problem on the homes
-    themselves would; ties by input order."""
-    g_served = np.bincount(g_idx, weights=flow, minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(g_served[g_idx] > 0, flow / g_served[g_idx], 0.0)  # per group pair
-    score = np.bincount(d_idx, weights=frac[pair_of] * dist, minlength=len(weight))
-    homes = np.flatnonzero(group >= 0)
-    order = homes[np.lexsort((homes, score[homes], group[homes]))]
-    g = group[order]
-    w = weight[order]
-    cum = np.cumsum(w)
-    start = np.r_[True, g[1:] != g[:-1]]
-    before = cum - w - np.maximum.accumulate(np.where(start, cum - w, 0.0))  # seated earlier in the same group
-    served = np.zeros(len(weight))
-    served[order] = np.clip(g_served[g] - before, 0.0, w)
-    return served
-
-
 @dataclass
 class CapacityResult:
     """One category's capacity split."""
@@ -249,37 +159,34 @@ def _expected_pairs(demand: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, radius: flo
     return len(demand) * len(fac) * min(1.0, np.pi * radius * radius / area)
 
 
-def reach_pairs(measure, points, facility_points, radius: float, *, snapped=None):
-    """(point index, facility index, metres) for every pair within ``radius`` by ``measure``: straight line, or on
-    foot (a WalkingDistance; ``snapped``: the points already snapped to its network)."""
-    from .network import WalkingDistance, nearest_facility_matrix, snap_points
-
-    if isinstance(measure, WalkingDistance):
-        origin = snapped if snapped is not None else snap_points(measure.network, np.asarray(points),
-                                                                   measure.max_snap_m)
-        snap = snap_points(measure.network, np.asarray(facility_points), measure.max_snap_m)
-        chunk = int(max(1, min(64, 20_000_000 // max(1, len(points)))))  # a dense chunk × points block ≤ 160 MB
-        return nearest_facility_matrix(measure.network, origin, snap, radius, chunk=chunk)
-    return pairs_within(points, facility_points, radius)
-
-
-def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float, category: str):
+def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float, category: str, cache: dict | None = None):
+    """The (home, facility, metres) pairs within ``radius``; ``cache``: pairs already listed by the measure, the
+    radius and the facilities (two standards of a category with the same facilities and radius share them)."""
     measure = (getattr(analysis, "category_measures", None) or {}).get(category, analysis.measure)
+    key = (id(measure), float(radius), tuple(fac["facility_id"].astype(str)))
+    if cache is not None and key in cache:
+        return cache[key]
     if getattr(measure, "by_id", False):  # an OD cost table: the facilities by their ids
         from .costs import cost_ids
 
-        return measure.pairs(cost_ids(fac), radius)
-    return reach_pairs(measure, analysis.demand.geometry.values, fac.geometry.values, radius,
-                       snapped=getattr(measure, "demand", None))
+        pairs = measure.pairs(cost_ids(fac), radius)
+    else:
+        pairs = reach_pairs(measure, analysis.demand.geometry.values, fac.geometry.values, radius,
+                            snapped=getattr(measure, "demand", None))
+    if cache is not None:
+        cache[key] = pairs
+    return pairs
 
 
 def capacity_split(analysis, category: str, *, method: str = "allocate", log: WarningLog | None = None,
-                   time_limit: float | None = None, check: Check | None = None) -> CapacityResult | None:
+                   time_limit: float | None = None, check: Check | None = None, pairs_cache: dict | None = None
+                   ) -> CapacityResult | None:
     """The served / over-capacity / out-of-reach split of one category in an analysis (None when the category has
     no service radius, or capacities are unknown: then ``log`` says why).
 
     ``check``: which of the category's standards in ``analysis.checks`` (default its first); its facilities are
-    those :func:`geofacility.coverage.facility_checks` gives it among them."""
+    those :func:`geofacility.coverage.facility_checks` gives it among them. ``pairs_cache``: a dict kept across
+    the calls of one analysis, so that standards with the same facilities and radius list their pairs once."""
     from .coverage import containing_community, facility_checks
 
     if method not in METHODS:
@@ -321,7 +228,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
                    f"超出内存所能容纳（可用 {free / 1e9:.1f} GB）；不计算容量分配（覆盖率照常计算）；请减小半径或按街道分批运行"
                    "（geofacility batch）")
         return None
-    d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m, category)
+    d_idx, f_idx, dist = _reach_pairs(analysis, fac, check.radius_m, category, pairs_cache)
     access, ratio, catchment = two_step_fca(d_idx, f_idx, weight, cap)
     reached = np.zeros(len(demand), dtype=bool)
     reached[d_idx] = True
@@ -331,14 +238,21 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, catchment / cap, np.where(catchment > 0, np.inf, 0.0))
     else:
-        order = np.argsort(demand["demand_id"].astype(str).to_numpy(), kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        s_idx, s_weight = rank[d_idx], weight[order]
-        g_idx, gf_idx, g_dist, g_weight, group, pair_of = _homes_alike(s_idx, f_idx, dist, s_weight, len(fac))
-        flow = allocate(g_idx, gf_idx, g_dist, g_weight, cap, time_limit=time_limit)
-        served = _seat_nearest_first(s_idx, dist, s_weight, group, pair_of, g_idx, flow, len(g_weight))[rank]
-        allocated = np.bincount(gf_idx, weights=flow, minlength=len(fac))
+        # the three steps a batch runs on its groups (geofacility.allocation), here on the whole analysis
+        # homes in demand_id order (what home_id= does), sorted once for all the checks of the analysis
+        key = ("demand_id order", id(demand))
+        cache = pairs_cache if pairs_cache is not None else {}
+        if key not in cache:
+            order = np.argsort(demand["demand_id"].astype(str).to_numpy(), kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            cache[key] = (order, rank, demand["community_id"].to_numpy(dtype=object)[order])
+        order, rank, community = cache[key]
+        fids = fac["facility_id"].astype(str).to_numpy()
+        classes = demand_classes(rank[d_idx], f_idx, dist, weight[order], community, fids)
+        solved = solve_classes(classes.table, pd.Series(cap, index=fids), time_limit=time_limit)
+        served = seat_homes(classes, solved.classes)[rank]
+        allocated = solved.allocated.reindex(fids).to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, allocated / cap, 0.0)
     served = np.where(reached, served, 0.0)
@@ -401,12 +315,12 @@ def study_capacity(study, *, method: str = "allocate", log: WarningLog | None = 
     measure = study.walk if study.walk is not None else StraightLineDistance(study.demand.geometry.values)
     view = SimpleNamespace(checks=study.checks, facilities=study.facilities, communities=study.communities,
                            demand=study.demand, measure=measure)
-    results = {}
+    results, cache = {}, {}
     for check in study.checks:  # every check with a radius: a category's columns take its weakest check's split
         if check.category not in study.surveyed or not check.radius_m:
             continue
         step(f"allocating {check.category} demand to capacity (whole study)")
-        result = capacity_split(view, check.category, method=method, log=log, check=check)
+        result = capacity_split(view, check.category, method=method, log=log, check=check, pairs_cache=cache)
         if result is not None:
             results[(check.category, check.subcategory)] = result
     return results
@@ -455,7 +369,7 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
     population = comm["population"].fillna(0).to_numpy(dtype="float64")
     ids = comm["community_id"]
     d_codes = pd.Index(ids).get_indexer(demand["community_id"])  # −1: in no community
-    loads = []
+    loads, cache = [], {}
     for category in analysis.surveyed:
         checks = [c for c in analysis.checks if c.category == category]
         results: list = []
@@ -466,7 +380,8 @@ def apply_capacity(analysis, *, method: str = "allocate", log: WarningLog | None
                 results.append(precomputed.get((check.category, check.subcategory)))
             else:
                 step(f"allocating {category} demand to capacity")
-                results.append(capacity_split(analysis, category, method=method, log=log, check=check))
+                results.append(capacity_split(analysis, category, method=method, log=log, check=check,
+                                              pairs_cache=cache))
         if all(r is None for r in results):
             continue  # capacities unknown: the split is not computed (a warning says why)
         pick = picks.get(category)
