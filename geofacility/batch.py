@@ -29,7 +29,8 @@ from .atomic import atomic_path
 from .errors import InputError
 from .pipeline import evaluate
 from .runner import Runner, client as _client
-from .rollup import (SUMMARY_COLUMNS, input_tables, manifest_record, rollup_layer, summary_frame, summary_rows,
+from .rollup import (SUMMARY_COLUMNS, input_tables, jsonable_rows, manifest_record, rollup_layer, summary_frame,
+                     summary_rows,
                      write_inputs, write_rollup)
 from .study import Study, prepare
 
@@ -201,9 +202,12 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
     return h.hexdigest()
 
 
-def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.DataFrame | None]:
+def run_group(group: str, study: Study, folder: Path, *, key: str | None = None, run: str | None = None
+              ) -> tuple[list[dict], pd.DataFrame | None]:
     """Evaluate one group and write its ledger and map into ``folder``; the roll-up rows it contributes and its
-    ledger table (what ledger.csv holds; a few kB, for the batch's coverage.gpkg).
+    ledger table (what ledger.csv holds; a few kB, for the batch's coverage.gpkg). With them, in the same set, the
+    group's ``manifest.json``: ``key`` (the hash of what its results depend on), the batch's ``run`` and its rows —
+    what tells a re-run (or a task retried after its worker died) that the group is already done.
 
     Errors become a ``failed`` row (with the message) and no table, instead of stopping the batch."""
     from .ledger import ledger_table, write_ledger
@@ -218,10 +222,14 @@ def run_group(group: str, study: Study, folder: Path) -> tuple[list[dict], pd.Da
         analysis = replace(analysis, facilities=analysis.facilities.iloc[facilities_within_reach(study)])
         # each group's folder is replaced as one set, whether it runs here or on a Dask worker: a batch stopped
         # midway leaves every group either as it was or complete, and the re-run redoes the rest
-        with output_set(folder, expected=["ledger.xlsx", "ledger.csv", "map.html"], join=False):
+        rows = summary_rows(analysis, group, folder.name)
+        with output_set(folder, expected=["ledger.xlsx", "ledger.csv", "map.html", "manifest.json"], join=False):
             write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
             write_map(analysis, folder / "map.html")
-        return summary_rows(analysis, group, folder.name), ledger_table(analysis.communities)
+            with atomic_path(folder / "manifest.json") as tmp:
+                tmp.write_text(json.dumps({"hash": key, "run": run, "rows": jsonable_rows(rows)}, ensure_ascii=False,
+                                          indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        return rows, ledger_table(analysis.communities)
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         return _failed_rows(group, folder.name, len(study.communities), exc), None
 
@@ -266,22 +274,24 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     from .partition import can_partition
 
     partitioned = inputs.get("communities") is not None and can_partition(
-        inputs.get("demand"), network=inputs.get("network"), cost_matrix=inputs.get("cost_matrix")) \
-        and inputs.get("capacity_method", "allocate") == "none"  # TEMPORARY until the components solve lands
+        inputs.get("demand"), network=inputs.get("network"), cost_matrix=inputs.get("cost_matrix"))
     study = prepare(**inputs, demand_by_group=partitioned)
     timings = {"prepare": time.perf_counter() - started, "join": 0.0}
     names = group_names(study, by)
     folders = _folders(names)
     manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    previous = manifest.get("groups", {}) if not force else {}
+    import secrets
+
+    # what a group's task needs to know whether it is done already: redo all (force), and this run's id (a task
+    # retried after its worker died finds its group written by this run and does not write it again)
+    previous = {"force": force, "run": secrets.token_hex(8)}
     step = progress or (lambda done, total, group: None)
     client = cluster = None
     if workers > 1 or scheduler:
         client, cluster = _client(workers, scheduler)
     try:
         runner = Runner(client)
-        runner.timings = timings
+        runner.timings, runner.run = timings, previous["run"]
         groups_started = time.perf_counter()
         if partitioned:
             results = _run_partitioned(study, by, names, folders, out, previous, runner, inputs, step)
@@ -322,21 +332,33 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     return BatchResult(summary=summary, paths=paths, skipped=skipped, failed=failed, timings=timings)
 
 
-def _unchanged(previous: dict, group: str, key: str | None, folder: Path) -> bool:
-    done = previous.get(group, {})
-    return key is not None and done.get("hash") == key and done.get("status") == "ok" and \
-        (folder / "ledger.csv").exists() and (folder / "map.html").exists()
+def _written(folder: Path, key: str | None, previous: dict) -> dict | None:
+    """The group's manifest when its outputs need not be written again: written by this run (a retried task), or
+    by an earlier one from the same inputs and settings (unless ``force``)."""
+    path = folder / "manifest.json"
+    if key is None or not path.is_file() or not (folder / "ledger.csv").exists() or \
+            not (folder / "map.html").exists():
+        return None
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if done.get("run") == previous.get("run") or (not previous.get("force") and done.get("hash") == key):
+        return done
+    return None
 
 
 def _finish_group(group: str, part: Study, key: str | None, folder: Path, previous: dict) -> dict:
     """A group's results for the roll-up: its summary rows and ledger table — from the run, or, when nothing it
-    depends on changed since the last run, from the manifest and its own ledger.csv (read where it runs)."""
-    if _unchanged(previous, group, key, folder):
+    depends on changed since the last run (or this run wrote it already), from its manifest and its own
+    ledger.csv (read where it runs)."""
+    done = _written(folder, key, previous)
+    if done is not None:
         from .ledger import read_ledger_csv
 
-        return {"rows": previous[group]["rows"], "table": read_ledger_csv(folder / "ledger.csv"), "hash": key,
-                "skipped": True}
-    rows, table = run_group(group, part, folder)
+        return {"rows": done["rows"], "table": read_ledger_csv(folder / "ledger.csv"), "hash": key,
+                "skipped": done.get("run") != previous.get("run")}
+    rows, table = run_group(group, part, folder, key=key, run=previous.get("run"))
     return {"rows": rows, "table": table, "hash": key, "skipped": False}
 
 
@@ -370,7 +392,7 @@ def _run_prepared(study: Study, by: str, names: list, folders: dict, out: Path, 
             finished = next(running)
             collect(pending.pop(finished.key), finished.result())
         future = client.submit(_remote_group, group, replace(part, facilities=None), facilities,
-                               str(out / folders[group]), key, previous, key=f"group-{key}")
+                               str(out / folders[group]), key, previous, key=f"group-{key}-{previous['run']}")
         pending[future.key] = group
         running.add(future)
     for finished in running:
@@ -385,11 +407,11 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     With capacity, two rounds: each group lists its homes' classes (:func:`geofacility.capacity.demand_classes`),
     this process joins them and has the reach graph's components solved on the workers, then each group places
     its homes again, seats them and writes its outputs. Without, one round."""
-    from .partition import DemandSource, halo_communities
+    from .partition import DemandSource, aliases_of, demand_coords, halo_communities
 
     source = DemandSource(path=inputs.get("demand"),  # as given: a database source keeps its password unprinted
-                          coords=_demand_coords(inputs.get("coords")), encoding=inputs.get("encoding"),
-                          aliases=_aliases(inputs.get("aliases")), columns=inputs.get("demand_columns"),
+                          coords=demand_coords(inputs.get("coords")), encoding=inputs.get("encoding"),
+                          aliases=aliases_of(inputs.get("aliases")), columns=inputs.get("demand_columns"),
                           snap_m=float(inputs.get("snap_m", 50.0)), cell_m=float(inputs.get("cell_m", 100.0)))
     values = study.communities[by].astype(object).where(study.communities[by].notna(), "未知").astype(str)
     members = pd.Series(np.arange(len(values))).groupby(values.to_numpy(), sort=False).indices
@@ -402,12 +424,12 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     flows = {g: None for g in names}
     if study.settings.get("capacity_method", "none") != "none":
         flows = _solve_capacity(study, plans, shared, source, runner)
-    if runner.client is not None:  # each group's part of the solve sent once, not inside its task
-        flows = {g: f if f is None else runner.client.scatter(f) for g, f in flows.items()}
+    # each group's part of the solve travels inside its task (small: its communities' rows), not scattered to one
+    # worker: a task retried after its worker died must find it
     futures, group_of = [], {}
     for group, rows, halo in plans:
         future = runner.submit(_partitioned_group, shared, group, rows, halo, source, flows[group],
-                               str(out / folders[group]), previous.get(group), key=f"group-{group}-{id(plans)}")
+                               str(out / folders[group]), previous, key=f"group-{group}-{previous['run']}")
         futures.append(future)
         group_of[id(future) if runner.client is None else future.key] = group
     results = {}
@@ -427,7 +449,8 @@ def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -
     from .capacity_groups import capacity_plan, solve_plans
 
     checks = capacity_plan(study)
-    futures = [runner.submit(_group_classes, shared, group, rows, halo, source, checks, key=f"classes-{group}")
+    futures = [runner.submit(_group_classes, shared, group, rows, halo, source, checks,
+                             key=f"classes-{group}-{runner.run}")
                for group, rows, halo in plans]
     found = [f.result() for f in futures]
     started = time.perf_counter()
@@ -462,60 +485,35 @@ def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -
 def _group_classes(study: Study, group: str, rows, halo, source, checks: dict) -> dict:
     """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their classes."""
     from .capacity_groups import group_classes
+    from .partition import group_study
 
-    part, _ = _group_study(study, rows, halo, source)
+    part, _ = group_study(study, rows, halo, source)
     return group_classes(part, checks)
 
 
-def _group_study(study: Study, rows: np.ndarray, halo: np.ndarray, source) -> Study:
-    """The group's study: its communities with their homes read and placed here, its towns' outlines."""
-    from .errors import WarningLog
-    from .partition import place_group_demand
-
-    comm = study.communities.iloc[rows].reset_index(drop=True)
-    log = WarningLog()
-    log.extend_from(study.log)
-    dem, comm, used = place_group_demand(comm, study.communities.iloc[halo], source, study.crs, log=log)
-    towns = study.towns
-    if towns is not None:
-        towns = towns.loc[towns["town"].isin(set(comm["town"]))].reset_index(drop=True)
-    return replace(study, communities=comm, demand=dem, towns=towns, log=log), used
-
-
-def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict | None
-                       ) -> dict:
+def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict) -> dict:
     """What a worker runs for one group of a partitioned batch: place its homes, take its part of the capacity
     solve, and evaluate and write it unless nothing it depends on changed."""
+    from .partition import group_study
+
     try:
-        part, used = _group_study(study, rows, halo, source)
+        part, used = group_study(study, rows, halo, source)
     except Exception as exc:  # a group whose homes cannot be read is reported like one whose evaluation failed
         rows_ = _failed_rows(group, Path(folder).name, len(rows), exc)
         return {"rows": rows_, "table": None, "hash": None, "skipped": False, "used": np.arange(0), "warnings": None}
     if flows is not None:
         from .capacity_groups import group_results
 
-        part = replace(part, capacity=group_results(part, flows, method=part.settings["capacity_method"]))
+        reach = study.facilities["facility_id"].astype(str).iloc[facilities_within_reach(part)]
+        part = replace(part, capacity=group_results(part, flows, method=part.settings["capacity_method"],
+                                                    all_communities=study.communities, facility_ids=reach))
     key = _hash(part)
-    result = _finish_group(group, part, key, Path(folder), {group: previous} if previous else {})
+    result = _finish_group(group, part, key, Path(folder), previous)
     result["used"] = used
     warned = part.log.to_frame()
     warned = warned.loc[(warned["file"] == str(source.path)) & (warned["row"] != "")]
     result["warnings"] = warned.reset_index(drop=True)  # the demand file's rows this group reported
     return result
-
-
-def _demand_coords(coords):
-    from .study import _role_coords
-
-    return _role_coords(coords, "demand")
-
-
-def _aliases(aliases):
-    from .read.columns import load_aliases
-
-    if aliases is None or isinstance(aliases, dict):
-        return aliases
-    return load_aliases(aliases)
 
 
 def _failed_rows(group: str, folder: str, n_communities: int, exc: Exception) -> list[dict]:

@@ -66,6 +66,8 @@ __all__ = [
     "apply_capacity",
     "study_capacity",
     "group_capacity",
+    "unknown_capacity_warning",
+    "split_tables",
     "FACILITY_LOAD_COLUMNS",
 ]
 
@@ -178,6 +180,78 @@ def _reach_pairs(analysis, fac: gpd.GeoDataFrame, radius: float, category: str, 
     return pairs
 
 
+def unknown_capacity_warning(unknown: pd.DataFrame, check: Check, log: WarningLog) -> None:
+    """The warning for each facility of ``check`` whose capacity is unknown (its category's split is then not
+    computed)."""
+    category = check.category
+    for file, row in zip(unknown["source_file"], unknown["source_row"]):
+        log.add(file, row, f"{category}: no capacity for this facility (no capacity column, no floor area with a "
+                           f"per-resident standard, and {check.subcategory} names no population served); the "
+                           "capacity split of the category is not computed — add a capacity (容量, residents) "
+                           "column",
+                zh=f"{CATEGORY_SHORT_ZH.get(category, category)}：该设施没有容量（无容量列，无可按人均标准折算的建筑面积，"
+                   "标准也未给出服务人口）；该类别不计算容量分配——请添加容量（服务人数）列")
+
+
+def split_tables(comm, demand, fac, check: Check, d_idx, served, access, cap, source, catchment, ratio, allocated,
+                 load, *, all_communities=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A capacity split's tables from the people served at each home: per home (served, over capacity, out of
+    reach, access), per community (scaled to its population, as coverage is) and per facility — the tail both a
+    whole analysis (:func:`capacity_split`) and a batch group (:mod:`geofacility.capacity_groups`) share.
+    ``all_communities``: the whole study's, where ``comm`` are a group's (a facility lies in one of them)."""
+    from .coverage import containing_community
+
+    category = check.category
+    weight = demand["weight"].to_numpy(dtype="float64")
+    reached = np.zeros(len(demand), dtype=bool)
+    reached[d_idx] = True
+    served = np.where(reached, served, 0.0)
+    over = np.where(reached, weight - served, 0.0)
+    out = np.where(reached, 0.0, weight)
+    state = pd.DataFrame({"demand_id": demand["demand_id"].to_numpy(), "served": served, "over_capacity": over,
+                          "out_of_reach": out, "access": access})
+
+    # per community: shares of its demand, scaled to its population (as coverage does)
+    ids = comm["community_id"].to_numpy()
+    codes = pd.Index(ids).get_indexer(demand["community_id"]).astype(np.int64)  # −1: in no community
+    ok = codes >= 0
+    total = np.bincount(codes[ok], weights=weight[ok], minlength=len(ids))
+    population = comm["population"].fillna(0).to_numpy(dtype="float64")
+
+    def scaled(values):
+        summed = np.bincount(codes[ok], weights=values[ok], minlength=len(ids))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, summed / total * population, np.nan)
+
+    whole = comm if all_communities is None else all_communities
+    w_ids = whole["community_id"].to_numpy()
+    fac_comm = containing_community(whole, fac)
+    inside = fac_comm >= 0
+    cap_in = pd.Series(np.bincount(fac_comm[inside], weights=cap[inside], minlength=len(w_ids)), index=w_ids
+                       ).reindex(ids).to_numpy(dtype="float64")
+    communities = pd.DataFrame({
+        "community_id": ids,
+        "served_population": scaled(served),
+        "over_capacity_population": scaled(over),
+        "out_of_reach_population": scaled(out),
+        "capacity": cap_in,
+    })
+    facilities = pd.DataFrame({
+        "facility_id": fac["facility_id"].to_numpy(),
+        "name": fac["name"].to_numpy(),
+        "category": category,
+        "subcategory": check.subcategory,
+        "capacity": cap,
+        "capacity_source": source,
+        "demand_in_reach": catchment,
+        "supply_ratio": ratio,
+        "allocated": allocated,
+        "load": load,
+        "community_id": np.where(inside, w_ids[np.clip(fac_comm, 0, None)], None),
+    })
+    return state, communities, facilities
+
+
 def capacity_split(analysis, category: str, *, method: str = "allocate", log: WarningLog | None = None,
                    time_limit: float | None = None, check: Check | None = None, pairs_cache: dict | None = None
                    ) -> CapacityResult | None:
@@ -187,7 +261,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
     ``check``: which of the category's standards in ``analysis.checks`` (default its first); its facilities are
     those :func:`geofacility.coverage.facility_checks` gives it among them. ``pairs_cache``: a dict kept across
     the calls of one analysis, so that standards with the same facilities and radius list their pairs once."""
-    from .coverage import containing_community, facility_checks
+    from .coverage import facility_checks
 
     if method not in METHODS:
         raise InputError(f"--capacity-method {method}: use one of {', '.join(METHODS)}")
@@ -206,14 +280,7 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
     people_per_household = float(pop / hh) if hh and hh > 0 else None
     cap, source = facility_capacity(fac, check, people_per_household=people_per_household)
     if np.isnan(cap).any():
-        unknown = fac.loc[np.isnan(cap)]
-        for file, row in zip(unknown["source_file"], unknown["source_row"]):
-            log.add(file, row, f"{category}: no capacity for this facility (no capacity column, no floor area with a "
-                               f"per-resident standard, and {check.subcategory} names no population served); the "
-                               "capacity split of the category is not computed — add a capacity (容量, residents) "
-                               "column",
-                    zh=f"{CATEGORY_SHORT_ZH.get(category, category)}：该设施没有容量（无容量列，无可按人均标准折算的建筑面积，"
-                       "标准也未给出服务人口）；该类别不计算容量分配——请添加容量（服务人数）列")
+        unknown_capacity_warning(fac.loc[np.isnan(cap)], check, log)
         return None
     demand = analysis.demand
     weight = demand["weight"].to_numpy(dtype="float64")
@@ -255,47 +322,8 @@ def capacity_split(analysis, category: str, *, method: str = "allocate", log: Wa
         allocated = solved.allocated.reindex(fids).to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             load = np.where(cap > 0, allocated / cap, 0.0)
-    served = np.where(reached, served, 0.0)
-    over = np.where(reached, weight - served, 0.0)
-    out = np.where(reached, 0.0, weight)
-    state = pd.DataFrame({"demand_id": demand["demand_id"].to_numpy(), "served": served, "over_capacity": over,
-                          "out_of_reach": out, "access": access})
-
-    # per community: shares of its demand, scaled to its population (as coverage does)
-    ids = comm["community_id"].to_numpy()
-    codes = pd.Index(ids).get_indexer(demand["community_id"]).astype(np.int64)  # −1: in no community
-    ok = codes >= 0
-    total = np.bincount(codes[ok], weights=weight[ok], minlength=len(ids))
-    population = comm["population"].fillna(0).to_numpy(dtype="float64")
-
-    def scaled(values):
-        summed = np.bincount(codes[ok], weights=values[ok], minlength=len(ids))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(total > 0, summed / total * population, np.nan)
-
-    fac_comm = containing_community(comm, fac)
-    inside = fac_comm >= 0
-    cap_in = np.bincount(fac_comm[inside], weights=cap[inside], minlength=len(ids))
-    communities = pd.DataFrame({
-        "community_id": ids,
-        "served_population": scaled(served),
-        "over_capacity_population": scaled(over),
-        "out_of_reach_population": scaled(out),
-        "capacity": cap_in,
-    })
-    facilities = pd.DataFrame({
-        "facility_id": fac["facility_id"].to_numpy(),
-        "name": fac["name"].to_numpy(),
-        "category": category,
-        "subcategory": check.subcategory,
-        "capacity": cap,
-        "capacity_source": source,
-        "demand_in_reach": catchment,
-        "supply_ratio": ratio,
-        "allocated": allocated,
-        "load": load,
-        "community_id": np.where(inside, ids[np.clip(fac_comm, 0, None)], None),
-    })
+    state, communities, facilities = split_tables(comm, demand, fac, check, d_idx, served, access, cap, source,
+                                                  catchment, ratio, allocated, load)
     return CapacityResult(category=category, check=check, method=method, communities=communities,
                           facilities=facilities, demand_state=state)
 

@@ -116,10 +116,12 @@ def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: Warn
     return solved
 
 
-def group_results(part, solved: dict, *, method: str) -> dict:
+def group_results(part, solved: dict, *, method: str, all_communities=None, facility_ids=None) -> dict:
     """A group's :class:`~geofacility.capacity.CapacityResult` per standard, from the whole study's solve: its
     homes seated nearest first within their classes (allocate) or given their 2SFCA access, its communities'
-    split scaled to their population, and the facilities with their whole-study capacity, demand and load."""
+    split scaled to their population, and the facilities with their whole-study capacity, demand and load
+    (``facility_ids``: those that can serve the group; ``all_communities``: the whole study's, that the
+    facilities lie in)."""
     from .allocation import seat_homes
     from .capacity import CapacityResult, split_tables
 
@@ -144,7 +146,10 @@ def group_results(part, solved: dict, *, method: str) -> dict:
                 load = np.where(cap > 0, plan.catchment / cap, np.where(plan.catchment > 0, np.inf, 0.0))
         state, communities, facilities = split_tables(part.communities, part.demand, fac, plan.check, d_idx, served,
                                                       access, cap, plan.source, plan.catchment, ratio, allocated,
-                                                      load)
+                                                      load, all_communities=all_communities)
+        if facility_ids is not None:
+            facilities = facilities.loc[facilities["facility_id"].astype(str).isin(set(facility_ids))
+                                        ].reset_index(drop=True)
         results[key] = CapacityResult(category=plan.check.category, check=plan.check, method=method,
                                       communities=communities, facilities=facilities, demand_state=state)
     return results

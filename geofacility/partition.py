@@ -15,17 +15,17 @@ batch with the reason.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
 from .demand import assign_communities, complete_demand, spread_population
 from .errors import WarningLog
 
-__all__ = ["DemandSource", "BBOX_SUFFIXES", "can_partition", "halo_communities", "place_group_demand"]
+__all__ = ["DemandSource", "BBOX_SUFFIXES", "can_partition", "halo_communities", "place_group_demand", "group_study",
+           "demand_coords", "aliases_of"]
 
 #: demand files a group can read by bounding box alone (the others are read whole, once, by the batch)
 BBOX_SUFFIXES = (".gpkg", ".parquet", ".geoparquet", ".fgb", ".shp")
@@ -84,13 +84,8 @@ def _lonlat_bbox(bounds, crs: CRS, pad: float) -> tuple[float, float, float, flo
 def _read_demand_box(source: DemandSource, bbox, log: WarningLog) -> gpd.GeoDataFrame:
     from . import read
 
-    try:
-        return read.read_demand(source.path, coords=source.coords, encoding=source.encoding, aliases=source.aliases,
-                                log=log, columns=source.columns, bbox=bbox)
-    except TypeError:  # TEMPORARY until read_layer takes bbox (i16-pq)
-        whole = read.read_demand(source.path, coords=source.coords, encoding=source.encoding,
-                                 aliases=source.aliases, log=log, columns=source.columns)
-        return whole.loc[whole.geometry.intersects(shapely.box(*bbox))].reset_index(drop=True)
+    return read.read_demand(source.path, coords=source.coords, encoding=source.encoding, aliases=source.aliases,
+                            log=log, columns=source.columns, bbox=bbox)
 
 
 def place_group_demand(communities: gpd.GeoDataFrame, halo: gpd.GeoDataFrame, source: DemandSource, crs: CRS, *,
@@ -145,3 +140,32 @@ def place_group_demand(communities: gpd.GeoDataFrame, halo: gpd.GeoDataFrame, so
     dem["source"] = dem.get("source", "input")
     return dem, communities, used
 
+
+def group_study(study, rows: np.ndarray, halo: np.ndarray, source: DemandSource):
+    """A group's :class:`~geofacility.study.Study` (of ``study`` prepared without the demand): its communities
+    (positions ``rows``) with their homes read and placed here (``halo``: the communities they may be assigned
+    to, :func:`halo_communities`), its towns' outlines; and the demand file's rows it uses."""
+    comm = study.communities.iloc[rows].reset_index(drop=True)
+    log = WarningLog()
+    log.extend_from(study.log)
+    dem, comm, used = place_group_demand(comm, study.communities.iloc[halo], source, study.crs, log=log)
+    towns = study.towns
+    if towns is not None:
+        towns = towns.loc[towns["town"].isin(set(comm["town"]))].reset_index(drop=True)
+    return replace(study, communities=comm, demand=dem, towns=towns, log=log), used
+
+
+def demand_coords(coords):
+    """The coordinate system given for the demand (``coords`` as :func:`geofacility.study.prepare` takes it)."""
+    from .study import _role_coords
+
+    return _role_coords(coords, "demand")
+
+
+def aliases_of(aliases):
+    """Column aliases as a dict (``aliases``: a dict, a file, or None)."""
+    from .read.columns import load_aliases
+
+    if aliases is None or isinstance(aliases, dict):
+        return aliases
+    return load_aliases(aliases)

@@ -16,7 +16,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .standards import CATEGORIES
 
-__all__ = ["SUMMARY_COLUMNS", "summary_rows", "summary_frame", "manifest_record", "write_rollup", "rollup_layer",
+__all__ = ["SUMMARY_COLUMNS", "jsonable_rows", "summary_rows", "summary_frame", "manifest_record", "write_rollup", "rollup_layer",
            "input_tables", "write_inputs"]
 
 SUMMARY_COLUMNS = ["group", "folder", "status", "category", "communities", "communities_surveyed",
@@ -69,11 +69,12 @@ def manifest_record(summary: pd.DataFrame, by: str, names: list[str], folders: d
     for group in names:
         group_rows = [r for r in summary.to_dict("records") if r["group"] == group]
         record["groups"][group] = {"hash": hashes[group], "status": "failed" if group in failed else "ok",
-                                   "folder": folders[group], "rows": _jsonable(group_rows)}
+                                   "folder": folders[group], "rows": jsonable_rows(group_rows)}
     return record
 
 
-def _jsonable(rows: list[dict]) -> list[dict]:
+def jsonable_rows(rows: list[dict]) -> list[dict]:
+    """Summary rows as JSON takes them (NaN as null)."""
     clean = []
     for row in rows:
         clean.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()})

@@ -24,17 +24,19 @@ __all__ = [
 
 
 def read_demand(path, *, coords=None, encoding=None, layer=None, aliases=None,
-                log: WarningLog | None = None, columns: dict[str, str | None] | None = None) -> gpd.GeoDataFrame:
+                log: WarningLog | None = None, columns: dict[str, str | None] | None = None,
+                bbox=None) -> gpd.GeoDataFrame:
     """Demand: population points (compounds, buildings) or a population grid (polygons → a point inside each).
 
     Needs a population column (人口/population/weight). Rows with missing population are reported and not used.
-    ``columns``: the file's columns for roles, as named on the command line (``{"population": "POP2000",
+    ``bbox``: only the points within this lon/lat box (:func:`geofacility.read.read_layer`; a batch group reads
+    its area). ``columns``: the file's columns for roles, as named on the command line (``{"population": "POP2000",
     "demand_id": "NAME"}``: ``--weight-column``, ``--id-column``), taken before any alias.
     """
     log = log if log is not None else WarningLog()
     aliases = aliases or ALIASES
     label = str(path)
-    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--demand")
+    gdf = read_layer(path, coords=coords, encoding=encoding, layer=layer, log=log, option="--demand", bbox=bbox)
     gdf = use_columns(gdf, columns, label=label, options={"population": "--weight-column",
                                                           "demand_id": "--id-column"})
     gdf = _rename_columns(gdf, ["demand_id", "name", "population", "households", "community_id"], aliases)

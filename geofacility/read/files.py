@@ -188,7 +188,13 @@ def _report_empty_geometries(gdf: gpd.GeoDataFrame, label: str, log: WarningLog)
 def count_rows(path: str | Path, *, layer: str | None = None, encoding: str | None = None) -> int:
     """How many features (data rows) a file holds: what ``read_layer(path, rows=(0, n))`` would number 1 to n.
     GeoPackage, Shapefile, FlatGeobuf, GeoJSON … from GDAL's feature count, Parquet from its footer, without
-    reading the features; a CSV/XLSX is read."""
+    reading the features; a CSV/XLSX is read; a PostGIS table counted by the database."""
+    from .postgis import is_database
+
+    if is_database(path):
+        from .postgis import count_postgis_rows
+
+        return count_postgis_rows(path)
     label = str(path)
     path, named = split_layer(path)
     layer = named if named is not None else layer

@@ -237,6 +237,27 @@ def _query(info: dict, bbox) -> tuple[str, dict]:
     return sql, {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
 
 
+def count_postgis_rows(path) -> int:
+    """How many rows a PostGIS table holds (what a whole read numbers 1 to n)."""
+    from sqlalchemy import text
+
+    src = DatabaseSource(path)
+    engine = connect(src)
+    try:
+        with engine.connect() as conn:
+            info = _table_info(conn, src)
+            name = f"{quote_ident(info['schema'])}.{quote_ident(info['table'])}"
+            return int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar())
+    except InputError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("psycopg", "sqlalchemy"):
+            raise
+        raise _database_error(src, exc) from None
+    finally:
+        engine.dispose()
+
+
 def read_postgis_layer(path, *, coords=None, layer: str | None = None, log: WarningLog | None = None,
                        option: str | None = None, bbox=None):
     """Read a PostGIS table (see the module docstring) into a GeoDataFrame in EPSG:4326 with ``source_file`` (the
