@@ -43,6 +43,39 @@ def make_city(folder: Path, *, side: int, demand: int, facilities: int, town_sid
             "written_s": time.perf_counter() - t - generated}
 
 
+def neighbourhood_check(inputs: dict, out: Path, group: str, work: Path, *, margin_m: float = 4000.0) -> tuple[int, list]:
+    """A batch group's ledger rows against a whole-area run of its neighbourhood: the communities within
+    ``margin_m`` of the group's (and their homes, read by bounding box), every facility, the same settings.
+    Returns the communities compared and the (community, column) pairs that differ."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from geofacility.ledger import write_ledger
+    from geofacility.pipeline import analyze
+    from geofacility.read import read_layer
+
+    comm = gpd.read_file(inputs["communities"]) if str(inputs["communities"]).endswith(".gpkg") else \
+        gpd.read_parquet(inputs["communities"])
+    mine = comm["town"] == group
+    minx, miny, maxx, maxy = comm.loc[mine].total_bounds
+    area = shapely.box(minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m)
+    near = comm.loc[comm.intersects(area)]
+    work.mkdir(parents=True, exist_ok=True)
+    near.to_file(work / "communities.gpkg", driver="GPKG")
+    lonlat = gpd.GeoSeries([area], crs=comm.crs).to_crs(4326).total_bounds
+    homes = read_layer(inputs["demand"], bbox=tuple(lonlat)).drop(columns=["source_file", "source_row"])
+    homes.to_file(work / "demand.gpkg", driver="GPKG")
+    whole = analyze(communities=work / "communities.gpkg", demand=work / "demand.gpkg",
+                    facilities=inputs["facilities"])
+    write_ledger(whole, work / "out", gpkg=False)
+    ref = pd.read_csv(work / "out" / "ledger.csv", encoding="utf-8-sig", dtype=str).set_index("community_id")
+    got = pd.read_csv(out / group / "ledger.csv", encoding="utf-8-sig", dtype=str).set_index("community_id")
+    ref = ref.loc[got.index]
+    differ = [(c, col) for col in got.columns for c in got.index[got[col].fillna("") != ref[col].fillna("")]]
+    return len(got), differ
+
+
 def peak_mb(who) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
@@ -81,6 +114,12 @@ def main() -> None:
               f"{t['driver'] / base:.1%}; {result.summary['group'].nunique()} groups, {len(result.failed)} failed; "
               f"peak RSS main {peak_mb(resource.RUSAGE_SELF):,.0f} MB, workers {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB"
               + (f"; speed-up {walls[1] / t['wall']:.2f}×" if 1 in walls and workers > 1 else ""))
+    if args.province or args.quick:  # sampled groups against a whole-area run of their neighbourhood
+        towns = sorted(p.name for p in next(iter(outs.values())).iterdir() if p.is_dir())
+        for group in (towns[len(towns) // 3], towns[2 * len(towns) // 3]):
+            n, differ = neighbourhood_check(inputs, next(iter(outs.values())), group, root / "check" / group)
+            print(f"{group}: {n} communities equal to a whole-area run of their neighbourhood: {not differ}"
+                  + (f" (differ: {differ[:5]})" if differ else ""))
     first = next(iter(outs.values()))
     same = all((first / f.name / "ledger.csv").read_bytes() == (f / "ledger.csv").read_bytes()
                for o in outs.values() for f in o.iterdir() if f.is_dir())

@@ -422,14 +422,17 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
         plans.append((group, members[group], halo_communities(study.communities, mine, source.snap_m)))
     shared = runner.scatter(replace(study, log=study.log))
     flows = {g: None for g in names}
+    states = {g: None for g in names}
     if study.settings.get("capacity_method", "none") != "none":
-        flows = _solve_capacity(study, plans, shared, source, runner)
+        flows, states = _solve_capacity(study, plans, shared, source, runner)
     # each group's part of the solve travels inside its task (small: its communities' rows), not scattered to one
-    # worker: a task retried after its worker died must find it
+    # worker: a task retried after its worker died must find it; its placed homes and classes from round one are
+    # a task's result (Dask runs the second round where they are, and recomputes them if their worker died)
     futures, group_of = [], {}
     for group, rows, halo in plans:
         future = runner.submit(_partitioned_group, shared, group, rows, halo, source, flows[group],
-                               str(out / folders[group]), previous, key=f"group-{group}-{previous['run']}")
+                               str(out / folders[group]), previous, states[group],
+                               key=f"group-{group}-{previous['run']}")
         futures.append(future)
         group_of[id(future) if runner.client is None else future.key] = group
     results = {}
@@ -449,9 +452,10 @@ def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -
     from .capacity_groups import capacity_plan, solve_plans
 
     checks = capacity_plan(study)
-    futures = [runner.submit(_group_classes, shared, group, rows, halo, source, checks,
-                             key=f"classes-{group}-{runner.run}")
-               for group, rows, halo in plans]
+    states = {group: runner.submit(_group_state, shared, rows, halo, source, checks,
+                                   key=f"state-{group}-{runner.run}") for group, rows, halo in plans}
+    futures = [runner.submit(_state_classes, states[group], checks, key=f"classes-{group}-{runner.run}")
+               for group, _, _ in plans]
     found = [f.result() for f in futures]
     started = time.perf_counter()
     solving = [0.0]
@@ -479,34 +483,54 @@ def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -
         for g in split:
             split[g].setdefault(key, replace(plan, flows=plan.flows.iloc[:0]))
     runner.timings["join"] += time.perf_counter() - started - (solving[0] if runner.client is not None else 0.0)
-    return split
+    return split, states
 
 
-def _group_classes(study: Study, group: str, rows, halo, source, checks: dict) -> dict:
-    """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their classes."""
-    from .capacity_groups import group_classes
-    from .partition import group_study
-
-    part, _ = group_study(study, rows, halo, source)
-    return group_classes(part, checks)
-
-
-def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict) -> dict:
-    """What a worker runs for one group of a partitioned batch: place its homes, take its part of the capacity
-    solve, and evaluate and write it unless nothing it depends on changed."""
+def _group_state(study: Study, rows, halo, source, checks: dict):
+    """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their pairs and
+    classes (kept there for round two), or the error that stops the group."""
+    from .capacity_groups import group_reach
     from .partition import group_study
 
     try:
         part, used = group_study(study, rows, halo, source)
+        return part, used, group_reach(part, checks)
+    except Exception as exc:  # reported by the group's round two, like an evaluation that fails
+        return exc
+
+
+def _state_classes(state, checks: dict) -> dict:
+    """The small part of round one that travels: the group's class tables and its communities' people."""
+    from .capacity_groups import group_classes
+
+    if isinstance(state, Exception):
+        return {"classes": {key: None for key in checks}, "people": None}
+    part, _, reach = state
+    return group_classes(part, checks, reach)
+
+
+def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict,
+                       state=None) -> dict:
+    """What a worker runs for one group of a partitioned batch: place its homes (or take them from round one's
+    ``state``), take its part of the capacity solve, and evaluate and write it unless nothing it depends on
+    changed."""
+    from .partition import group_study
+
+    reach = None
+    try:
+        if isinstance(state, Exception):
+            raise state
+        part, used, reach = state if state is not None else (*group_study(study, rows, halo, source), None)
     except Exception as exc:  # a group whose homes cannot be read is reported like one whose evaluation failed
         rows_ = _failed_rows(group, Path(folder).name, len(rows), exc)
         return {"rows": rows_, "table": None, "hash": None, "skipped": False, "used": np.arange(0), "warnings": None}
     if flows is not None:
         from .capacity_groups import group_results
 
-        reach = study.facilities["facility_id"].astype(str).iloc[facilities_within_reach(part)]
+        near = study.facilities["facility_id"].astype(str).iloc[facilities_within_reach(part)]
         part = replace(part, capacity=group_results(part, flows, method=part.settings["capacity_method"],
-                                                    all_communities=study.communities, facility_ids=reach))
+                                                    all_communities=study.communities, facility_ids=near,
+                                                    reach=reach))
     key = _hash(part)
     result = _finish_group(group, part, key, Path(folder), previous)
     result["used"] = used

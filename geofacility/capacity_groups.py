@@ -22,7 +22,7 @@ import pandas as pd
 
 from .errors import WarningLog
 
-__all__ = ["CheckPlan", "capacity_plan", "group_classes", "solve_plans", "group_results"]
+__all__ = ["CheckPlan", "capacity_plan", "group_reach", "group_classes", "solve_plans", "group_results"]
 
 
 @dataclass
@@ -78,10 +78,19 @@ def _classes(part, check):
     return fac, d_idx, f_idx, dist, classes
 
 
-def group_classes(part, plans: dict) -> dict:
+def group_reach(part, plans: dict) -> dict:
+    """Per standard, a group's facilities, its (home, facility, metres) pairs within the radius and its homes'
+    classes: what :func:`group_classes` sends on and :func:`group_results` seats from (kept where the group runs
+    between the two rounds, so neither is computed twice)."""
+    return {key: _classes(part, plan.check) for key, plan in plans.items()}
+
+
+def group_classes(part, plans: dict, reach: dict | None = None) -> dict:
     """A group's class tables by standard, and its communities' people and households (a community without a
-    population takes its homes' sum, so the whole study's people per household is known only from the groups)."""
-    tables = {key: _classes(part, plan.check)[4].table for key, plan in plans.items()}
+    population takes its homes' sum, so the whole study's people per household is known only from the groups).
+    ``reach``: :func:`group_reach` of the group, when already computed."""
+    reach = reach if reach is not None else group_reach(part, plans)
+    tables = {key: reach[key][4].table for key in plans}
     people = part.communities[["community_id", "population", "households"]].reset_index(drop=True)
     return {"classes": tables, "people": people}
 
@@ -92,6 +101,7 @@ def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: Warn
     from .allocation import solve_classes
     from .capacity import facility_capacity, unknown_capacity_warning
 
+    found = [f for f in found if f["people"] is not None]  # a group whose homes could not be read: its error later
     people = pd.concat([f["people"] for f in found], ignore_index=True)
     pop, hh = people["population"].sum(), people["households"].sum(min_count=1)
     people_per_household = float(pop / hh) if hh and hh > 0 else None
@@ -116,18 +126,19 @@ def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: Warn
     return solved
 
 
-def group_results(part, solved: dict, *, method: str, all_communities=None, facility_ids=None) -> dict:
+def group_results(part, solved: dict, *, method: str, all_communities=None, facility_ids=None,
+                  reach: dict | None = None) -> dict:
     """A group's :class:`~geofacility.capacity.CapacityResult` per standard, from the whole study's solve: its
     homes seated nearest first within their classes (allocate) or given their 2SFCA access, its communities'
     split scaled to their population, and the facilities with their whole-study capacity, demand and load
     (``facility_ids``: those that can serve the group; ``all_communities``: the whole study's, that the
-    facilities lie in)."""
+    facilities lie in; ``reach``: :func:`group_reach` of the group, when already computed)."""
     from .allocation import seat_homes
     from .capacity import CapacityResult, split_tables
 
     results = {}
     for key, plan in solved.items():
-        fac, d_idx, f_idx, dist, classes = _classes(part, plan.check)
+        fac, d_idx, f_idx, dist, classes = reach[key] if reach is not None else _classes(part, plan.check)
         cap = plan.capacity
         weight = part.demand["weight"].to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):

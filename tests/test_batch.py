@@ -184,3 +184,29 @@ def test_communities_without_a_town_take_it_from_the_towns_layer(tmp_path, grid_
     result = analyze(communities=comm, facilities=[fac], towns=towns).communities.set_index("community_id")
     assert (result.loc[["C11", "C22", "C23"], "town"] == "东街道").all()
     assert (result.loc[["C31", "C32", "C33"], "town"] == "西街道").all()
+
+
+def test_partitioned_groups_equal_a_whole_area_run_of_their_neighbourhood(tmp_path):
+    """Homes in GeoParquet (each group reads its own by bounding box), capacity allocated across the city: two
+    sampled towns' ledgers equal a whole-area run of the communities within 3 km of them (the check the province
+    benchmark runs on its sampled groups)."""
+    import sys
+    from pathlib import Path
+
+    from geofacility.synth import synthetic_city
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_batch import neighbourhood_check
+
+    city = synthetic_city(n_nodes_side=80, n_demand=20_000, facilities_per_category=40, seed=5)
+    paths = city.write(tmp_path / "city", format="parquet", streets=False)
+    inputs = {"communities": paths["communities"], "facilities": [paths["facilities"]], "demand": paths["demand"]}
+    result = batch(by="town", out=tmp_path / "out", **inputs)
+    assert result.failed == [] and result.summary["group"].nunique() == 16
+    assert result.timings["driver"] < result.timings["wall"]
+    accounting = pd.read_csv(tmp_path / "out" / "inputs.csv", encoding="utf-8-sig").set_index("file")
+    assert accounting.loc[str(paths["demand"]), "rows_used"] == 20_000  # every home used by exactly one group
+    for town in ("Town 06", "Town 11"):
+        compared, differ = neighbourhood_check(inputs, tmp_path / "out", town, tmp_path / "check" / town,
+                                               margin_m=3000.0)
+        assert compared == 16 and differ == []
