@@ -292,7 +292,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     try:
         runner = Runner(client)
         runner.timings, runner.run = timings, previous["run"]
-        groups_started = time.perf_counter()
+        groups_started = timings["_groups_started"] = time.perf_counter()
         if partitioned:
             results = _run_partitioned(study, by, names, folders, out, previous, runner, inputs, step)
         else:
@@ -304,6 +304,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
             cluster.close()
     rollup_started = time.perf_counter()
     timings["groups"] = rollup_started - groups_started
+    timings["group_tasks"] = sum(r.get("seconds", 0.0) for r in results.values())  # the last round's work
     tables = {g: results[g]["table"] for g in names if results[g]["table"] is not None}
     skipped = [g for g in names if results[g]["skipped"]]
     summary = summary_frame([r for g in names for r in results[g]["rows"]], names)
@@ -329,6 +330,7 @@ def batch(*, by: str = "town", out, workers: int = 1, scheduler: str | None = No
     end = time.perf_counter()
     timings.update(rollup=end - rollup_started, wall=end - started)
     timings["driver"] = timings["prepare"] + timings["join"] + timings["rollup"]
+    timings.pop("_groups_started", None)
     return BatchResult(summary=summary, paths=paths, skipped=skipped, failed=failed, timings=timings)
 
 
@@ -424,7 +426,9 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     flows = {g: None for g in names}
     states = {g: None for g in names}
     if study.settings.get("capacity_method", "none") != "none":
-        flows, states = _solve_capacity(study, plans, shared, source, runner)
+        from .capacity_groups import solve_across_groups
+
+        flows, states = solve_across_groups(study, plans, shared, source, runner)
     # each group's part of the solve travels inside its task (small: its communities' rows), not scattered to one
     # worker: a task retried after its worker died must find it; its placed homes and classes from round one are
     # a task's result (Dask runs the second round where they are, and recomputes them if their worker died)
@@ -443,79 +447,16 @@ def _run_partitioned(study: Study, by: str, names: list, folders: dict, out: Pat
     return results
 
 
-def _solve_capacity(study: Study, plans: list, shared, source, runner: Runner) -> dict:
-    """The whole study's capacity allocation from its groups (:mod:`geofacility.capacity_groups`): each group
-    lists its homes' classes where it runs, this process joins them, the reach graph's components are solved on
-    the workers; each group gets the solved rows of its own communities."""
-    import time
-
-    from .capacity_groups import capacity_plan, solve_plans
-
-    checks = capacity_plan(study)
-    states = {group: runner.submit(_group_state, shared, rows, halo, source, checks,
-                                   key=f"state-{group}-{runner.run}") for group, rows, halo in plans}
-    futures = [runner.submit(_state_classes, states[group], checks, key=f"classes-{group}-{runner.run}")
-               for group, _, _ in plans]
-    found = [f.result() for f in futures]
-    started = time.perf_counter()
-    solving = [0.0]
-
-    def timed_map(fn, items):
-        t = time.perf_counter()
-        try:
-            return runner.map(fn, items)
-        finally:
-            solving[0] += time.perf_counter() - t
-
-    solved = solve_plans(study, checks, found, method=study.settings["capacity_method"], log=study.log,
-                         map=timed_map if runner.client is not None else None)
-    # what each group needs: its communities' solved rows (not the whole study's)
-    group_of = {cid: g for g, rows, _ in plans for cid in study.communities["community_id"].iloc[rows]}
-    split = {g: {} for g, _, _ in plans}
-    for key, plan in solved.items():
-        if plan.flows is None:
-            for g in split:
-                split[g][key] = plan
-            continue
-        owner = plan.flows["community_id"].map(group_of)
-        for g, rows in plan.flows.groupby(owner.to_numpy(), sort=False).indices.items():
-            split[g][key] = replace(plan, flows=plan.flows.iloc[rows].reset_index(drop=True))
-        for g in split:
-            split[g].setdefault(key, replace(plan, flows=plan.flows.iloc[:0]))
-    runner.timings["join"] += time.perf_counter() - started - (solving[0] if runner.client is not None else 0.0)
-    return split, states
-
-
-def _group_state(study: Study, rows, halo, source, checks: dict):
-    """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their pairs and
-    classes (kept there for round two), or the error that stops the group."""
-    from .capacity_groups import group_reach
-    from .partition import group_study
-
-    try:
-        part, used = group_study(study, rows, halo, source)
-        return part, used, group_reach(part, checks)
-    except Exception as exc:  # reported by the group's round two, like an evaluation that fails
-        return exc
-
-
-def _state_classes(state, checks: dict) -> dict:
-    """The small part of round one that travels: the group's class tables and its communities' people."""
-    from .capacity_groups import group_classes
-
-    if isinstance(state, Exception):
-        return {"classes": {key: None for key in checks}, "people": None}
-    part, _, reach = state
-    return group_classes(part, checks, reach)
-
-
 def _partitioned_group(study: Study, group: str, rows, halo, source, flows, folder: str, previous: dict,
                        state=None) -> dict:
     """What a worker runs for one group of a partitioned batch: place its homes (or take them from round one's
     ``state``), take its part of the capacity solve, and evaluate and write it unless nothing it depends on
     changed."""
+    import time
+
     from .partition import group_study
 
+    started = time.perf_counter()
     reach = None
     try:
         if isinstance(state, Exception):
@@ -537,6 +478,7 @@ def _partitioned_group(study: Study, group: str, rows, halo, source, flows, fold
     warned = part.log.to_frame()
     warned = warned.loc[(warned["file"] == str(source.path)) & (warned["row"] != "")]
     result["warnings"] = warned.reset_index(drop=True)  # the demand file's rows this group reported
+    result["seconds"] = time.perf_counter() - started
     return result
 
 

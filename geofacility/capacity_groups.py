@@ -15,14 +15,15 @@ the homes in one place (:mod:`geofacility.capacity` does it on one analysis; bot
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from .errors import WarningLog
 
-__all__ = ["CheckPlan", "capacity_plan", "group_reach", "group_classes", "solve_plans", "group_results"]
+__all__ = ["CheckPlan", "capacity_plan", "group_reach", "group_classes", "solve_plans", "group_results",
+           "solve_across_groups", "KEEP_STATE_ROWS"]
 
 
 @dataclass
@@ -164,3 +165,93 @@ def group_results(part, solved: dict, *, method: str, all_communities=None, faci
         results[key] = CapacityResult(category=plan.check.category, check=plan.check, method=method,
                                       communities=communities, facilities=facilities, demand_state=state)
     return results
+
+
+# --------------------------------------------------------------------- the rounds, as a batch runs them
+
+def solve_across_groups(study, plans: list, shared, source, runner) -> tuple[dict, dict]:
+    """The whole study's capacity allocation from its groups, run by ``runner`` (:class:`geofacility.runner.Runner`):
+    each group lists its homes' classes where it runs (``plans``: per group its name, community positions and
+    halo; ``shared``: the study prepared without the demand, sent to every worker), this process joins them, the
+    reach graph's components are solved on the workers. Returns per group the solved rows of its own communities,
+    and per group its round-one state (placed homes, pairs, classes: a future where it ran) or None."""
+    import time
+
+    checks = capacity_plan(study)
+    if _keep_states(source):
+        states = {group: runner.submit(_group_state, shared, rows, halo, source, checks,
+                                       key=f"state-{group}-{runner.run}") for group, rows, halo in plans}
+        futures = [runner.submit(_state_classes, states[group], checks, key=f"classes-{group}-{runner.run}")
+                   for group, _, _ in plans]
+    else:  # too many homes to keep every group's between the rounds: round two places its homes again
+        states = {group: None for group, _, _ in plans}
+        futures = [runner.submit(_group_classes, shared, rows, halo, source, checks,
+                                 key=f"classes-{group}-{runner.run}") for group, rows, halo in plans]
+    found = [f.result() for f in futures]
+    started = time.perf_counter()
+    runner.timings["classes"] = started - runner.timings.get("_groups_started", started)
+    solving = [0.0]
+
+    def timed_map(fn, items):
+        t = time.perf_counter()
+        try:
+            return runner.map(fn, items)
+        finally:
+            solving[0] += time.perf_counter() - t
+
+    solved = solve_plans(study, checks, found, method=study.settings["capacity_method"], log=study.log,
+                         map=timed_map if runner.client is not None else None)
+    # what each group needs: its communities' solved rows (not the whole study's)
+    group_of = {cid: g for g, rows, _ in plans for cid in study.communities["community_id"].iloc[rows]}
+    split = {g: {} for g, _, _ in plans}
+    for key, plan in solved.items():
+        if plan.flows is None:
+            for g in split:
+                split[g][key] = plan
+            continue
+        owner = plan.flows["community_id"].map(group_of)
+        for g, rows in plan.flows.groupby(owner.to_numpy(), sort=False).indices.items():
+            split[g][key] = replace(plan, flows=plan.flows.iloc[rows].reset_index(drop=True))
+        for g in split:
+            split[g].setdefault(key, replace(plan, flows=plan.flows.iloc[:0]))
+    runner.timings["join"] += time.perf_counter() - started - (solving[0] if runner.client is not None else 0.0)
+    runner.timings["solve"] = time.perf_counter() - started
+    return split, states
+
+
+def _group_state(study, rows, halo, source, checks: dict):
+    """Round one of a partitioned batch with capacity, where the group runs: its homes placed, their pairs and
+    classes (kept there for round two), or the error that stops the group."""
+    from .partition import group_study
+
+    try:
+        part, used = group_study(study, rows, halo, source)
+        return part, used, group_reach(part, checks)
+    except Exception as exc:  # reported by the group's round two, like an evaluation that fails
+        return exc
+
+
+#: a partitioned batch keeps each group's placed homes and classes between its two rounds up to this many homes in
+#: all (about 1.5 kB each with their pairs and classes, spread over the workers); above, round two places again
+KEEP_STATE_ROWS = 2_000_000
+
+
+def _keep_states(source) -> bool:
+    if source.path is None:
+        return True
+    from .read.files import count_rows
+
+    return count_rows(source.path) <= KEEP_STATE_ROWS
+
+
+def _group_classes(study, rows, halo, source, checks: dict) -> dict:
+    """Round one without keeping the group's homes: placed, listed in classes, and only the classes sent on."""
+    return _state_classes(_group_state(study, rows, halo, source, checks), checks)
+
+
+def _state_classes(state, checks: dict) -> dict:
+    """The small part of round one that travels: the group's class tables and its communities' people."""
+    if isinstance(state, Exception):
+        return {"classes": {key: None for key in checks}, "people": None}
+    part, _, reach = state
+    return group_classes(part, checks, reach)

@@ -210,3 +210,21 @@ def test_partitioned_groups_equal_a_whole_area_run_of_their_neighbourhood(tmp_pa
         compared, differ = neighbourhood_check(inputs, tmp_path / "out", town, tmp_path / "check" / town,
                                                margin_m=3000.0)
         assert compared == 16 and differ == []
+
+
+def test_partitioned_batch_placing_homes_again_gives_the_same_ledgers(tmp_path, monkeypatch):
+    """Above KEEP_STATE_ROWS homes a group places its homes again in round two instead of keeping them: the same
+    ledgers, byte for byte."""
+    import geofacility.capacity_groups as groups
+    from geofacility.synth import synthetic_city
+
+    city = synthetic_city(n_nodes_side=50, n_demand=8_000, facilities_per_category=20, seed=9)
+    paths = city.write(tmp_path / "city", format="parquet", streets=False)
+    inputs = {"communities": paths["communities"], "facilities": [paths["facilities"]], "demand": paths["demand"]}
+    kept = batch(by="town", out=tmp_path / "kept", **inputs)
+    monkeypatch.setattr(groups, "KEEP_STATE_ROWS", 0)
+    again = batch(by="town", out=tmp_path / "again", **inputs)
+    assert kept.failed == again.failed == [] and kept.summary.equals(again.summary)
+    for folder in (tmp_path / "kept").iterdir():
+        if folder.is_dir():
+            assert (folder / "ledger.csv").read_bytes() == (tmp_path / "again" / folder.name / "ledger.csv").read_bytes()
