@@ -29,6 +29,7 @@ from .atomic import atomic_path
 from .errors import InputError
 from .pipeline import evaluate
 from .runner import Runner, client as _client
+from .partition import group_warnings
 from .rollup import (SUMMARY_COLUMNS, input_tables, jsonable_rows, manifest_record, rollup_layer, summary_frame,
                      summary_rows,
                      write_inputs, write_rollup)
@@ -360,7 +361,8 @@ def _finish_group(group: str, part: Study, key: str | None, folder: Path, previo
 
         return {"rows": done["rows"], "table": read_ledger_csv(folder / "ledger.csv"), "hash": key,
                 "skipped": done.get("run") != previous.get("run")}
-    rows, table = run_group(group, part, folder, key=key, run=previous.get("run"))
+    rows, table = run_group(group, replace(part, log=group_warnings(part, facilities_within_reach(part))), folder,
+                            key=key, run=previous.get("run"))
     return {"rows": rows, "table": table, "hash": key, "skipped": False}
 
 

@@ -69,6 +69,19 @@ def current_set() -> "OutputSet | None":
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256, hex; remembered by (path, size, modification time) in this process, so that a batch's
+    groups (each with its run.json naming the inputs) hash a 10-million-home demand file once per worker."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = _sha256(path)
+    return _SHA256[key]
+
+
+_SHA256: dict = {}
+
+
+def _sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
@@ -25,7 +26,7 @@ from .demand import assign_communities, complete_demand, spread_population
 from .errors import WarningLog
 
 __all__ = ["DemandSource", "BBOX_SUFFIXES", "can_partition", "halo_communities", "place_group_demand", "group_study",
-           "demand_coords", "aliases_of"]
+           "demand_coords", "aliases_of", "group_warnings"]
 
 #: demand files a group can read by bounding box alone (the others are read whole, once, by the batch)
 BBOX_SUFFIXES = (".gpkg", ".parquet", ".geoparquet", ".fgb", ".shp")
@@ -169,3 +170,25 @@ def aliases_of(aliases):
     if aliases is None or isinstance(aliases, dict):
         return aliases
     return load_aliases(aliases)
+
+
+def group_warnings(part, facility_positions) -> WarningLog:
+    """The warnings a group's ledger shows: about its own communities, its homes and the facilities that can serve
+    it (``facility_positions``), and those about no row or about other inputs (towns, standards …) — not every
+    row of the whole city (the roll-up's warnings.csv has them all). A city of 35,000 facilities would otherwise
+    write its facility warnings into each of its thousand ledgers."""
+    fac = part.facilities.iloc[facility_positions]
+    owned, allowed = set(), set()
+    for frame in (part.communities, part.demand, fac, part.facilities, part.not_in_use):
+        if frame is not None and "source_file" in frame.columns:
+            owned.update(str(f) for f in frame["source_file"].dropna().unique())
+    for frame in (part.communities, part.demand, fac, part.not_in_use):
+        if frame is not None and "source_file" in frame.columns and "source_row" in frame.columns:
+            rows = frame["source_row"].to_numpy()
+            ok = pd.notna(rows)
+            allowed.update(zip(frame["source_file"].astype(str).to_numpy()[ok],
+                               pd.Series(rows[ok]).astype("int64").astype(str)))
+    log = WarningLog()
+    log.read_rows = dict(part.log.read_rows)
+    log._rows = [r for r in part.log._rows if r["row"] == "" or r["file"] not in owned or (r["file"], r["row"]) in allowed]
+    return log

@@ -228,3 +228,26 @@ def test_partitioned_batch_placing_homes_again_gives_the_same_ledgers(tmp_path, 
     for folder in (tmp_path / "kept").iterdir():
         if folder.is_dir():
             assert (folder / "ledger.csv").read_bytes() == (tmp_path / "again" / folder.name / "ledger.csv").read_bytes()
+
+
+def test_a_group_ledger_shows_its_own_rows_warnings_and_the_rollup_all():
+    """A warning about a facility that cannot serve the group stays out of the group's ledger (the roll-up's
+    warnings.csv lists it); warnings about the group's communities, its facilities and no row stay in."""
+    from types import SimpleNamespace
+
+    from geofacility.errors import WarningLog
+    from geofacility.partition import group_warnings
+
+    log = WarningLog()
+    log.add("c.gpkg", 1, "about my community")
+    log.add("c.gpkg", 9, "about another town's community")
+    log.add("f.csv", 2, "about a school that serves me")
+    log.add("f.csv", 3, "about a school 20 km away")
+    log.add("f.csv", None, "about the whole file")
+    log.add("towns.geojson", 4, "about a town outline")
+    frame = lambda file, rows: pd.DataFrame({"source_file": file, "source_row": rows})  # noqa: E731
+    part = SimpleNamespace(communities=frame("c.gpkg", [1]), demand=frame("d.parquet", [5]),
+                           facilities=frame("f.csv", [2, 3]), not_in_use=None, log=log)
+    kept = [r["message"] for r in group_warnings(part, [0])._rows]
+    assert kept == ["about my community", "about a school that serves me", "about the whole file",
+                    "about a town outline"]
