@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import InputError
 from .output import _outputs, console, out_console
+
+
+#: ``--preset``: the benchmark's 1M city and the 10M province (benchmarks/bench_batch.py)
+PRESETS = {"city": {"side": 356, "demand": 1_000_000, "facilities": 2_000, "town_side": 7},
+           "province": {"side": 1121, "demand": 10_000_000, "facilities": 5_000, "town_side": 7}}
 
 
 def synth_command(
@@ -19,8 +24,15 @@ def synth_command(
     spacing: Annotated[float, typer.Option(help="Metres between neighbouring intersections.")] = 100.0,
     demand: Annotated[int, typer.Option(help="Population points (homes).")] = 10_000,
     facilities_per_category: Annotated[int, typer.Option(help="Facilities of each of the seven categories.")] = 30,
-    block_side: Annotated[int, typer.Option(help="Grid cells per side of a community; 4 × 4 communities form a "
-                                                 "town.")] = 5,
+    block_side: Annotated[int, typer.Option(help="Grid cells per side of a community.")] = 5,
+    town_side: Annotated[int, typer.Option(help="Communities per side of a town (4: towns of 4 × 4 communities).")]
+    = 4,
+    streets: Annotated[bool, typer.Option(help="Write the street grid (--no-streets: a straight-line study).")]
+    = True,
+    preset: Annotated[Optional[str], typer.Option(
+        help="city: 1,000,000 homes, 5,041 communities in 121 towns, 7 × 2,000 facilities; province: 10,000,000 "
+             "homes, 50,176 communities in 1,024 towns, 7 × 5,000 facilities (both GeoParquet, no streets; a few "
+             "GB of memory while generating). Overrides the sizes.")] = None,
     seed: Annotated[int, typer.Option(help="The same seed always gives the same city.")] = 0,
     format: Annotated[str, typer.Option(help="gpkg (communities.gpkg and streets.gpkg, demand.csv and "
                                              "facilities.csv with lon/lat) or parquet (the four as GeoParquet: "
@@ -34,6 +46,13 @@ def synth_command(
     """
     from ..synth import synthetic_city
 
+    if preset is not None:
+        sizes = PRESETS.get(preset.strip().lower())
+        if sizes is None:
+            raise InputError(f"--preset {preset}: use {' or '.join(PRESETS)}")
+        side, demand, facilities_per_category, town_side = (sizes[k] for k in ("side", "demand", "facilities",
+                                                                              "town_side"))
+        format, streets = "parquet", False
     for name, value in (("--side", side), ("--demand", demand), ("--block-side", block_side)):
         if value < 2:
             raise InputError(f"{name} {value}: give at least 2")
@@ -44,12 +63,15 @@ def synth_command(
         raise InputError(f"--format {format}: use gpkg or parquet")
     files = ("communities.gpkg", "demand.csv", "facilities.csv", "streets.gpkg") if format == "gpkg" else \
         ("communities.parquet", "demand.parquet", "facilities.parquet", "streets.parquet")
+    files = files if streets else files[:3]
     with _outputs(out, *files, "run.json") as outputs, console.status("generating…", spinner="dots"):
         outputs.note_settings({"side": side, "spacing": spacing, "demand": demand, "seed": seed, "block_side": block_side,
-                               "facilities_per_category": facilities_per_category, "format": format})
+                               "facilities_per_category": facilities_per_category, "format": format,
+                               "town_side": town_side, "streets": streets, "preset": preset})
         city = synthetic_city(n_nodes_side=side, spacing_m=spacing, n_demand=demand,
-                              facilities_per_category=facilities_per_category, block_side=block_side, seed=seed)
-        paths = city.write(out, format=format)
+                              facilities_per_category=facilities_per_category, block_side=block_side, seed=seed,
+                              town_side=town_side)
+        paths = city.write(out, format=format, streets=streets)
     console.print(f"{len(city.communities):,} communities in {city.communities['town'].nunique()} towns, "
                   f"{len(city.demand):,} homes (population {city.demand['population'].sum():,.0f}), "
                   f"{len(city.facilities):,} facilities, {city.network.n_segments:,} street segments",
