@@ -1,4 +1,4 @@
-"""The Xicheng primary-school figures the CLI tests pin (139 communities short, 38,931 people within reach but over
+"""The Xicheng primary-school figures the CLI tests pin (138 communities short, 38,931 people within reach but over
 capacity) derived independently from the input files (issue 18, part 4): GCJ-02 undone with the published forward
 formula and a fixed-point inversion, pyproj for UTM 50N, a KD-tree for the nearest school, the compounds' own
 community ids, and networkx's maximum flow for the seats (25,000 residents per school, GB 50180's upper figure).
