@@ -33,6 +33,7 @@ class CheckPlan:
 
     check: object
     facility_ids: np.ndarray
+    positions: np.ndarray  # the facilities' rows in the study's facilities, in facility_id order
     capacity: np.ndarray | None = None
     source: np.ndarray | None = None
     catchment: np.ndarray | None = None  # residents within reach of each facility (the whole study's)
@@ -44,35 +45,33 @@ def _key(check) -> tuple[str, str]:
     return (check.category, check.subcategory)
 
 
-def _facilities(study, check):
-    from .coverage import facility_checks
-
-    fac = study.facilities.loc[facility_checks(study.facilities, study.checks)[check]]
-    return fac.iloc[np.argsort(fac["facility_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
+def _facilities(study, plan: CheckPlan):
+    """The plan's facilities (a group's study holds the whole study's facilities, in the same rows)."""
+    return study.facilities.iloc[plan.positions].reset_index(drop=True)
 
 
 def capacity_plan(study) -> dict:
-    """Per standard with a radius of a surveyed category (keyed ``(category, subcategory)``): its facilities."""
+    """Per standard with a radius of a surveyed category (keyed ``(category, subcategory)``): its facilities, in
+    ``facility_id`` order (the allocation does not depend on the input's row order)."""
+    from .coverage import facility_checks
+
+    masks = facility_checks(study.facilities, study.checks)
+    ids = study.facilities["facility_id"].astype(str).to_numpy()
     plans = {}
     for check in study.checks:
         if check.category in study.surveyed and check.radius_m:
-            fac = _facilities(study, check)
-            plans[_key(check)] = CheckPlan(check=check, facility_ids=fac["facility_id"].astype(str).to_numpy())
+            rows = np.flatnonzero(masks[check])
+            rows = rows[np.argsort(ids[rows], kind="stable")]
+            plans[_key(check)] = CheckPlan(check=check, facility_ids=ids[rows], positions=rows)
     return plans
 
 
-def _pairs(part, check):
+def _classes(part, plan: CheckPlan):
+    from .allocation import demand_classes
     from .distance import pairs_within
 
-    fac = _facilities(part, check)
-    d_idx, f_idx, dist = pairs_within(part.demand.geometry.values, fac.geometry.values, check.radius_m)
-    return fac, d_idx, f_idx, dist
-
-
-def _classes(part, check):
-    from .allocation import demand_classes
-
-    fac, d_idx, f_idx, dist = _pairs(part, check)
+    fac = _facilities(part, plan)
+    d_idx, f_idx, dist = pairs_within(part.demand.geometry.values, fac.geometry.values, plan.check.radius_m)
     weight = part.demand["weight"].to_numpy(dtype="float64")
     classes = demand_classes(d_idx, f_idx, dist, weight, part.demand["community_id"].to_numpy(dtype=object),
                              fac["facility_id"].astype(str).to_numpy(), home_id=part.demand["demand_id"].to_numpy())
@@ -83,7 +82,7 @@ def group_reach(part, plans: dict) -> dict:
     """Per standard, a group's facilities, its (home, facility, metres) pairs within the radius and its homes'
     classes: what :func:`group_classes` sends on and :func:`group_results` seats from (kept where the group runs
     between the two rounds, so neither is computed twice)."""
-    return {key: _classes(part, plan.check) for key, plan in plans.items()}
+    return {key: _classes(part, plan) for key, plan in plans.items()}
 
 
 def group_classes(part, plans: dict, reach: dict | None = None) -> dict:
@@ -108,7 +107,7 @@ def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: Warn
     people_per_household = float(pop / hh) if hh and hh > 0 else None
     solved = {}
     for key, plan in plans.items():
-        fac = _facilities(study, plan.check)
+        fac = _facilities(study, plan)
         cap, source = facility_capacity(fac, plan.check, people_per_household=people_per_household)
         if np.isnan(cap).any():
             unknown_capacity_warning(fac.loc[np.isnan(cap)], plan.check, log)
@@ -122,7 +121,7 @@ def solve_plans(study, plans: dict, found: list[dict], *, method: str, log: Warn
         if method == "allocate":
             result = solve_classes(table, pd.Series(cap, index=fids), map=map)
             flows, allocated = result.classes, result.allocated.reindex(fids).to_numpy(dtype="float64")
-        solved[key] = CheckPlan(check=plan.check, facility_ids=fids, capacity=cap, source=source,
+        solved[key] = replace(plan, capacity=cap, source=source,
                                 catchment=catchment, allocated=allocated, flows=flows)
     return solved
 
@@ -139,7 +138,7 @@ def group_results(part, solved: dict, *, method: str, all_communities=None, faci
 
     results = {}
     for key, plan in solved.items():
-        fac, d_idx, f_idx, dist, classes = reach[key] if reach is not None else _classes(part, plan.check)
+        fac, d_idx, f_idx, dist, classes = reach[key] if reach is not None else _classes(part, plan)
         cap = plan.capacity
         weight = part.demand["weight"].to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -202,7 +201,8 @@ def solve_across_groups(study, plans: list, shared, source, runner) -> tuple[dic
     solved = solve_plans(study, checks, found, method=study.settings["capacity_method"], log=study.log,
                          map=timed_map if runner.client is not None else None)
     # what each group needs: its communities' solved rows (not the whole study's)
-    group_of = {cid: g for g, rows, _ in plans for cid in study.communities["community_id"].iloc[rows]}
+    group_of = pd.Series(np.repeat([g for g, _, _ in plans], [len(rows) for _, rows, _ in plans]),
+                         index=study.communities["community_id"].to_numpy()[np.concatenate([r for _, r, _ in plans])])
     split = {g: {} for g, _, _ in plans}
     for key, plan in solved.items():
         if plan.flows is None:

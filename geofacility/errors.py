@@ -59,6 +59,14 @@ class WarningLog:
         for row in rows:
             self.add(file, row, message, severity=severity, zh=zh)
 
+    def kept(self, keep) -> "WarningLog":
+        """A new log of the warnings for which ``keep(file, row)`` is true (``row`` as written: ``""`` for a
+        warning about no row), with the same rows-read record."""
+        log = WarningLog()
+        log.read_rows = dict(self.read_rows)
+        log._rows = [r for r in self._rows if keep(r["file"], r["row"])]
+        return log
+
     def __len__(self) -> int:
         return len(self._rows)
 

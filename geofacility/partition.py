@@ -125,9 +125,7 @@ def place_group_demand(communities: gpd.GeoDataFrame, halo: gpd.GeoDataFrame, so
     dem = assign_communities(dem, halo, snap_m=source.snap_m, log=placing, label=label)
     mine = dem["community_id"].isin(set(communities["community_id"])).to_numpy()
     rows_mine = {str(r) for r in dem.loc[mine, "source_row"].tolist()}
-    mine_log = WarningLog()
-    mine_log._rows = [entry for entry in placing._rows if entry["row"] in rows_mine]
-    log.extend_from(mine_log)
+    log.extend_from(placing.kept(lambda file, row: row in rows_mine))
     dem = dem.loc[mine].sort_values("source_row", kind="stable").reset_index(drop=True)
     weights = dem.groupby("community_id")["weight"].sum()
     no_pop = communities["population"].isna()
@@ -188,7 +186,4 @@ def group_warnings(part, facility_positions) -> WarningLog:
             ok = pd.notna(rows)
             allowed.update(zip(frame["source_file"].astype(str).to_numpy()[ok],
                                pd.Series(rows[ok]).astype("int64").astype(str)))
-    log = WarningLog()
-    log.read_rows = dict(part.log.read_rows)
-    log._rows = [r for r in part.log._rows if r["row"] == "" or r["file"] not in owned or (r["file"], r["row"]) in allowed]
-    return log
+    return part.log.kept(lambda file, row: row == "" or file not in owned or (file, row) in allowed)
