@@ -170,6 +170,25 @@ def facilities_within_reach(study: Study) -> np.ndarray:
     return np.unique(np.concatenate(keep))
 
 
+#: the row hashes of frames hashed whole more than once in a process (the city's facilities, in every group's
+#: :func:`_hash`): id → (a weak reference to the frame, its hashes); an entry counts only while its frame lives
+_HASHED: dict = {}
+
+
+def _shared_row_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """:func:`_row_hashes` of a frame many groups share (the facilities), computed once per process."""
+    import weakref
+
+    known = _HASHED.get(id(frame))
+    if known is not None and known[0]() is frame:
+        return known[1]
+    hashes = _row_hashes(frame)
+    for key in [k for k, (ref, _) in _HASHED.items() if ref() is None]:
+        del _HASHED[key]
+    _HASHED[id(frame)] = (weakref.ref(frame), hashes)
+    return hashes
+
+
 def _row_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
     """A 64-bit hash of every row: its values, their column names and types, and its geometry (WKB)."""
     table = pd.DataFrame(frame.drop(columns="geometry"))
@@ -185,7 +204,9 @@ def _hash(study: Study, rows: tuple | None = None) -> str:
     h = hashlib.sha256()
     for frame, hashes in zip((study.communities, study.demand, study.facilities), rows or (None, None, None)):
         h.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.items()).encode())
-        h.update(np.ascontiguousarray(hashes if hashes is not None else _row_hashes(frame)).tobytes())
+        if hashes is None:  # the facilities are the whole city's, the same frame in every group
+            hashes = _shared_row_hashes(frame) if frame is study.facilities else _row_hashes(frame)
+        h.update(np.ascontiguousarray(hashes).tobytes())
     h.update(repr(study.checks).encode())
     if study.not_in_use is not None and len(study.not_in_use):  # they name the stage of the group's problems
         h.update(np.ascontiguousarray(_row_hashes(study.not_in_use)).tobytes())
@@ -225,12 +246,13 @@ def run_group(group: str, study: Study, folder: Path, *, key: str | None = None,
         # midway leaves every group either as it was or complete, and the re-run redoes the rest
         rows = summary_rows(analysis, group, folder.name)
         with output_set(folder, expected=["ledger.xlsx", "ledger.csv", "map.html", "manifest.json"], join=False):
-            write_ledger(analysis, folder, gpkg=False)  # one coverage.gpkg for the whole batch instead
+            table = ledger_table(analysis.communities)
+            write_ledger(analysis, folder, gpkg=False, table=table)  # one coverage.gpkg for the whole batch
             write_map(analysis, folder / "map.html")
             with atomic_path(folder / "manifest.json") as tmp:
                 tmp.write_text(json.dumps({"hash": key, "run": run, "rows": jsonable_rows(rows)}, ensure_ascii=False,
                                           indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        return rows, ledger_table(analysis.communities)
+        return rows, table
     except Exception as exc:  # one group's bad data must not stop the others: reported in the summary
         return _failed_rows(group, folder.name, len(study.communities), exc), None
 

@@ -91,14 +91,16 @@ def _write_gpkg(analysis, table: pd.DataFrame, geometry, path: Path) -> None:
 # --------------------------------------------------------------------------------------------- entry point
 
 
-def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True, formats=("gpkg",)) -> dict[str, Path]:
+def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True, formats=("gpkg",),
+                 table: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write ``ledger.csv``, ``ledger.xlsx`` and the geodata in ``formats`` into ``out_dir``; return their paths by
     kind (``csv``, ``xlsx``, ``gpkg``, ``parquet``).
 
     ``formats`` (:data:`GEO_FORMATS`): ``"gpkg"`` (default) writes ``coverage.gpkg`` (layers communities, demand,
     facilities, service_areas), ``"parquet"`` writes ``coverage.parquet`` (the communities layer: the ledger's
     columns and the boundaries, GeoParquet in the analysis CRS); both, or none (``()``). ``gpkg=False`` leaves out
-    the GeoPackage whatever ``formats`` says (a batch writes one for all its groups).
+    the GeoPackage whatever ``formats`` says (a batch writes one for all its groups). ``table``: the analysis's
+    :func:`~geofacility.ledger.table.ledger_table` when the caller has it already.
 
     With an earlier ``ledger.xlsx`` in ``out_dir``, the new figures are written into that workbook, so everything
     the planner typed or set there stays (see :mod:`geofacility.ledger.roundtrip`); the earlier file is kept as
@@ -115,7 +117,7 @@ def write_ledger(analysis, out_dir: str | Path, *, gpkg: bool = True, formats=("
         outputs.note_settings({"standards_applied": [
             f"{c.category}/{c.subcategory}" + (f" r={c.radius_m:g} m" if c.radius_m else "") for c in analysis.checks]})
         ordered = _sorted_communities(analysis.communities)
-        table = _typed(ordered)
+        table = _typed(ordered) if table is None else table
         if paths["xlsx"].exists():  # an earlier ledger: what the planner typed and set there is never lost
             from .roundtrip import update_ledger_workbook
 

@@ -9,6 +9,7 @@ position in the whole file, so ``source_row`` is the same whether the file is re
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -67,8 +68,15 @@ def parquet_crs(path: str | Path, label: str | None = None) -> CRS | None:
 
 def _crs(column: dict) -> CRS | None:
     if "crs" not in column:
-        return CRS.from_user_input("OGC:CRS84")
-    return None if column["crs"] is None else CRS.from_user_input(column["crs"])
+        return _parsed_crs('"OGC:CRS84"')
+    return None if column["crs"] is None else _parsed_crs(json.dumps(column["crs"], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_crs(text: str) -> CRS:
+    """A CRS from its metadata (PROJJSON or a name, as JSON text): parsed once per process (a few ms each, and a
+    batch's groups read the same file)."""
+    return CRS.from_user_input(json.loads(text))
 
 
 def _covering(geo: dict) -> tuple[str, dict[str, str]] | None:
@@ -92,14 +100,20 @@ def _to_frame(table: pa.Table, geo: dict | None) -> pd.DataFrame:
         column = geo["columns"].get(field.name)
         if column is not None:
             encoding = str(column["encoding"]).lower()
-            crs = column.get("crs", "OGC:CRS84")
-            metadata = {"crs": crs} if crs is not None else {}
+            # the CRS is set below from the parsed-once CRS (geopandas would parse its PROJJSON for every read)
             field = field.with_metadata({b"ARROW:extension:name": f"geoarrow.{encoding}".encode(),
-                                         b"ARROW:extension:metadata": json.dumps(metadata).encode()})
+                                         b"ARROW:extension:metadata": b"{}"})
         fields.append(field)
     table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=table.schema.metadata))
     primary = geo["primary_column"]
     frame = gpd.GeoDataFrame.from_arrow(table, geometry=primary)
+    for name, column in geo["columns"].items():
+        crs = _crs(column)
+        if name in frame.columns and crs is not None:
+            if name == primary:
+                frame = frame.set_crs(crs)
+            else:
+                frame[name] = frame[name].set_crs(crs)
     return frame
 
 
