@@ -13,20 +13,19 @@ is reported in the summary and does not stop the others.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from .atomic import atomic_path
 from .errors import InputError
+from .fingerprint import row_hashes, study_hash
 from .pipeline import evaluate
 from .runner import Runner, client as _client
 from .partition import group_warnings
@@ -87,7 +86,7 @@ def iter_group_studies(study: Study, by: str):
 def _iter_groups(study: Study, by: str, *, hashed: bool = True):
     """(name, study, hash of everything its results depend on — or None) per group."""
     if hashed:
-        comm_h, dem_h, fac_h = (_row_hashes(f) for f in (study.communities, study.demand, study.facilities))
+        comm_h, dem_h, fac_h = (row_hashes(f) for f in (study.communities, study.demand, study.facilities))
     if by not in study.communities.columns:
         raise InputError(f"--by {by}: the communities have no such column; use town or one of "
                          f"{', '.join(c for c in study.communities.columns if c != 'geometry')}")
@@ -131,7 +130,7 @@ def _iter_groups(study: Study, by: str, *, hashed: bool = True):
             part = replace(part, capacity=group_capacity(study.capacity, comm["community_id"],
                                                          study.facilities["facility_id"].iloc[reach],
                                                          np.flatnonzero(in_group)))
-        key = _hash(part, (comm_h[in_comm], dem_h[in_group], fac_h[fac_rows])) if hashed else None
+        key = study_hash(part, (comm_h[in_comm], dem_h[in_group], fac_h[fac_rows])) if hashed else None
         yield str(value), part, key
 
 
@@ -168,60 +167,6 @@ def facilities_within_reach(study: Study) -> np.ndarray:
         towns = study.towns.loc[study.towns["town"].isin(set(study.communities["town"]))]
         keep.append(tree.query(towns.geometry.values, predicate="intersects")[1])
     return np.unique(np.concatenate(keep))
-
-
-#: the row hashes of frames hashed whole more than once in a process (the city's facilities, in every group's
-#: :func:`_hash`): id → (a weak reference to the frame, its hashes); an entry counts only while its frame lives
-_HASHED: dict = {}
-
-
-def _shared_row_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """:func:`_row_hashes` of a frame many groups share (the facilities), computed once per process."""
-    import weakref
-
-    known = _HASHED.get(id(frame))
-    if known is not None and known[0]() is frame:
-        return known[1]
-    hashes = _row_hashes(frame)
-    for key in [k for k, (ref, _) in _HASHED.items() if ref() is None]:
-        del _HASHED[key]
-    _HASHED[id(frame)] = (weakref.ref(frame), hashes)
-    return hashes
-
-
-def _row_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """A 64-bit hash of every row: its values, their column names and types, and its geometry (WKB)."""
-    table = pd.DataFrame(frame.drop(columns="geometry"))
-    table.columns = [f"{c}:{t}" for c, t in table.dtypes.items()]
-    table["geometry"] = shapely.to_wkb(np.asarray(frame.geometry.values), hex=True)
-    return pd.util.hash_pandas_object(table, index=False, categorize=False).to_numpy()
-
-
-def _hash(study: Study, rows: tuple | None = None) -> str:
-    """Everything a group's results depend on: its communities and demand, the facilities, the standards
-    applied and the settings (and on foot its part of the network). ``rows``: the row hashes of the three
-    frames when already known (a batch hashes the whole city's rows once, then takes each group's)."""
-    h = hashlib.sha256()
-    for frame, hashes in zip((study.communities, study.demand, study.facilities), rows or (None, None, None)):
-        h.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.items()).encode())
-        if hashes is None:  # the facilities are the whole city's, the same frame in every group
-            hashes = _shared_row_hashes(frame) if frame is study.facilities else _row_hashes(frame)
-        h.update(np.ascontiguousarray(hashes).tobytes())
-    h.update(repr(study.checks).encode())
-    if study.not_in_use is not None and len(study.not_in_use):  # they name the stage of the group's problems
-        h.update(np.ascontiguousarray(_row_hashes(study.not_in_use)).tobytes())
-    if study.walk is not None:  # the network around the group, not just its file name
-        net = study.walk.network
-        for array in (net.xy, net.u, net.v, net.snappable, net.component):
-            h.update(np.ascontiguousarray(array).tobytes())
-    h.update(json.dumps(study.settings, sort_keys=True, default=str).encode())
-    for category in sorted(study.extents):  # the survey extents themselves, not just their file names
-        h.update(category.encode() + shapely.to_wkb(study.extents[category]))
-    for category in sorted(study.capacity or {}):  # shared facilities: neighbours' demand changes a group's split
-        result = study.capacity[category]
-        for frame in (result.communities, result.facilities):
-            h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def run_group(group: str, study: Study, folder: Path, *, key: str | None = None, run: str | None = None
@@ -496,7 +441,7 @@ def _partitioned_group(study: Study, group: str, rows, halo, source, flows, fold
         part = replace(part, capacity=group_results(part, flows, method=part.settings["capacity_method"],
                                                     all_communities=study.communities, facility_ids=near,
                                                     reach=reach))
-    key = _hash(part)
+    key = study_hash(part)
     result = _finish_group(group, part, key, Path(folder), previous)
     result["used"] = used
     warned = part.log.to_frame()
