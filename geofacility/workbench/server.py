@@ -31,6 +31,7 @@ import threading
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -324,7 +325,13 @@ def create_app(workbench, *, token: str, host: str = "127.0.0.1", port: int) -> 
         Mount("/static/leaflet", app=StaticFiles(directory=LEAFLET), name="leaflet"),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(_Guard, hosts=hosts)])
+    async def http_error(request: Request, exc) -> Response:  # no such page / method: JSON like the rest
+        status = getattr(exc, "status_code", 500)
+        return JSONResponse({"error": "没有这个地址 / not found" if status == 404 else f"HTTP {status}"},
+                            status_code=status)
+
+    app = Starlette(routes=routes, middleware=[Middleware(_Guard, hosts=hosts)],
+                    exception_handlers={HTTPException: http_error})
     app.state.workbench = workbench
     app.state.allowed_hosts = hosts
     return app

@@ -297,7 +297,11 @@
     var table = $('wb-ledger');
     clear(table.tHead); clear(table.tBodies[0]);
     if (!current.ledgerRows.length) return;
-    var keys = Object.keys(current.ledgerRows[0]);
+    // the community's columns and this category's (the ledger row holds every category)
+    var prefix = current.category + '_';
+    var keys = Object.keys(current.ledgerRows[0]).filter(function (k) {
+      return k === 'community_id' || k === 'community' || k === 'town' || k === 'population' || k.indexOf(prefix) === 0;
+    });
     table.tHead.appendChild(el('tr', {}, keys.map(function (k) { return el('th', {text: k}); })));
     current.ledgerRows.forEach(function (row) {
       table.tBodies[0].appendChild(el('tr', {}, keys.map(function (k) {
