@@ -36,12 +36,6 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
                 status, pmedian: bool = False, candidate_id_column: str | None = None):
     """The study and the candidate rooms evaluated for ``category``; with a cost table (``cost["matrix"]``) the
     category is measured by it throughout (geofacility.costs)."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from ..errors import WarningLog
-    from ..read import read_candidates
     from ..siting import evaluate_candidates
 
     category = _category(category, "--category")
@@ -53,9 +47,28 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
     analysis = _study(**options, status=status, cost_matrix=cost_matrix, category=category, sited=category)
     coords = _coords_arg(options.get("coords"))
     cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
+    analysis, rooms = read_rooms(analysis, candidates, category, coords=cand_coords,
+                                 encoding=options.get("encoding"), candidate_id_column=candidate_id_column)
+    study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
+                                pmedian_range=10_000.0 if pmedian else None)
+    return analysis, study
+
+
+def read_rooms(analysis, candidates, category: str, *, coords=None, encoding=None,
+               candidate_id_column: str | None = None):
+    """The candidate rooms file read for ``category`` as ``sites`` reads it, and the analysis with the rooms'
+    warnings added (sites.xlsx and ledger_after show them with the study's); the workbench opens its rooms the
+    same way, so that its export equals ``sites select``."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from ..errors import WarningLog
+    from ..read import read_candidates
+
     log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
     check = next((c for c in analysis.checks if c.category == category), None)
-    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log,
+    rooms = read_candidates(candidates, coords=coords, encoding=encoding, log=log,
                             columns={"candidate_id": candidate_id_column},
                             require_area=check is None or bool(check.min_building_m2))
     od = analysis.category_measures.get(category)
@@ -68,9 +81,7 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
                         zh=f"候选房源 {cid} 不是成本表的终点：不能到达任何人（不改按直线距离计）；请在表中补充其各行")
     if len(log):
         analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
-    study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
-                                pmedian_range=10_000.0 if pmedian else None)
-    return analysis, study
+    return analysis, rooms
 
 
 Cost = Annotated[Optional[Path], typer.Option(

@@ -555,3 +555,130 @@ class Workbench:
     def table(self) -> gpd.GeoDataFrame:
         """The scenario's communities table (every category's built rooms)."""
         return self._table
+
+    # ------------------------------------------------------------------------------------------ named scenarios
+
+    def _content(self) -> dict:
+        built, added = {}, {}
+        for category, cat in self._cats.items():
+            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+            if cat.built:
+                built[category] = [str(ids[i]) for i in sorted(cat.built)]
+            rooms = [{"candidate_id": cid, **room} for cid, room in cat.added
+                     if self._position_or_none(category, cid) is not None]
+            if rooms:
+                added[category] = rooms
+        return {"built": built, "added": added, "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def _position_or_none(self, category, cid):
+        try:
+            return self._position(category, cid)
+        except WorkbenchError:
+            return None
+
+    def save(self, name) -> dict:
+        from .scenarios import write_scenario
+
+        name = str(name).strip()
+        if not name or len(name) > 200:
+            raise WorkbenchError("方案名称须为 1–200 个字符 / a scenario name of 1–200 characters, please")
+        write_scenario(self.out, name, self._content())
+        self._name = name
+        return {"name": name, "scenarios": self.scenarios()}
+
+    def scenarios(self) -> list[dict]:
+        from .scenarios import list_scenarios
+
+        return list_scenarios(self.out)
+
+    def load(self, name) -> dict:
+        """Replay a saved scenario: its added rooms (re-added where missing), then each category's built rooms —
+        one undoable action per category."""
+        from .scenarios import read_scenario
+
+        content = read_scenario(self.out, str(name))
+        if content is None:
+            raise WorkbenchError(f"没有名为 {name!r} 的方案 / no scenario named {name!r}")
+        last = None
+        for category, rooms in (content.get("added") or {}).items():
+            for room in rooms:
+                if self._position_or_none(category, room["candidate_id"]) is None:
+                    self.add_room(category, lon=room["lon"], lat=room["lat"], floor_area_m2=room["floor_area_m2"],
+                                  name=room["name"], categories=room.get("categories"),
+                                  candidate_id=room["candidate_id"])
+                    number = str(room["candidate_id"]).removeprefix("new-")
+                    if number.isdigit():
+                        self._new = max(self._new, int(number))
+        wanted = {c: set(v) for c, v in (content.get("built") or {}).items()}
+        for category in sorted(set(wanted) | {c for c, cat in self._cats.items() if cat.built}):
+            cat = self._cat(category)
+            after = {self._position(category, cid) for cid in wanted.get(category, ())}
+            last = self._do({"kind": "set", "category": category, "before": set(cat.built), "after": after})
+        self._name = str(name)
+        return last if last is not None else self.state(next(iter(wanted), self.categories()[0]["category"]))
+
+    # ------------------------------------------------------------------------------------------ export
+
+    def export(self, name=None) -> dict:
+        """Per category with built rooms, ``<out>/scenarios/<slug>/<category>/``: exactly what ``geofacility sites
+        select --category C --choose ID,… --out that folder`` writes (the same functions, under an output set).
+        Rooms added on the map go with the original rooms into that folder's ``rooms.csv`` (the command's
+        ``--candidates``), and the rooms are then evaluated from that file, as the command would."""
+        from ..cli.output import _outputs
+        from ..cli.sites import SELECT_OUTPUTS, write_selection
+        from ..siting import evaluate_candidates, given_selection
+        from .scenarios import slug
+
+        label = str(name if name is not None else (self._name or "export"))
+        folder = self.out / "scenarios" / slug(label)
+        files = []
+        for category, cat in sorted(self._cats.items()):
+            if not cat.built:
+                continue
+            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+            chosen = [str(ids[i]) for i in sorted(cat.built)]
+            target = folder / category
+            with _outputs(target, *SELECT_OUTPUTS, "rooms.csv") as outputs:
+                outputs.note_settings(self.analysis.settings)
+                study = self._original_study(category)
+                live = [(cid, room) for cid, room in cat.added if self._position_or_none(category, cid) is not None]
+                if live:
+                    rooms = self._write_rooms(target / "rooms.csv", live)
+                    outputs.note_inputs("candidates", target / "rooms.csv")
+                    study = evaluate_candidates(self.analysis, rooms, category,
+                                                include_unreviewed=self.include_unreviewed)
+                selection = given_selection(study, chosen)
+                paths, _ = write_selection(self.analysis, study, selection, target)
+            files += [str(p.relative_to(self.out)) for p in [*paths.values(), target / "run.json"]]
+        return {"folder": str(folder.relative_to(self.out)), "files": sorted(set(files))}
+
+    def _write_rooms(self, path, live):
+        """rooms.csv: the original rooms and those added on the map (WGS84 lon/lat), read back as the command
+        would read it."""
+        from ..atomic import atomic_path
+        from ..read import read_candidates
+
+        rooms = self.rooms
+        frames = []
+        if rooms is not None and len(rooms):
+            pts = rooms.geometry.to_crs(4326)
+            frames.append(pd.DataFrame({
+                "candidate_id": rooms["candidate_id"].astype(str).to_numpy(), "name": rooms["name"].to_numpy(),
+                "建筑面积": rooms["floor_area_m2"].to_numpy(),
+                "可用类别": [t if isinstance(t, str) and t else ";".join(c or []) for t, c in
+                          zip(rooms.get("categories_text", pd.Series([None] * len(rooms))), rooms["categories"])],
+                "取得方式": rooms.get("acquisition_text", rooms["acquisition"]).to_numpy(),
+                "预审": rooms.get("reviewed_text", rooms["reviewed"]).to_numpy(),
+                "楼层": rooms["floor"].to_numpy() if "floor" in rooms else np.nan,
+                "成本": rooms["cost"].to_numpy() if "cost" in rooms else np.nan,
+                "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy()}))
+        frames.append(pd.DataFrame({
+            "candidate_id": [cid for cid, _ in live], "name": [r["name"] for _, r in live],
+            "建筑面积": [r["floor_area_m2"] for _, r in live],
+            "可用类别": [";".join(CATEGORY_SHORT_ZH.get(c, c) for c in r["categories"]) for _, r in live],
+            "取得方式": None, "预审": "是", "楼层": np.nan, "成本": np.nan,
+            "lon": [r["lon"] for _, r in live], "lat": [r["lat"] for _, r in live]}))
+        table = pd.concat(frames, ignore_index=True)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig", float_format="%.9f")
+        return read_candidates(tmp)
