@@ -11,6 +11,7 @@ import typer
 from ..errors import InputError
 from .options import _STUDY_PARAMETERS, _coords_arg, _input_path, _study, study_options
 from .output import console, out_console
+from .sites import read_rooms
 
 #: the options of a recorded command that name input files, and how their values hold the path
 _PATH_OPTIONS = ("communities", "demand", "towns", "standards", "aliases", "network", "candidates")
@@ -45,8 +46,6 @@ def serve_command(
     Example: geofacility serve --facilities community_service=data/xicheng/community_rooms_existing.csv
     --standard community_service=community_rooms_beijing
     """
-    from ..errors import WarningLog
-    from ..read import read_candidates
     from ..workbench.model import Workbench
     from ..workbench.server import serve
 
@@ -71,12 +70,15 @@ def serve_command(
     with console.status("analysing…", spinner="dots") as status:
         analysis = _study(**options, status=status)
         rooms = None
-        if candidates is not None:
+        if candidates is not None:  # read as `sites` reads them (their warnings join the study's: the export's)
             status.update("reading the candidate rooms…")
             coords = _coords_arg(options.get("coords"))
             cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
-            rooms = read_candidates(_input_path(candidates), coords=cand_coords, encoding=options.get("encoding"),
-                                    log=WarningLog(), require_area=False)
+            # the floor area is required when a standard of the study sets a minimum one
+            sited = category or next((c.category for c in analysis.checks if c.min_building_m2),
+                                     next(iter(analysis.surveyed), None))
+            analysis, rooms = read_rooms(analysis, _input_path(candidates), sited, coords=cand_coords,
+                                         encoding=options.get("encoding"))
         status.update("preparing the workbench…")
         workbench = Workbench(analysis, rooms, out=out, include_unreviewed=include_unreviewed)
     if not options["quiet"]:
