@@ -8,7 +8,8 @@ The package, by concern (each module imports only those above it):
 - :mod:`.options`: the study options every study command takes, declared once, their parsers and their translation
   into :func:`geofacility.study.prepare` arguments;
 - one module per command or sub-app: :mod:`.sites` (``sites evaluate``/``select``), :mod:`.analyze` (``analyze``,
-  ``map``), :mod:`.batch`, :mod:`.synth`, :mod:`.review`, :mod:`.standards`, :mod:`.ledger` (``ledger diff``);
+  ``map``), :mod:`.batch`, :mod:`.synth`, :mod:`.review`, :mod:`.serve` (the what-if workbench),
+  :mod:`.standards`, :mod:`.ledger` (``ledger diff``);
 - this module: the typer app, every command registered on it in one place in the order ``geofacility --help``
   lists them, and its runners: :func:`main` (errors as one line) and :func:`entry` (the console script,
   ``python -m geofacility.cli``).
@@ -27,6 +28,7 @@ from .ledger import ledger_app
 from .options import _prepare_kwargs  # noqa: F401  (the options as prepare() arguments: tests use it)
 from .output import console
 from .review import review_command
+from .serve import serve_command
 from .sites import sites_app
 from .standards import list_standards
 from .synth import synth_command
@@ -46,6 +48,7 @@ app.command("map")(map_command)
 app.command("batch")(batch_command)
 app.command("synth")(synth_command)
 app.command("review")(review_command)
+app.command("serve")(serve_command)
 app.command("standards")(list_standards)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(sites_app, name="sites")

@@ -36,12 +36,6 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
                 status, pmedian: bool = False, candidate_id_column: str | None = None):
     """The study and the candidate rooms evaluated for ``category``; with a cost table (``cost["matrix"]``) the
     category is measured by it throughout (geofacility.costs)."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from ..errors import WarningLog
-    from ..read import read_candidates
     from ..siting import evaluate_candidates
 
     category = _category(category, "--category")
@@ -53,9 +47,28 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
     analysis = _study(**options, status=status, cost_matrix=cost_matrix, category=category, sited=category)
     coords = _coords_arg(options.get("coords"))
     cand_coords = coords.get("candidates", coords.get("*")) if isinstance(coords, dict) else coords
+    analysis, rooms = read_rooms(analysis, candidates, category, coords=cand_coords,
+                                 encoding=options.get("encoding"), candidate_id_column=candidate_id_column)
+    study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
+                                pmedian_range=10_000.0 if pmedian else None)
+    return analysis, study
+
+
+def read_rooms(analysis, candidates, category: str, *, coords=None, encoding=None,
+               candidate_id_column: str | None = None):
+    """The candidate rooms file read for ``category`` as ``sites`` reads it, and the analysis with the rooms'
+    warnings added (sites.xlsx and ledger_after show them with the study's); the workbench opens its rooms the
+    same way, so that its export equals ``sites select``."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from ..errors import WarningLog
+    from ..read import read_candidates
+
     log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
     check = next((c for c in analysis.checks if c.category == category), None)
-    rooms = read_candidates(candidates, coords=cand_coords, encoding=options.get("encoding"), log=log,
+    rooms = read_candidates(candidates, coords=coords, encoding=encoding, log=log,
                             columns={"candidate_id": candidate_id_column},
                             require_area=check is None or bool(check.min_building_m2))
     od = analysis.category_measures.get(category)
@@ -68,9 +81,7 @@ def _site_study(options: dict, candidates, category: str, include_unreviewed: bo
                         zh=f"候选房源 {cid} 不是成本表的终点：不能到达任何人（不改按直线距离计）；请在表中补充其各行")
     if len(log):
         analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
-    study = evaluate_candidates(analysis, rooms, category, include_unreviewed=include_unreviewed,
-                                pmedian_range=10_000.0 if pmedian else None)
-    return analysis, study
+    return analysis, rooms
 
 
 Cost = Annotated[Optional[Path], typer.Option(
@@ -127,6 +138,31 @@ def sites_evaluate(
         out_console.print(f"{name}: {path}")
 
 
+#: what ``sites select`` writes into its --out folder (and the workbench's export, per category)
+SELECT_OUTPUTS = ("sites.csv", "sites.xlsx", "selection.json", "sites_map.html", "ledger_after/ledger.xlsx",
+                  "ledger_after/ledger.csv", "ledger_after/coverage.gpkg", "run.json")
+
+
+def write_selection(analysis, site_study, selection, out: Path, *, k=None, budget=None, status=None):
+    """What ``sites select`` writes for a selection, inside the open output set on ``out``: sites.csv/xlsx,
+    selection.json, the ledger as if the rooms were built (ledger_after/) and the map. Returns (paths, the
+    analysis after). The workbench's export calls it too, so that both write the same files."""
+    from ..ledger import write_ledger, write_sites
+    from ..maps import write_map
+    from ..siting import with_sites
+
+    category = site_study.check.category
+    paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget},
+                        warnings=analysis.warnings)
+    if status is not None:
+        status.update("recomputing the ledger with the selected sites…")
+    after = with_sites(analysis, site_study, selection)
+    after_paths = write_ledger(after, out / "ledger_after")
+    paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
+    paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection), category=category)
+    return paths, after
+
+
 @sites_app.command("select")
 @study_options
 def sites_select(
@@ -138,6 +174,9 @@ def sites_select(
     method: Annotated[str, typer.Option(help="mclp (most people newly covered), lscp (fewest sites covering "
                                              "everyone reachable), pmedian (least weighted distance), greedy "
                                              "(fast MCLP with its optimality gap).")] = "mclp",
+    choose: Annotated[Optional[str], typer.Option(help="The planner's own choice instead of a model: room ids "
+                                                       "separated by commas (房源编号; a combined set as in sites.csv, "
+                                                       "A1+A2). selection.json says method \"given\".")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Solver time limit in seconds (the gap is "
                                                              "reported).")] = None,
     cost_matrix: Cost = None,
@@ -150,39 +189,38 @@ def sites_select(
     **options,
 ) -> None:
     """Choose which candidate rooms to take, keeping existing facilities: MCLP, LSCP, p-median (exact, HiGHS)
-    or greedy; writes the selection, the map, and the ledger as if the chosen rooms were built.
+    or greedy, or the planner's own choice (--choose); writes the selection, the map, and the ledger as if the
+    chosen rooms were built.
 
     Example: geofacility sites select --candidates 房源.csv --category elderly_care --k 5
     """
-    from ..ledger import shortage_note, write_ledger, write_sites
-    from ..maps import write_map
-    from ..siting import select_sites, with_sites
+    from ..ledger import shortage_note
+    from ..siting import given_selection, select_sites
 
     category = _category(category, "--category")
-    if method not in ("mclp", "lscp", "pmedian", "greedy"):
+    if choose is not None:
+        if k is not None or budget is not None or method != "mclp":
+            raise InputError("--choose names the rooms itself: give it without --k, --budget or --method")
+    elif method not in ("mclp", "lscp", "pmedian", "greedy"):
         raise InputError(f"--method {method}: use mclp, lscp, pmedian or greedy")
-    if method in ("mclp", "greedy") and k is None and budget is None:
+    elif method in ("mclp", "greedy") and k is None and budget is None:
         raise InputError(f"--method {method} needs --k or --budget")
-    if method == "pmedian" and k is None:
+    elif method == "pmedian" and k is None:
         raise InputError("--method pmedian needs --k")
     if k is not None and k < 1:
         raise InputError(f"--k {k}: give at least 1")
     cost = {"matrix": cost_matrix, "origin": cost_origin, "destination": cost_destination, "value": cost_value}
-    with _outputs(out, "sites.csv", "sites.xlsx", "selection.json", "sites_map.html", "ledger_after/ledger.xlsx",
-                  "ledger_after/ledger.csv", "ledger_after/coverage.gpkg", "run.json") as outputs, \
+    with _outputs(out, *SELECT_OUTPUTS) as outputs, \
             console.status("selecting sites…", spinner="dots") as status:
         outputs.note_inputs("candidates", candidates)
         analysis, site_study = _site_study(options, candidates, category, include_unreviewed, cost, status,
                                            pmedian=method == "pmedian", candidate_id_column=candidate_id_column)
-        status.update(f"solving ({method})…")
-        selection = select_sites(site_study, method=method, k=k, budget=budget, time_limit=time_limit)
-        paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget},
-                            warnings=analysis.warnings)
-        status.update("recomputing the ledger with the selected sites…")
-        after = with_sites(analysis, site_study, selection)
-        after_paths = write_ledger(after, out / "ledger_after")
-        paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
-        paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection), category=category)
+        if choose is not None:
+            selection = given_selection(site_study, choose.split(","))
+        else:
+            status.update(f"solving ({method})…")
+            selection = select_sites(site_study, method=method, k=k, budget=budget, time_limit=time_limit)
+        paths, after = write_selection(analysis, site_study, selection, out, k=k, budget=budget, status=status)
     paths["run"] = out / "run.json"
     short = shortage_note(site_study, k)
     if short:  # said even with --quiet: the selection is smaller than asked
@@ -191,7 +229,7 @@ def sites_select(
         ids = site_study.candidates["candidate_id"].to_numpy()[selection.selected]
         before_short = int((analysis.communities[f"{category}_status"] == "gap").sum())
         after_short = int((after.communities[f"{category}_status"] == "gap").sum())
-        console.print(f"[bold]{method}[/] ({selection.status}, gap {selection.gap:.2%}): selected "
+        console.print(f"[bold]{selection.method}[/] ({selection.status}, gap {selection.gap:.2%}): selected "
                       f"{', '.join(map(str, ids)) or 'none'}; newly covered {selection.covered_weight:,.0f} of "
                       f"{selection.total_weight:,.0f} people not yet covered; communities short of standard: "
                       f"{before_short} → {after_short}", highlight=False)

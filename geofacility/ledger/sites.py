@@ -90,7 +90,8 @@ def sites_sheet_rows(table: pd.DataFrame):
 
 #: the selection methods as sites.xlsx names them
 METHOD_ZH = {"mclp": "最大覆盖模型（MCLP）", "lscp": "集合覆盖模型（LSCP）", "pmedian": "P 中位模型（PMP）",
-             "mclp-lp": "最大覆盖模型（MCLP，线性松弛）", "greedy": "贪心算法（最大覆盖近似）"}
+             "mclp-lp": "最大覆盖模型（MCLP，线性松弛）", "greedy": "贪心算法（最大覆盖近似）",
+             "given": "规划人员指定（--choose）"}
 
 
 def shortage_note(study, k) -> str | None:

@@ -16,7 +16,8 @@ city's demand by orders of magnitude without changing the optimum).
 
 The package, by concern (imports run down this list, never up):
 
-* :mod:`.scenario` — :func:`with_sites`, the study as if the selected rooms were built;
+* :mod:`.scenario` — :func:`with_sites`, the study as if the selected rooms were built, and
+  :func:`given_selection`, the planner's own choice of rooms (``sites select --choose``);
 * :mod:`.candidates` — :func:`evaluate_candidates` (area rules, pre-review, reasons, ranking, newly covered
   people) giving a :class:`SiteStudy`, and :func:`select_sites`, a model run on its selectable rooms;
 * :mod:`.pairs` — demand × candidate pairs within a distance and the coverage matrix (straight line, on foot);
@@ -29,7 +30,7 @@ from __future__ import annotations
 from .candidates import GROUND_FLOOR_CATEGORIES, SiteStudy, candidate_pairs, evaluate_candidates, select_sites
 from .models import Selection, collapse_demand, greedy_mclp, solve_lscp, solve_mclp, solve_pmedian
 from .pairs import pairs_to_matrix, straight_line_pairs, walking_pairs
-from .scenario import with_sites
+from .scenario import given_selection, site_facilities, with_sites
 
 __all__ = [
     "Selection",
@@ -47,4 +48,6 @@ __all__ = [
     "evaluate_candidates",
     "select_sites",
     "with_sites",
+    "site_facilities",
+    "given_selection",
 ]

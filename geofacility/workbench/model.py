@@ -1,0 +1,684 @@
+"""The workbench's model: one planner's session of "what if these rooms were built".
+
+Per category, the candidate rooms are evaluated once (:func:`geofacility.siting.evaluate_candidates`, a
+:class:`~geofacility.siting.SiteStudy`, built on first use). The scenario is what
+:func:`geofacility.siting.with_sites` gives for the built rooms — the reference ``sites select`` writes to
+``ledger_after/`` — but a click recomputes only what it can change: the communities holding demand within the
+toggled room's reach (its column of the coverage matrix), the community it stands in, and for a street-level
+(town-scope) standard that whole town (plus, for exactness, any community sharing a boundary facility with those).
+Their rows are recomputed with :func:`geofacility.coverage.compute_coverage` on that subset (their demand, the
+category's facilities with the built rooms, the category's standards, the same measure over the subset's points)
+and spliced into the scenario's communities table; then the category's capacity split is recomputed
+(:func:`geofacility.capacity.apply_capacity`, the study's method), as ``with_sites`` does.
+
+All answers are JSON-able (no NaN: None). Errors a user can cause are :class:`WorkbenchError`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..capacity import CAPACITY_METRICS
+from ..coverage import METRICS, category_totals, compute_coverage
+from ..errors import InputError
+from ..standards import CATEGORIES, CATEGORY_SHORT_ZH
+
+__all__ = ["Workbench", "WorkbenchError"]
+
+_BASE = ["community_id", "community", "town", "population", "households", "approximate", "geometry"]
+
+
+class WorkbenchError(InputError):
+    """A request the workbench cannot do (unknown category or room, a room that cannot be taken …); the message
+    is Chinese, then English."""
+
+
+def _clean(value):
+    """A JSON-able scalar: NaN/NA → None, numpy numbers → Python numbers."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _feature_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict:
+    wgs = frame.geometry.to_crs(4326).to_numpy()
+    wgs = shapely.set_precision(wgs, 1e-6)
+    import json
+
+    geoms = shapely.to_geojson(wgs)
+    records = _records(pd.DataFrame({p: frame[p].to_numpy(dtype=object) for p in props}))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": json.loads(g) if g is not None else None, "properties": r}
+        for g, r in zip(geoms, records)]}
+
+
+@dataclass
+class _Category:
+    """One category's rooms: the study (original rooms, then rooms added on the map), which are built, which
+    added rooms are withdrawn (an undone add)."""
+
+    study: object
+    n_original: int
+    built: set = field(default_factory=set)
+    withdrawn: set = field(default_factory=set)
+    added: list = field(default_factory=list)  # (candidate_id, dict of what add_room was given)
+    reach: list | None = None  # per room: demand rows within its reach (coverage column)
+
+
+class Workbench:
+    """A session on one analysis and its candidate rooms (see the module docstring and docs of the interface)."""
+
+    def __init__(self, analysis, rooms=None, *, out, include_unreviewed: bool = False):
+        from pathlib import Path
+
+        self.analysis = analysis
+        self.rooms = rooms
+        self.out = Path(out)
+        self.include_unreviewed = include_unreviewed
+        self._cats: dict[str, _Category] = {}
+        self._undo: list[dict] = []
+        self._redo: list[dict] = []
+        self._name: str | None = None
+        self._new = 0
+        self._built_fac: dict[str, gpd.GeoDataFrame] = {}
+        self._init_scenario()
+
+    # ------------------------------------------------------------------------------------------ the scenario
+
+    def _init_scenario(self) -> None:
+        """The scenario with nothing built: with_sites's computation (coverage of every category, then the
+        capacity split), keeping each category's coverage-only columns and picks for the updates."""
+        a = self.analysis
+        facilities = a.facilities
+        base = a.communities[_BASE]
+        demand = a.demand[["demand_id", "community_id", "weight", "geometry"]]
+        picks: dict = {}
+        comm, dem = compute_coverage(base, demand, facilities, a.checks,
+                                     coverage_target=a.settings.get("coverage_target", 1.0), measure=a.measure,
+                                     category_measures=getattr(a, "category_measures", None), picks=picks)
+        comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
+        self._cov = comm.copy()  # coverage only (no capacity split)
+        self._picks = picks
+        self._demand = dem
+        self._view = replace(a, communities=comm, demand=dem, facilities=facilities, service_areas=None,
+                             coverage_picks=picks)
+        self._table = self._capacity(comm, self.analysis.surveyed)
+        self._baseline = self._table.copy()
+        ids = self._table["community_id"].to_numpy()
+        self._pos_of = pd.Index(ids)
+        self._dcode = self._pos_of.get_indexer(a.demand["community_id"]).astype(np.int64)
+        self._dorder = np.argsort(self._dcode, kind="stable")
+        self._dstart = np.searchsorted(self._dcode[self._dorder], np.arange(len(ids) + 1))
+        self._town_codes, _ = pd.factorize(self._table["town"].astype(object).fillna("").to_numpy())
+
+    def _capacity(self, comm: gpd.GeoDataFrame, categories) -> gpd.GeoDataFrame:
+        """``comm`` (coverage columns) with the capacity split of ``categories`` applied as with_sites does."""
+        method = self.analysis.settings.get("capacity_method", "allocate")
+        if method == "none" or not categories:
+            return comm
+        from ..capacity import apply_capacity
+        from ..errors import WarningLog
+
+        view = replace(self._view, communities=comm, surveyed=list(categories), coverage_picks=self._picks,
+                       facilities=self._facilities())
+        return apply_capacity(view, method=method, log=WarningLog()).communities
+
+    def _facilities(self, category: str | None = None) -> gpd.GeoDataFrame:
+        fac = self.analysis.facilities
+        if category is not None:
+            fac = fac.loc[(fac["category"] == category).to_numpy()]
+        extra = [f for c, f in self._built_fac.items() if (category is None or c == category) and len(f)]
+        if not extra:
+            return fac
+        return gpd.GeoDataFrame(pd.concat([fac, *extra], ignore_index=True), crs=self.analysis.crs)
+
+    def _affected(self, category: str, rooms) -> np.ndarray:
+        """Positions (in the scenario's table) of the communities a change of ``rooms`` can touch."""
+        cat = self._cat(category)
+        study = cat.study
+        cols = np.asarray(sorted(rooms), dtype=np.int64)
+        cov = study.coverage.tocsc()
+        rows = np.concatenate([cov.indices[cov.indptr[j]:cov.indptr[j + 1]] for j in cols]) if len(cols) else \
+            np.zeros(0, dtype=np.int64)
+        pos = self._dcode[rows]
+        own = self._pos_of.get_indexer(study.candidates["community_id"].iloc[cols].astype(object))
+        pos = np.unique(np.r_[pos, own])
+        pos = pos[pos >= 0]
+        checks = [c for c in self.analysis.checks if c.category == category]
+        table = self._table
+        for _ in range(4):  # closure: whole towns (street-level standards), communities sharing a boundary facility
+            before = len(pos)
+            if any(c.scope == "town" for c in checks):
+                pos = np.flatnonzero(np.isin(self._town_codes, np.unique(self._town_codes[pos])))
+            fac = self._facilities(category)
+            if len(fac) and len(pos):
+                sub = table.iloc[pos]
+                f_hit, _k = sub.sindex.query(fac.geometry.values, predicate="intersects")
+                if len(f_hit):
+                    _f2, k_all = table.sindex.query(fac.geometry.values[np.unique(f_hit)], predicate="intersects")
+                    pos = np.unique(np.r_[pos, k_all])
+            if len(pos) == before:
+                break
+        return pos
+
+    def _recompute(self, category: str, rooms) -> dict:
+        """Recompute the category's rows the change of ``rooms`` can touch; returns what was recomputed."""
+        start = time.perf_counter()
+        a = self.analysis
+        pos = self._affected(category, rooms)
+        self._built_fac[category] = self._built_rows(category)
+        checks = [c for c in a.checks if c.category == category]
+        rows = np.concatenate([self._dorder[self._dstart[p]:self._dstart[p + 1]] for p in pos]) if len(pos) else \
+            np.zeros(0, dtype=np.int64)
+        rows = np.sort(rows)
+        if len(pos):
+            sub = self._table.iloc[pos][_BASE]
+            dem = a.demand.iloc[rows][["demand_id", "community_id", "weight", "geometry"]]
+            measure = self._sub_measure(category, rows, dem)
+            picks: dict = {}
+            comm, _ = compute_coverage(sub, dem, self._facilities(category), checks,
+                                       coverage_target=a.settings.get("coverage_target", 1.0), measure=measure,
+                                       picks=picks)
+            cols = [f"{category}_{m}" for m in METRICS]
+            for col in cols:
+                values = comm[col].to_numpy()
+                target = self._cov[col]
+                if target.dtype == object or values.dtype == object:
+                    arr = target.to_numpy(dtype=object).copy()
+                else:
+                    arr = target.to_numpy().copy()
+                arr[pos] = values
+                self._cov[col] = arr
+            ids = self._table["community_id"].to_numpy()[pos]
+            new = self._picks[category].copy()
+            new.loc[ids] = picks[category].reindex(ids).to_numpy()
+            self._picks[category] = new
+        before = self._table
+        comm = before.copy()
+        for col in [f"{category}_{m}" for m in METRICS]:
+            comm[col] = self._cov[col].to_numpy()
+        for m in CAPACITY_METRICS:
+            comm[f"{category}_{m}"] = np.nan
+        comm["n_categories_short"] = self._n_short(comm)
+        comm = self._capacity(comm, [category])
+        comm["n_categories_short"] = self._n_short(comm)
+        self._table = comm
+        changed = self._changed_rows(before, comm, category)
+        ms = (time.perf_counter() - start) * 1000.0
+        return {"positions": np.union1d(pos, changed), "recomputed": {
+            "demand_rows": int(len(rows)), "communities": int(len(pos)), "ms": round(ms, 1)}}
+
+    @staticmethod
+    def _n_short(comm) -> np.ndarray:
+        return np.sum([(comm[f"{c}_status"] == "gap").to_numpy() for c in CATEGORIES], axis=0).astype(np.int64)
+
+    @staticmethod
+    def _changed_rows(before, after, category) -> np.ndarray:
+        cols = [f"{category}_{m}" for m in (*METRICS, *CAPACITY_METRICS)]
+        diff = np.zeros(len(before), dtype=bool)
+        for col in cols:
+            x, y = before[col].to_numpy(dtype=object), after[col].to_numpy(dtype=object)
+            same = (x == y) | (pd.isna(x) & pd.isna(y))
+            diff |= ~same
+        return np.flatnonzero(diff)
+
+    def _sub_measure(self, category: str, rows: np.ndarray, dem):
+        from ..distance import StraightLineDistance
+        from ..network import Snap, WalkingDistance
+
+        a = self.analysis
+        od = (getattr(a, "category_measures", None) or {}).get(category)
+        if od is not None:
+            raise WorkbenchError("该类别按成本表（OD）计量，工作台暂不支持 / the workbench does not support a category "
+                                 "measured by a cost table yet")
+        m = a.measure
+        if isinstance(m, WalkingDistance):
+            sub = WalkingDistance(m.network, dem.geometry.values, max_snap_m=m.max_snap_m,
+                                  reach_factor=m.reach_factor)
+            snap = m.demand
+            sub.__dict__["demand"] = Snap(segment=snap.segment[rows], along=snap.along[rows],
+                                          offset=snap.offset[rows])
+            return sub
+        return StraightLineDistance(dem.geometry.values)
+
+    def _built_rows(self, category: str) -> gpd.GeoDataFrame:
+        from ..siting import site_facilities
+
+        cat = self._cat(category)
+        return site_facilities(self.analysis, cat.study, sorted(cat.built))
+
+    # ------------------------------------------------------------------------------------------ categories
+
+    def _check(self, category: str):
+        checks = [c for c in self.analysis.checks if c.category == category]
+        if category not in self.analysis.surveyed or not checks:
+            raise WorkbenchError(f"未知或未调查的类别 {category!r} / unknown or unsurveyed category {category!r}")
+        return checks[0]
+
+    def _cat(self, category: str) -> _Category:
+        self._check(category)
+        if category not in self._cats:
+            from ..siting import evaluate_candidates
+
+            if self.rooms is None or not len(self.rooms):
+                rooms = gpd.GeoDataFrame({"candidate_id": pd.Series([], dtype=object),
+                                          "name": pd.Series([], dtype=object),
+                                          "floor_area_m2": pd.Series([], dtype="float64"),
+                                          "categories": pd.Series([], dtype=object),
+                                          "acquisition": pd.Series([], dtype=object),
+                                          "reviewed": pd.Series([], dtype=object),
+                                          "cost": pd.Series([], dtype="float64")},
+                                         geometry=gpd.GeoSeries([], crs=self.analysis.crs), crs=self.analysis.crs)
+            else:
+                rooms = self.rooms
+            study = evaluate_candidates(self.analysis, rooms, category, include_unreviewed=self.include_unreviewed)
+            self._cats[category] = _Category(study=study, n_original=len(study.candidates))
+        return self._cats[category]
+
+    def categories(self) -> list[dict]:
+        out = []
+        distance = self.analysis.settings.get("distance") or getattr(self.analysis.measure, "method", None)
+        for category in CATEGORIES:
+            checks = [c for c in self.analysis.checks if c.category == category]
+            if category not in self.analysis.surveyed or not checks:
+                continue
+            out.append({"category": category, "name_zh": CATEGORY_SHORT_ZH.get(category, category),
+                        "radius_m": _clean(checks[0].radius_m), "standard": "; ".join(c.label for c in checks),
+                        "distance": distance})
+        return out
+
+    def _position(self, category: str, candidate_id) -> int:
+        cat = self._cat(category)
+        ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        hit = np.flatnonzero(ids == str(candidate_id))
+        if not len(hit) or int(hit[0]) in cat.withdrawn:
+            raise WorkbenchError(f"没有候选房源 {candidate_id!r} / no candidate room {candidate_id!r}")
+        return int(hit[0])
+
+    # ------------------------------------------------------------------------------------------ answers
+
+    def _props(self, category: str, table: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "community_id": table["community_id"].to_numpy(dtype=object),
+            "community": table["community"].to_numpy(dtype=object),
+            "town": table["town"].to_numpy(dtype=object),
+            "population": table["population"].to_numpy(dtype="float64"),
+            "status": table[f"{category}_status"].to_numpy(dtype=object),
+            "covered_share": table[f"{category}_covered_share"].to_numpy(dtype="float64"),
+            "uncovered_population": np.round(table[f"{category}_uncovered_population"].to_numpy(dtype="float64")),
+            "count_gap": table[f"{category}_count_gap"].to_numpy(dtype="float64"),
+            "gap_m2": table[f"{category}_gap_m2"].to_numpy(dtype="float64"),
+            "problem": table[f"{category}_problem"].to_numpy(dtype=object),
+        })
+
+    def layers(self, category: str) -> dict:
+        self._check(category)
+        cat = self._cat(category)
+        table = self._table
+        comm = gpd.GeoDataFrame(self._props(category, table), geometry=table.geometry.values, crs=table.crs)
+        fac = self.analysis.facilities
+        fac = fac.loc[(fac["category"] == category).to_numpy()]
+        checks = [c for c in self.analysis.checks if c.category == category]
+        fac = gpd.GeoDataFrame({"facility_id": fac["facility_id"].astype(str).to_numpy(),
+                                "name": fac["name"].astype(str).to_numpy(),
+                                "floor_area_m2": fac["floor_area_m2"].to_numpy(dtype="float64"),
+                                "radius_m": checks[0].radius_m}, geometry=fac.geometry.values, crs=fac.crs)
+        catchments = None
+        areas = self.analysis.service_areas if getattr(self.analysis.measure, "method", "") == "network" else None
+        if areas is not None and len(areas):
+            mine = areas.loc[(areas["category"] == category).to_numpy() & (areas["kind"] == "facility").to_numpy()]
+            catchments = _feature_collection(mine.assign(facility_id=mine["facility_id"].astype(str)),
+                                             ["facility_id", "name", "radius_m"])
+        cands = cat.study.candidates
+        keep = np.array([i not in cat.withdrawn for i in range(len(cands))], dtype=bool)
+        shown = cands.loc[keep]
+        idx = np.flatnonzero(keep)
+        frame = gpd.GeoDataFrame({
+            "candidate_id": shown["candidate_id"].astype(str).to_numpy(),
+            "name": shown["name"].astype(str).to_numpy(),
+            "floor_area_m2": shown["floor_area_m2"].to_numpy(dtype="float64"),
+            "categories": [list(c) if isinstance(c, (list, tuple)) else [] for c in shown["categories"]],
+            "acquisition": shown["acquisition"].to_numpy(dtype=object),
+            "reviewed": shown["reviewed"].to_numpy(dtype=object),
+            "selectable": shown["selectable"].to_numpy(dtype=bool),
+            "selectable_reason": shown["selectable_reason"].to_numpy(dtype=object),
+            "newly_covered_population": np.round(shown["newly_covered_population"].to_numpy(dtype="float64")),
+            "built": np.isin(idx, sorted(cat.built)),
+            "added": idx >= cat.n_original,
+        }, geometry=shown.geometry.values, crs=cands.crs)
+        bounds = gpd.GeoSeries(table.geometry.values, crs=table.crs).to_crs(4326).total_bounds
+        return {"communities": _feature_collection(comm, list(comm.columns.drop("geometry"))),
+                "facilities": _feature_collection(fac, ["facility_id", "name", "floor_area_m2", "radius_m"]),
+                "catchments": catchments,
+                "candidates": _feature_collection(frame, list(frame.columns.drop("geometry"))),
+                "bounds": [round(float(b), 6) for b in bounds]}
+
+    def _totals(self, table, category: str) -> dict:
+        t = category_totals(table, category)
+        surveyed = (table[f"{category}_status"] != "not_surveyed").to_numpy()
+        count_gap = np.round(table[f"{category}_count_gap"].to_numpy(dtype="float64"))[surveyed]
+        gap_m2 = np.round(table[f"{category}_gap_m2"].to_numpy(dtype="float64"), 1)[surveyed]
+        return {"communities": t["communities_surveyed"], "communities_short": t["communities_short"],
+                "population": _clean(t["population"]), "covered_population": _clean(t["covered"]),
+                "uncovered_population": _clean(t["not_covered"]),
+                "served_population": _clean(t["served"]), "over_capacity_population": _clean(t["over_capacity"]),
+                "count_gap": _clean(float(np.nansum(count_gap))),
+                "gap_m2": _clean(round(float(np.nansum(gap_m2)), 1))}
+
+    def state(self, category: str) -> dict:
+        cat = self._cat(category)
+        base, now = self._baseline, self._table
+        s0 = base[f"{category}_status"].to_numpy(dtype=object)
+        s1 = now[f"{category}_status"].to_numpy(dtype=object)
+        changed = np.flatnonzero(s0 != s1)
+        rows = []
+        for i in changed:
+            rows.append({"community_id": _clean(now["community_id"].iloc[i]), "community": _clean(now["community"].iloc[i]),
+                         "town": _clean(now["town"].iloc[i]), "status_before": s0[i], "status_after": s1[i],
+                         **{f"{f}_{w}": _clean(t[f"{category}_{f}"].iloc[i]) for f in ("covered_share", "count_gap", "gap_m2")
+                            for w, t in (("before", base), ("after", now))}})
+        ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        return {"category": category, "baseline": self._totals(base, category),
+                "scenario": self._totals(now, category), "built": [str(ids[i]) for i in sorted(cat.built)],
+                "changed": rows, "can_undo": bool(self._undo), "can_redo": bool(self._redo),
+                "scenario_name": self._name}
+
+    def _update(self, category: str, result: dict) -> dict:
+        from ..ledger import ledger_table
+
+        pos = result["positions"]
+        table = self._table.iloc[pos]
+        props = _records(self._props(category, table))
+        ledger = _records(ledger_table(table)) if len(pos) else []
+        return {**self.state(category), "communities": props, "ledger_rows": ledger,
+                "recomputed": result["recomputed"]}
+
+    # ------------------------------------------------------------------------------------------ actions
+
+    def _set_built(self, category: str, built: set) -> dict:
+        cat = self._cat(category)
+        changed = cat.built ^ set(built)
+        cat.built = set(built)
+        return self._recompute(category, changed)
+
+    def _do(self, action: dict, *, record: bool = True) -> dict:
+        kind = action["kind"]
+        if kind == "set":
+            category = action["category"]
+            result = self._set_built(category, action["after"])
+        elif kind == "add":
+            category = action["category"]
+            cat = self._cat(category)
+            cat.withdrawn.discard(action["position"])
+            result = self._set_built(category, cat.built | {action["position"]})
+        else:
+            raise ValueError(kind)
+        if record:
+            self._undo.append(action)
+            self._redo.clear()
+        return self._update(category, result)
+
+    def toggle(self, category: str, candidate_id) -> dict:
+        cat = self._cat(category)
+        j = self._position(category, candidate_id)
+        if j not in cat.built and not bool(cat.study.candidates["selectable"].iloc[j]):
+            reason = cat.study.candidates["selectable_reason"].iloc[j]
+            raise WorkbenchError(f"房源 {candidate_id} 不能选用：{reason} / room {candidate_id} cannot be taken")
+        return self._do({"kind": "set", "category": category, "before": set(cat.built),
+                         "after": cat.built ^ {j}})
+
+    def undo(self) -> dict:
+        if not self._undo:
+            raise WorkbenchError("没有可撤销的操作 / nothing to undo")
+        action = self._undo.pop()
+        self._redo.append(action)
+        category = action["category"]
+        cat = self._cat(category)
+        if action["kind"] == "add":
+            result = self._set_built(category, cat.built - {action["position"]})
+            cat.withdrawn.add(action["position"])
+        else:
+            result = self._set_built(category, action["before"])
+        return self._update(category, result)
+
+    def redo(self) -> dict:
+        if not self._redo:
+            raise WorkbenchError("没有可重做的操作 / nothing to redo")
+        action = self._redo.pop()
+        self._undo.append(action)
+        return self._do(action, record=False)
+
+    def add_room(self, category: str, *, lon: float, lat: float, floor_area_m2: float, name: str,
+                 categories=None, candidate_id: str | None = None) -> dict:
+        from ..siting import evaluate_candidates
+
+        cat = self._cat(category)
+        try:
+            lon, lat, area = float(lon), float(lat), float(floor_area_m2)
+        except (TypeError, ValueError):
+            raise WorkbenchError("经纬度与面积须为数字 / lon, lat and floor area must be numbers") from None
+        if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise WorkbenchError("经纬度无效 / invalid lon/lat")
+        if not np.isfinite(area) or area <= 0:
+            raise WorkbenchError("建筑面积须为正数（m²）/ the floor area must be a positive number of m²")
+        cats = [str(c) for c in (categories or [])]
+        unknown = [c for c in cats if c not in CATEGORIES]
+        if unknown:
+            raise WorkbenchError(f"未知类别 {'、'.join(unknown)} / unknown categories {', '.join(unknown)}")
+        if candidate_id is None:
+            self._new += 1
+            candidate_id = f"new-{self._new}"
+        room = gpd.GeoDataFrame({
+            "candidate_id": [candidate_id], "name": [str(name)[:200]], "floor_area_m2": [area],
+            "categories": [cats], "acquisition": [None], "reviewed": [True], "floor": [np.nan], "cost": [np.nan],
+            "source_file": ["workbench"], "source_row": [0],
+        }, geometry=[shapely.Point(lon, lat)], crs=4326)
+        one = evaluate_candidates(self.analysis, room, category, include_unreviewed=True)
+        row = one.candidates.iloc[[0]]
+        if not bool(row["selectable"].iloc[0]):
+            raise WorkbenchError(f"新房源不能选用：{row['selectable_reason'].iloc[0]} / the new room cannot be taken "
+                                 "(category or area rule)")
+        study = cat.study
+        j = len(study.candidates)
+        d, c, m = one.pairs
+        import scipy.sparse as sp
+
+        cands = gpd.GeoDataFrame(pd.concat([study.candidates, row], ignore_index=True), crs=study.candidates.crs)
+        cat.study = replace(study, candidates=cands, coverage=sp.hstack([study.coverage, one.coverage]).tocsr(),
+                            pairs=(np.r_[study.pairs[0], d], np.r_[study.pairs[1], c + j], np.r_[study.pairs[2], m]),
+                            eligible=np.r_[study.eligible, j])
+        cat.added.append((candidate_id, {"lon": lon, "lat": lat, "floor_area_m2": area, "name": str(name)[:200],
+                                         "categories": cats}))
+        return self._do({"kind": "add", "category": category, "position": j})
+
+    def suggest(self, category: str, k: int) -> dict:
+        from ..siting import select_sites
+
+        cat = self._cat(category)
+        try:
+            k = int(k)
+        except (TypeError, ValueError):
+            raise WorkbenchError("k 须为正整数 / k must be a positive whole number") from None
+        if k < 1:
+            raise WorkbenchError("k 须为正整数 / k must be a positive whole number")
+        original = self._original_study(category)
+        selection = select_sites(original, method="mclp", k=k)
+        picks = {int(i) for i in selection.selected}
+        update = self._do({"kind": "set", "category": category, "before": set(cat.built), "after": picks})
+        ids = original.candidates["candidate_id"].astype(str).to_numpy()
+        return {**update, "picks": [str(ids[i]) for i in sorted(picks)]}
+
+    def _original_study(self, category: str):
+        cat = self._cat(category)
+        study = cat.study
+        n = cat.n_original
+        if len(study.candidates) == n:
+            return study
+        d, c, m = study.pairs
+        keep = c < n
+        return replace(study, candidates=study.candidates.iloc[:n], coverage=study.coverage[:, :n],
+                       pairs=(d[keep], c[keep], m[keep]), eligible=study.eligible[study.eligible < n])
+
+    # ------------------------------------------------------------------------------------------ reference
+
+    def reference(self, category: str):
+        """with_sites for this category's built rooms (what ``sites select --choose`` writes to ledger_after)."""
+        from ..siting import given_selection, with_sites
+
+        cat = self._cat(category)
+        ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        if not cat.built:
+            from ..siting.models import Selection
+
+            selection = Selection("given", np.zeros(0, dtype=np.int64), 0.0, 0.0, 0.0, "given")
+        else:
+            selection = given_selection(cat.study, [ids[i] for i in sorted(cat.built)])
+        return with_sites(self.analysis, cat.study, selection)
+
+    def table(self) -> gpd.GeoDataFrame:
+        """The scenario's communities table (every category's built rooms)."""
+        return self._table
+
+    # ------------------------------------------------------------------------------------------ named scenarios
+
+    def _content(self) -> dict:
+        built, added = {}, {}
+        for category, cat in self._cats.items():
+            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+            if cat.built:
+                built[category] = [str(ids[i]) for i in sorted(cat.built)]
+            rooms = [{"candidate_id": cid, **room} for cid, room in cat.added
+                     if self._position_or_none(category, cid) is not None]
+            if rooms:
+                added[category] = rooms
+        return {"built": built, "added": added, "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def _position_or_none(self, category, cid):
+        try:
+            return self._position(category, cid)
+        except WorkbenchError:
+            return None
+
+    def save(self, name) -> dict:
+        from .scenarios import write_scenario
+
+        name = str(name).strip()
+        if not name or len(name) > 200:
+            raise WorkbenchError("方案名称须为 1–200 个字符 / a scenario name of 1–200 characters, please")
+        write_scenario(self.out, name, self._content())
+        self._name = name
+        return {"name": name, "scenarios": self.scenarios()}
+
+    def scenarios(self) -> list[dict]:
+        from .scenarios import list_scenarios
+
+        return list_scenarios(self.out)
+
+    def load(self, name) -> dict:
+        """Replay a saved scenario: its added rooms (re-added where missing), then each category's built rooms —
+        one undoable action per category."""
+        from .scenarios import read_scenario
+
+        content = read_scenario(self.out, str(name))
+        if content is None:
+            raise WorkbenchError(f"没有名为 {name!r} 的方案 / no scenario named {name!r}")
+        last = None
+        for category, rooms in (content.get("added") or {}).items():
+            for room in rooms:
+                if self._position_or_none(category, room["candidate_id"]) is None:
+                    self.add_room(category, lon=room["lon"], lat=room["lat"], floor_area_m2=room["floor_area_m2"],
+                                  name=room["name"], categories=room.get("categories"),
+                                  candidate_id=room["candidate_id"])
+                    number = str(room["candidate_id"]).removeprefix("new-")
+                    if number.isdigit():
+                        self._new = max(self._new, int(number))
+        wanted = {c: set(v) for c, v in (content.get("built") or {}).items()}
+        for category in sorted(set(wanted) | {c for c, cat in self._cats.items() if cat.built}):
+            cat = self._cat(category)
+            after = {self._position(category, cid) for cid in wanted.get(category, ())}
+            last = self._do({"kind": "set", "category": category, "before": set(cat.built), "after": after})
+        self._name = str(name)
+        return last if last is not None else self.state(next(iter(wanted), self.categories()[0]["category"]))
+
+    # ------------------------------------------------------------------------------------------ export
+
+    def export(self, name=None) -> dict:
+        """Per category with built rooms, ``<out>/scenarios/<slug>/<category>/``: exactly what ``geofacility sites
+        select --category C --choose ID,… --out that folder`` writes (the same functions, under an output set).
+        Rooms added on the map go with the original rooms into that folder's ``rooms.csv`` (the command's
+        ``--candidates``), and the rooms are then evaluated from that file, as the command would."""
+        from ..cli.output import _outputs
+        from ..cli.sites import SELECT_OUTPUTS, write_selection
+        from ..siting import evaluate_candidates, given_selection
+        from .scenarios import slug
+
+        label = str(name if name is not None else (self._name or "export"))
+        folder = self.out / "scenarios" / slug(label)
+        files = []
+        for category, cat in sorted(self._cats.items()):
+            if not cat.built:
+                continue
+            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+            chosen = [str(ids[i]) for i in sorted(cat.built)]
+            target = folder / category
+            with _outputs(target, *SELECT_OUTPUTS, "rooms.csv") as outputs:
+                outputs.note_settings(self.analysis.settings)
+                study = self._original_study(category)
+                live = [(cid, room) for cid, room in cat.added if self._position_or_none(category, cid) is not None]
+                if live:
+                    rooms = self._write_rooms(target / "rooms.csv", live)
+                    outputs.note_inputs("candidates", target / "rooms.csv")
+                    study = evaluate_candidates(self.analysis, rooms, category,
+                                                include_unreviewed=self.include_unreviewed)
+                selection = given_selection(study, chosen)
+                paths, _ = write_selection(self.analysis, study, selection, target)
+            files += [str(p.relative_to(self.out)) for p in [*paths.values(), target / "run.json"]]
+        return {"folder": str(folder.relative_to(self.out)), "files": sorted(set(files))}
+
+    def _write_rooms(self, path, live):
+        """rooms.csv: the original rooms and those added on the map (WGS84 lon/lat), read back as the command
+        would read it."""
+        from ..atomic import atomic_path
+        from ..read import read_candidates
+
+        rooms = self.rooms
+        frames = []
+        if rooms is not None and len(rooms):
+            pts = rooms.geometry.to_crs(4326)
+            frames.append(pd.DataFrame({
+                "candidate_id": rooms["candidate_id"].astype(str).to_numpy(), "name": rooms["name"].to_numpy(),
+                "建筑面积": rooms["floor_area_m2"].to_numpy(),
+                "可用类别": [t if isinstance(t, str) and t else ";".join(c or []) for t, c in
+                          zip(rooms.get("categories_text", pd.Series([None] * len(rooms))), rooms["categories"])],
+                "取得方式": rooms.get("acquisition_text", rooms["acquisition"]).to_numpy(),
+                "预审": rooms.get("reviewed_text", rooms["reviewed"]).to_numpy(),
+                "楼层": rooms["floor"].to_numpy() if "floor" in rooms else np.nan,
+                "成本": rooms["cost"].to_numpy() if "cost" in rooms else np.nan,
+                "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy()}))
+        frames.append(pd.DataFrame({
+            "candidate_id": [cid for cid, _ in live], "name": [r["name"] for _, r in live],
+            "建筑面积": [r["floor_area_m2"] for _, r in live],
+            "可用类别": [";".join(CATEGORY_SHORT_ZH.get(c, c) for c in r["categories"]) for _, r in live],
+            "取得方式": None, "预审": "是", "楼层": np.nan, "成本": np.nan,
+            "lon": [r["lon"] for _, r in live], "lat": [r["lat"] for _, r in live]}))
+        table = pd.concat(frames, ignore_index=True)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig", float_format="%.9f")
+        return read_candidates(tmp)
