@@ -57,18 +57,6 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _feature_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict:
-    wgs = frame.geometry.to_crs(4326).to_numpy()
-    wgs = shapely.set_precision(wgs, 1e-6)
-    import json
-
-    geoms = shapely.to_geojson(wgs)
-    records = _records(pd.DataFrame({p: frame[p].to_numpy(dtype=object) for p in props}))
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(g) if g is not None else None, "properties": r}
-        for g, r in zip(geoms, records)]}
-
-
 @dataclass
 class _Category:
     """One category's rooms: the study (original rooms, then rooms added on the map), which are built, which
@@ -149,40 +137,13 @@ class Workbench:
             return fac
         return gpd.GeoDataFrame(pd.concat([fac, *extra], ignore_index=True), crs=self.analysis.crs)
 
-    def _affected(self, category: str, rooms) -> np.ndarray:
-        """Positions (in the scenario's table) of the communities a change of ``rooms`` can touch."""
-        cat = self._cat(category)
-        study = cat.study
-        cols = np.asarray(sorted(rooms), dtype=np.int64)
-        cov = study.coverage.tocsc()
-        rows = np.concatenate([cov.indices[cov.indptr[j]:cov.indptr[j + 1]] for j in cols]) if len(cols) else \
-            np.zeros(0, dtype=np.int64)
-        pos = self._dcode[rows]
-        own = self._pos_of.get_indexer(study.candidates["community_id"].iloc[cols].astype(object))
-        pos = np.unique(np.r_[pos, own])
-        pos = pos[pos >= 0]
-        checks = [c for c in self.analysis.checks if c.category == category]
-        table = self._table
-        for _ in range(4):  # closure: whole towns (street-level standards), communities sharing a boundary facility
-            before = len(pos)
-            if any(c.scope == "town" for c in checks):
-                pos = np.flatnonzero(np.isin(self._town_codes, np.unique(self._town_codes[pos])))
-            fac = self._facilities(category)
-            if len(fac) and len(pos):
-                sub = table.iloc[pos]
-                f_hit, _k = sub.sindex.query(fac.geometry.values, predicate="intersects")
-                if len(f_hit):
-                    _f2, k_all = table.sindex.query(fac.geometry.values[np.unique(f_hit)], predicate="intersects")
-                    pos = np.unique(np.r_[pos, k_all])
-            if len(pos) == before:
-                break
-        return pos
-
     def _recompute(self, category: str, rooms) -> dict:
         """Recompute the category's rows the change of ``rooms`` can touch; returns what was recomputed."""
+        from .subset import affected, sub_measure
+
         start = time.perf_counter()
         a = self.analysis
-        pos = self._affected(category, rooms)
+        pos = affected(self, category, rooms)
         self._built_fac[category] = self._built_rows(category)
         checks = [c for c in a.checks if c.category == category]
         rows = np.concatenate([self._dorder[self._dstart[p]:self._dstart[p + 1]] for p in pos]) if len(pos) else \
@@ -191,7 +152,7 @@ class Workbench:
         if len(pos):
             sub = self._table.iloc[pos][_BASE]
             dem = a.demand.iloc[rows][["demand_id", "community_id", "weight", "geometry"]]
-            measure = self._sub_measure(category, rows, dem)
+            measure = sub_measure(self.analysis, category, rows, dem)
             picks: dict = {}
             comm, _ = compute_coverage(sub, dem, self._facilities(category), checks,
                                        coverage_target=a.settings.get("coverage_target", 1.0), measure=measure,
@@ -238,25 +199,6 @@ class Workbench:
             same = (x == y) | (pd.isna(x) & pd.isna(y))
             diff |= ~same
         return np.flatnonzero(diff)
-
-    def _sub_measure(self, category: str, rows: np.ndarray, dem):
-        from ..distance import StraightLineDistance
-        from ..network import Snap, WalkingDistance
-
-        a = self.analysis
-        od = (getattr(a, "category_measures", None) or {}).get(category)
-        if od is not None:
-            raise WorkbenchError("该类别按成本表（OD）计量，工作台暂不支持 / the workbench does not support a category "
-                                 "measured by a cost table yet")
-        m = a.measure
-        if isinstance(m, WalkingDistance):
-            sub = WalkingDistance(m.network, dem.geometry.values, max_snap_m=m.max_snap_m,
-                                  reach_factor=m.reach_factor)
-            snap = m.demand
-            sub.__dict__["demand"] = Snap(segment=snap.segment[rows], along=snap.along[rows],
-                                          offset=snap.offset[rows])
-            return sub
-        return StraightLineDistance(dem.geometry.values)
 
     def _built_rows(self, category: str) -> gpd.GeoDataFrame:
         from ..siting import site_facilities
@@ -329,46 +271,10 @@ class Workbench:
         })
 
     def layers(self, category: str) -> dict:
-        self._check(category)
-        cat = self._cat(category)
-        table = self._table
-        comm = gpd.GeoDataFrame(self._props(category, table), geometry=table.geometry.values, crs=table.crs)
-        fac = self.analysis.facilities
-        fac = fac.loc[(fac["category"] == category).to_numpy()]
-        checks = [c for c in self.analysis.checks if c.category == category]
-        fac = gpd.GeoDataFrame({"facility_id": fac["facility_id"].astype(str).to_numpy(),
-                                "name": fac["name"].astype(str).to_numpy(),
-                                "floor_area_m2": fac["floor_area_m2"].to_numpy(dtype="float64"),
-                                "radius_m": checks[0].radius_m}, geometry=fac.geometry.values, crs=fac.crs)
-        catchments = None
-        areas = self.analysis.service_areas if getattr(self.analysis.measure, "method", "") == "network" else None
-        if areas is not None and len(areas):
-            mine = areas.loc[(areas["category"] == category).to_numpy() & (areas["kind"] == "facility").to_numpy()]
-            catchments = _feature_collection(mine.assign(facility_id=mine["facility_id"].astype(str)),
-                                             ["facility_id", "name", "radius_m"])
-        cands = cat.study.candidates
-        keep = np.array([i not in cat.withdrawn for i in range(len(cands))], dtype=bool)
-        shown = cands.loc[keep]
-        idx = np.flatnonzero(keep)
-        frame = gpd.GeoDataFrame({
-            "candidate_id": shown["candidate_id"].astype(str).to_numpy(),
-            "name": shown["name"].astype(str).to_numpy(),
-            "floor_area_m2": shown["floor_area_m2"].to_numpy(dtype="float64"),
-            "categories": [list(c) if isinstance(c, (list, tuple)) else [] for c in shown["categories"]],
-            "acquisition": shown["acquisition"].to_numpy(dtype=object),
-            "reviewed": shown["reviewed"].to_numpy(dtype=object),
-            "selectable": shown["selectable"].to_numpy(dtype=bool),
-            "selectable_reason": shown["selectable_reason"].to_numpy(dtype=object),
-            "newly_covered_population": np.round(shown["newly_covered_population"].to_numpy(dtype="float64")),
-            "built": np.isin(idx, sorted(cat.built)),
-            "added": idx >= cat.n_original,
-        }, geometry=shown.geometry.values, crs=cands.crs)
-        bounds = gpd.GeoSeries(table.geometry.values, crs=table.crs).to_crs(4326).total_bounds
-        return {"communities": _feature_collection(comm, list(comm.columns.drop("geometry"))),
-                "facilities": _feature_collection(fac, ["facility_id", "name", "floor_area_m2", "radius_m"]),
-                "catchments": catchments,
-                "candidates": _feature_collection(frame, list(frame.columns.drop("geometry"))),
-                "bounds": [round(float(b), 6) for b in bounds]}
+        """The map's layers of ``category`` (:func:`.views.layers`)."""
+        from .views import layers
+
+        return layers(self, category)
 
     def _totals(self, table, category: str) -> dict:
         t = category_totals(table, category)
@@ -558,18 +464,6 @@ class Workbench:
 
     # ------------------------------------------------------------------------------------------ named scenarios
 
-    def _content(self) -> dict:
-        built, added = {}, {}
-        for category, cat in self._cats.items():
-            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
-            if cat.built:
-                built[category] = [str(ids[i]) for i in sorted(cat.built)]
-            rooms = [{"candidate_id": cid, **room} for cid, room in cat.added
-                     if self._position_or_none(category, cid) is not None]
-            if rooms:
-                added[category] = rooms
-        return {"built": built, "added": added, "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
     def _position_or_none(self, category, cid):
         try:
             return self._position(category, cid)
@@ -577,14 +471,10 @@ class Workbench:
             return None
 
     def save(self, name) -> dict:
-        from .scenarios import write_scenario
+        """Keep the scenario as ``name`` under ``out/scenarios/`` (:func:`.scenarios.save`)."""
+        from .scenarios import save
 
-        name = str(name).strip()
-        if not name or len(name) > 200:
-            raise WorkbenchError("方案名称须为 1–200 个字符 / a scenario name of 1–200 characters, please")
-        write_scenario(self.out, name, self._content())
-        self._name = name
-        return {"name": name, "scenarios": self.scenarios()}
+        return save(self, name)
 
     def scenarios(self) -> list[dict]:
         from .scenarios import list_scenarios
@@ -592,93 +482,15 @@ class Workbench:
         return list_scenarios(self.out)
 
     def load(self, name) -> dict:
-        """Replay a saved scenario: its added rooms (re-added where missing), then each category's built rooms —
-        one undoable action per category."""
-        from .scenarios import read_scenario
+        """Replay a saved scenario (:func:`.scenarios.load`)."""
+        from .scenarios import load
 
-        content = read_scenario(self.out, str(name))
-        if content is None:
-            raise WorkbenchError(f"没有名为 {name!r} 的方案 / no scenario named {name!r}")
-        last = None
-        for category, rooms in (content.get("added") or {}).items():
-            for room in rooms:
-                if self._position_or_none(category, room["candidate_id"]) is None:
-                    self.add_room(category, lon=room["lon"], lat=room["lat"], floor_area_m2=room["floor_area_m2"],
-                                  name=room["name"], categories=room.get("categories"),
-                                  candidate_id=room["candidate_id"])
-                    number = str(room["candidate_id"]).removeprefix("new-")
-                    if number.isdigit():
-                        self._new = max(self._new, int(number))
-        wanted = {c: set(v) for c, v in (content.get("built") or {}).items()}
-        for category in sorted(set(wanted) | {c for c, cat in self._cats.items() if cat.built}):
-            cat = self._cat(category)
-            after = {self._position(category, cid) for cid in wanted.get(category, ())}
-            last = self._do({"kind": "set", "category": category, "before": set(cat.built), "after": after})
-        self._name = str(name)
-        return last if last is not None else self.state(next(iter(wanted), self.categories()[0]["category"]))
+        return load(self, name)
 
     # ------------------------------------------------------------------------------------------ export
 
     def export(self, name=None) -> dict:
-        """Per category with built rooms, ``<out>/scenarios/<slug>/<category>/``: exactly what ``geofacility sites
-        select --category C --choose ID,… --out that folder`` writes (the same functions, under an output set).
-        Rooms added on the map go with the original rooms into that folder's ``rooms.csv`` (the command's
-        ``--candidates``), and the rooms are then evaluated from that file, as the command would."""
-        from ..cli.output import _outputs
-        from ..cli.sites import SELECT_OUTPUTS, write_selection
-        from ..siting import evaluate_candidates, given_selection
-        from .scenarios import slug
+        """Per category with built rooms, what ``sites select --choose`` writes (:func:`.export.export_scenario`)."""
+        from .export import export_scenario
 
-        label = str(name if name is not None else (self._name or "export"))
-        folder = self.out / "scenarios" / slug(label)
-        files = []
-        for category, cat in sorted(self._cats.items()):
-            if not cat.built:
-                continue
-            ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
-            chosen = [str(ids[i]) for i in sorted(cat.built)]
-            target = folder / category
-            with _outputs(target, *SELECT_OUTPUTS, "rooms.csv") as outputs:
-                outputs.note_settings(self.analysis.settings)
-                study = self._original_study(category)
-                live = [(cid, room) for cid, room in cat.added if self._position_or_none(category, cid) is not None]
-                if live:
-                    rooms = self._write_rooms(target / "rooms.csv", live)
-                    outputs.note_inputs("candidates", target / "rooms.csv")
-                    study = evaluate_candidates(self.analysis, rooms, category,
-                                                include_unreviewed=self.include_unreviewed)
-                selection = given_selection(study, chosen)
-                paths, _ = write_selection(self.analysis, study, selection, target)
-            files += [str(p.relative_to(self.out)) for p in [*paths.values(), target / "run.json"]]
-        return {"folder": str(folder.relative_to(self.out)), "files": sorted(set(files))}
-
-    def _write_rooms(self, path, live):
-        """rooms.csv: the original rooms and those added on the map (WGS84 lon/lat), read back as the command
-        would read it."""
-        from ..atomic import atomic_path
-        from ..read import read_candidates
-
-        rooms = self.rooms
-        frames = []
-        if rooms is not None and len(rooms):
-            pts = rooms.geometry.to_crs(4326)
-            frames.append(pd.DataFrame({
-                "candidate_id": rooms["candidate_id"].astype(str).to_numpy(), "name": rooms["name"].to_numpy(),
-                "建筑面积": rooms["floor_area_m2"].to_numpy(),
-                "可用类别": [t if isinstance(t, str) and t else ";".join(c or []) for t, c in
-                          zip(rooms.get("categories_text", pd.Series([None] * len(rooms))), rooms["categories"])],
-                "取得方式": rooms.get("acquisition_text", rooms["acquisition"]).to_numpy(),
-                "预审": rooms.get("reviewed_text", rooms["reviewed"]).to_numpy(),
-                "楼层": rooms["floor"].to_numpy() if "floor" in rooms else np.nan,
-                "成本": rooms["cost"].to_numpy() if "cost" in rooms else np.nan,
-                "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy()}))
-        frames.append(pd.DataFrame({
-            "candidate_id": [cid for cid, _ in live], "name": [r["name"] for _, r in live],
-            "建筑面积": [r["floor_area_m2"] for _, r in live],
-            "可用类别": [";".join(CATEGORY_SHORT_ZH.get(c, c) for c in r["categories"]) for _, r in live],
-            "取得方式": None, "预审": "是", "楼层": np.nan, "成本": np.nan,
-            "lon": [r["lon"] for _, r in live], "lat": [r["lat"] for _, r in live]}))
-        table = pd.concat(frames, ignore_index=True)
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False, encoding="utf-8-sig", float_format="%.9f")
-        return read_candidates(tmp)
+        return export_scenario(self, name)
