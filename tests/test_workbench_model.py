@@ -146,6 +146,12 @@ def xicheng():
 def test_xicheng_random_clicks_equal_with_sites(xicheng, tmp_path):
     analysis, rooms = xicheng
     wb = Workbench(analysis, rooms, out=tmp_path)
+    # before any click the scenario is the ledger the planner filed, figure for figure (education: 138 of 264
+    # communities short, 878,069 served and 38,931 over capacity, as ledger.xlsx says)
+    pd.testing.assert_frame_equal(ledger_table(wb.table()), ledger_table(analysis.communities))
+    base = wb.state("education")["baseline"]
+    assert (base["communities_short"], base["served_population"], base["over_capacity_population"]) == \
+        (138, 878_069, 38_931)
     study = wb._cat("community_service").study
     ids = study.candidates["candidate_id"].to_numpy()[study.eligible]
     rng = np.random.default_rng(17)
