@@ -1,8 +1,10 @@
 """Workbench update times: per toggle (median, p95 over ~50 clicks on random selectable rooms) and per add_room,
 for (a) the Xicheng sample, community_service (Beijing's community-room rule), and (b) a synthetic city of
-200,000 homes, straight line. Prints what each click recomputed (demand rows, communities).
+200,000 homes, straight line; with ``--helsinki``, (c) central Helsinki on foot (data/helsinki, the real OSM
+walking network; health, r=300 m), every 16th building standing in as a candidate room. Prints what each click
+recomputed (demand rows, communities).
 
-    python benchmarks/bench_workbench.py [--homes 200000] [--clicks 50]
+    python benchmarks/bench_workbench.py [--homes 200000] [--clicks 50] [--helsinki]
 """
 from __future__ import annotations
 
@@ -55,6 +57,37 @@ def xicheng(clicks, rng):
         [(c.x.iloc[i], c.y.iloc[i], 400.0) for i in range(5)])
 
 
+def helsinki(clicks, rng, category="health"):
+    """On foot: each click's subset is measured over the whole walking network (one search per standard from the
+    category's facilities and built rooms), and the state draws each newly built room's walking catchment."""
+    from pathlib import Path
+
+    from geofacility.pipeline import analyze
+    from geofacility.workbench.model import Workbench
+
+    d = Path(__file__).resolve().parents[1] / "data" / "helsinki"
+    t = time.perf_counter()
+    analysis = analyze(communities=d / "blocks.geojson", facilities=[d / "facilities.csv"],
+                       demand=d / "buildings.csv", network=d / "helsinki.osm.pbf")
+    print(f"helsinki on foot: {len(analysis.demand):,} buildings, {len(analysis.communities)} blocks; analyze "
+          f"{time.perf_counter() - t:.2f} s")
+    b = pd.read_csv(d / "buildings.csv").iloc[::16]
+    rooms = gpd.GeoDataFrame({"candidate_id": "H" + b["building_id"].str[1:], "name": "房源", "floor_area_m2": 400.0,
+                              "categories": [[category]] * len(b), "acquisition": None, "reviewed": True,
+                              "cost": np.nan, "floor": np.nan},
+                             geometry=gpd.points_from_xy(b["lon"], b["lat"]), crs=4326).to_crs(analysis.crs)
+    t = time.perf_counter()
+    wb = Workbench(analysis, rooms, out=tempfile.mkdtemp())
+    wb._cat(category)
+    print(f"helsinki: open {time.perf_counter() - t:.2f} s ({len(rooms)} rooms)")
+    t = time.perf_counter()
+    wb.layers(category)
+    print(f"helsinki: first layers (draws the facilities' walking catchments) {time.perf_counter() - t:.2f} s")
+    c = analysis.communities.geometry.representative_point().to_crs(4326)
+    run(f"helsinki on foot {category}", wb, category, clicks, rng,
+        [(c.x.iloc[i], c.y.iloc[i], 400.0) for i in range(5)])
+
+
 def city(homes, clicks, rng, category):
     from geofacility.pipeline import analyze
     from geofacility.synth import synthetic_city
@@ -91,8 +124,12 @@ if __name__ == "__main__":
     parser.add_argument("--clicks", type=int, default=50)
     parser.add_argument("--category", default="elderly_care")
     parser.add_argument("--skip-city", action="store_true")
+    parser.add_argument("--helsinki", action="store_true", help="only central Helsinki on foot")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    if args.helsinki:
+        helsinki(args.clicks, rng)
+        raise SystemExit(0)
     xicheng(args.clicks, rng)
     if not args.skip_city:
         city(args.homes, args.clicks, rng, args.category)

@@ -68,6 +68,7 @@ class _Category:
     withdrawn: set = field(default_factory=set)
     added: list = field(default_factory=list)  # (candidate_id, dict of what add_room was given)
     reach: list | None = None  # per room: demand rows within its reach (coverage column)
+    catchments: dict = field(default_factory=dict)  # per room position: its walking catchment (on foot), drawn once
 
 
 class Workbench:
@@ -301,10 +302,12 @@ class Workbench:
                          **{f"{f}_{w}": _clean(t[f"{category}_{f}"].iloc[i]) for f in ("covered_share", "count_gap", "gap_m2")
                             for w, t in (("before", base), ("after", now))}})
         ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        from .views import built_catchments
+
         return {"category": category, "baseline": self._totals(base, category),
                 "scenario": self._totals(now, category), "built": [str(ids[i]) for i in sorted(cat.built)],
                 "changed": rows, "can_undo": bool(self._undo), "can_redo": bool(self._redo),
-                "scenario_name": self._name}
+                "scenario_name": self._name, "built_catchments": built_catchments(self, category)}
 
     def _update(self, category: str, result: dict) -> dict:
         from ..ledger import ledger_table

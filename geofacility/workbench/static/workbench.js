@@ -225,6 +225,12 @@
     var set = {};
     (built || []).forEach(function (id) { set[String(id)] = true; });
     groups.reach.clearLayers();
+    // on foot: the built rooms' walking catchments (from the state); in a straight line: a circle of the radius
+    var walked = current.state && current.state.built_catchments;
+    if (walked) {
+      L.geoJSON(walked, {style: {color: CANDIDATE.built, weight: 2, fillOpacity: 0.08},
+                         interactive: false}).addTo(groups.reach);
+    }
     Object.keys(current.candidateLayers).forEach(function (id) {
       var props = current.candidateProps[id];
       var isBuilt = built ? !!set[id] : !!props.built;
@@ -233,7 +239,7 @@
       layer.setStyle(candidateStyle(props, isBuilt));
       if (isBuilt) {
         layer.bringToFront();
-        if (current.radius) {
+        if (current.radius && !walked) {
           L.circle(layer.getLatLng(), {radius: current.radius, color: CANDIDATE.built, weight: 2, fillOpacity: 0.08,
                                        interactive: false}).addTo(groups.reach);
         }
