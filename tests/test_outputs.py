@@ -342,8 +342,8 @@ def test_command_line_mistakes_without_click_installed(tmp_path, args, code, tex
 
 def test_the_readme_install_alone(tmp_path):
     """The console script in a virtual environment made only from the README's install command (``pip install
-    -e .``, no test extras): a typo is a usage error, the standards table prints, the workbench's server imports. Skipped where no package index
-    or cache can give the dependencies."""
+    -e .``, no test extras): a typo is a usage error, the standards table prints, the workbench's server imports.
+    Skipped where no package index or cache can give the dependencies."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
     pip = venv / "bin" / "pip"
