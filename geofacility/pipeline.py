@@ -57,6 +57,10 @@ class Analysis:
     #: facilities whose ``status`` is 规划/在建/未移交: not current provision, they name the stage of a problem
     #: (geofacility.stages); same columns as :attr:`facilities`
     not_in_use: gpd.GeoDataFrame | None = None
+    #: per category, the area its facility data cover (``--survey-extent``; a shapely geometry in :attr:`crs`):
+    #: whatever recomputes coverage (``sites select``'s ledger after, the workbench) keeps the communities
+    #: outside it not surveyed
+    extents: dict = field(default_factory=dict, repr=False)
 
 
 class PendingServiceAreas:
@@ -124,6 +128,7 @@ def evaluate(study: Study, *, progress=None) -> Analysis:
         category_measures=dict(study.category_measures),
         accounting=study.accounting,
         coverage_picks=picks,
+        extents=dict(study.extents or {}),
     )
     method = study.settings.get("capacity_method", "allocate")
     if method != "none":

@@ -116,6 +116,30 @@ def test_grid_clicks_by_hand(grid):
     json.dumps(wb.layers("health"), allow_nan=False)
 
 
+def test_grid_outside_the_survey_extent_stays_not_surveyed(grid):
+    """Clinics surveyed in columns 1–2 only (--survey-extent): C31–C33 are not surveyed in the ledger, and stay so
+    in the workbench and in with_sites (``sites select``'s ledger after) when X, which reaches C32 and C33, is built:
+    only C22 (500) and C23 (800) become covered — 100 + 1,300 of the 2,700 people surveyed."""
+    analysis, rooms, tmp = grid
+    extent = tmp / "extent.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 2000, Y0 + 3000)], crs=CRS).to_file(extent)
+    analysis = analyze(communities=tmp / "c.geojson", demand=tmp / "homes.csv",
+                       facilities=[(tmp / "clinics.csv", "health")], radius={"health": 900},
+                       survey_extent={"health": extent})
+    outside = ["C31", "C32", "C33"]
+    filed = analysis.communities.set_index("community_id")["health_status"]
+    assert (filed[outside] == "not_surveyed").all()
+    wb = Workbench(analysis, rooms, out=tmp / "out")
+    pd.testing.assert_frame_equal(ledger_table(wb.table()), ledger_table(analysis.communities))
+    u = wb.toggle("health", "X")
+    assert u["scenario"]["population"] == 2700 and u["scenario"]["covered_population"] == 100 + 500 + 800
+    now = wb.table().set_index("community_id")
+    assert (now.loc[outside, "health_status"] == "not_surveyed").all()
+    assert now.loc[outside, "health_covered_share"].isna().all()
+    assert (now.loc[["C22", "C23"], "health_covered_share"] == 1.0).all()
+    _same_as_reference(wb, "health")
+
+
 def test_grid_scenarios_saved_and_loaded(grid):
     analysis, rooms, tmp = grid
     wb = Workbench(analysis, rooms, out=tmp / "out")

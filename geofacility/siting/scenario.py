@@ -85,7 +85,7 @@ def with_sites(analysis, study: SiteStudy, selection: Selection, *, capacity: bo
     picks: dict = {}
     comm, dem = compute_coverage(base, demand, facilities, analysis.checks,
                                  coverage_target=analysis.settings.get("coverage_target", 1.0),
-                                 measure=analysis.measure,
+                                 measure=analysis.measure, survey_extent=getattr(analysis, "extents", None),
                                  category_measures=getattr(analysis, "category_measures", None), picks=picks)
     comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
     settings = {**analysis.settings, "study": f"{analysis.settings.get('study', '')}（拟建房源后 with selected sites）"}

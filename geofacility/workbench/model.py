@@ -101,6 +101,7 @@ class Workbench:
         picks: dict = {}
         comm, dem = compute_coverage(base, demand, facilities, a.checks,
                                      coverage_target=a.settings.get("coverage_target", 1.0), measure=a.measure,
+                                     survey_extent=getattr(a, "extents", None),
                                      category_measures=getattr(a, "category_measures", None), picks=picks)
         comm = comm.sort_values(["town", "community_id"], kind="stable").reset_index(drop=True)
         self._cov = comm.copy()  # coverage only (no capacity split)
@@ -157,7 +158,7 @@ class Workbench:
             picks: dict = {}
             comm, _ = compute_coverage(sub, dem, self._facilities(category), checks,
                                        coverage_target=a.settings.get("coverage_target", 1.0), measure=measure,
-                                       picks=picks)
+                                       survey_extent=getattr(a, "extents", None), picks=picks)
             cols = [f"{category}_{m}" for m in METRICS]
             for col in cols:
                 values = comm[col].to_numpy()
