@@ -149,6 +149,7 @@ def test_grid_scenarios_saved_and_loaded(grid):
     wb.save("方案一/../x")
     files = list((tmp / "out" / "scenarios").glob("*.json"))
     assert len(files) == 1 and ".." not in files[0].name and "/" not in files[0].stem
+    assert files[0].name.startswith("方案一-x-")  # named as the planner named it, bar the path-like parts
     assert [s["name"] for s in wb.scenarios()] == ["方案一/../x"]
     fresh = Workbench(analysis, rooms, out=tmp / "out")
     u = fresh.load("方案一/../x")

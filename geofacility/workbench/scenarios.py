@@ -13,11 +13,14 @@ __all__ = ["slug", "scenario_dir", "write_scenario", "read_scenario", "list_scen
 
 
 def slug(name: str) -> str:
-    """``"方案 A/../b"`` → ``"A-b-1f3a9c2e"``: the name's [A-Za-z0-9_-] runs (at most 40 characters) and the first
-    8 hex digits of its SHA-1 (distinct names, distinct files)."""
+    """``"方案 A/../b"`` → ``"方案-A-b-1f3a9c2e"``: the name's runs of letters and digits (Chinese included; never a
+    separator, dot or control character; at most 40 characters) and the first 8 hex digits of its SHA-1 (distinct
+    names, distinct files; and never a bare device name such as ``con``)."""
+    import unicodedata
+
     text = str(name)
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
-    stem = "-".join(re.findall(r"[A-Za-z0-9_]+", text))[:40].strip("-_")
+    stem = "-".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text)))[:40].strip("-_")
     return f"{stem}-{digest}" if stem else digest
 
 
