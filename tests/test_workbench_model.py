@@ -102,8 +102,10 @@ def test_grid_clicks_by_hand(grid):
     _same_as_reference(wb, "health")
     cands = {f["properties"]["candidate_id"]: f["properties"] for f in wb.layers("health")["candidates"]["features"]}
     assert cands["new-1"]["added"] and cands["new-1"]["built"] and cands["new-1"]["newly_covered_population"] == 200
+    assert wb.candidate_ids("health") == ["X", "Y", "W", "new-1"]
     u = wb.undo()  # the room is withdrawn
     assert "new-1" not in u["built"] and u["scenario"]["covered_population"] == 1400
+    assert wb.candidate_ids("health") == ["X", "Y", "W"]
     assert "new-1" not in {f["properties"]["candidate_id"] for f in wb.layers("health")["candidates"]["features"]}
     with pytest.raises(WorkbenchError):
         wb.toggle("health", "nope")

@@ -248,6 +248,15 @@ class Workbench:
                         "distance": distance})
         return out
 
+    def candidate_ids(self, category: str) -> list[str]:
+        """The ids of the rooms of ``category`` that can be toggled now: the original rooms and those dropped on
+        the map, less the withdrawn (an undone drop) — without drawing any layer."""
+        cat = self._cat(category)
+        ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        if cat.withdrawn:
+            ids = np.delete(ids, sorted(cat.withdrawn))
+        return ids.tolist()
+
     def _position(self, category: str, candidate_id) -> int:
         cat = self._cat(category)
         ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
