@@ -321,13 +321,14 @@ class Workbench:
 
     def _update(self, category: str, result: dict) -> dict:
         from ..ledger import ledger_table
+        from .views import ledger_sheet
 
         pos = result["positions"]
         table = self._table.iloc[pos]
         props = _records(self._props(category, table))
-        ledger = _records(ledger_table(table)) if len(pos) else []
-        return {**self.state(category), "communities": props, "ledger_rows": ledger,
-                "recomputed": result["recomputed"]}
+        frame = ledger_table(table) if len(pos) else pd.DataFrame()
+        return {**self.state(category), "communities": props, "ledger_rows": _records(frame),
+                "ledger_sheet": ledger_sheet(self, category, frame), "recomputed": result["recomputed"]}
 
     # ------------------------------------------------------------------------------------------ actions
 
