@@ -97,6 +97,7 @@ def helsinki(clicks, rng, category="health"):
     c = analysis.communities.geometry.representative_point().to_crs(4326)
     run(f"helsinki on foot {category}", wb, category, clicks, rng,
         [(c.x.iloc[i], c.y.iloc[i], 400.0) for i in range(5)])
+    return wb
 
 
 def city(homes, clicks, rng, category):
@@ -252,7 +253,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     if args.helsinki:
-        helsinki(args.clicks, rng)
+        extras("helsinki on foot health", helsinki(args.clicks, rng), "health", args, rng)
         raise SystemExit(0)
     if not args.skip_xicheng:
         extras("xicheng community_service", xicheng(args.clicks, rng), "community_service", args, rng)
