@@ -65,6 +65,15 @@ def test_the_page_drives_the_workbench(chromium, served, evaluated):  # noqa: F8
     assert panel["change"]["communities_short"] == -1 and panel["change"]["gap_m2"] == -350
     assert panel["changed"] == [c["community_id"] for c in state["changed"]] == [evaluated.loc["XCR038", "community_id"]]
     assert panel["ledger_rows"] == 1 and panel["can_undo"]
+    # the ledger row as ledger.xlsx's 台账 sheet heads and writes it (its Chinese headings, its cell texts)
+    assert panel["ledger_headers"][:3] == ["镇办", "社区", "户数\\人口"] and "现状" in panel["ledger_headers"]
+    assert not any(h.isascii() for h in panel["ledger_headers"])  # no machine column names
+    off = served.workbench.toggle(CATEGORY, "XCR038")["ledger_sheet"]  # the model, off and on again
+    sheet = served.workbench.toggle(CATEGORY, "XCR038")["ledger_sheet"]
+    assert off["status"] == ["gap"] and sheet["status"] == ["ok"]
+    assert panel["ledger_cells"] == [[v or "" for v in row] for row in sheet["rows"]]
+    assert panel["ledger_cells"][0][sheet["status_column"]].startswith("达标人口 8,975/8,975 人")
+    assert panel["ledger_cells"][0][-1] == evaluated.loc["XCR038", "community_id"]
 
     # a room dropped on the map (mode on, a click, the form), with a hostile name: shown as text only
     room = {"lon": 116.36, "lat": 39.92, "floor_area_m2": 400, "name": HOSTILE, "categories": [CATEGORY]}

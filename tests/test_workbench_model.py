@@ -102,8 +102,10 @@ def test_grid_clicks_by_hand(grid):
     _same_as_reference(wb, "health")
     cands = {f["properties"]["candidate_id"]: f["properties"] for f in wb.layers("health")["candidates"]["features"]}
     assert cands["new-1"]["added"] and cands["new-1"]["built"] and cands["new-1"]["newly_covered_population"] == 200
+    assert wb.candidate_ids("health") == ["X", "Y", "W", "new-1"]
     u = wb.undo()  # the room is withdrawn
     assert "new-1" not in u["built"] and u["scenario"]["covered_population"] == 1400
+    assert wb.candidate_ids("health") == ["X", "Y", "W"]
     assert "new-1" not in {f["properties"]["candidate_id"] for f in wb.layers("health")["candidates"]["features"]}
     with pytest.raises(WorkbenchError):
         wb.toggle("health", "nope")
@@ -114,6 +116,50 @@ def test_grid_clicks_by_hand(grid):
     assert u["picks"] == ["X"] and u["built"] == ["X"] and u["scenario"]["covered_population"] == 2900
     _same_as_reference(wb, "health")
     json.dumps(wb.layers("health"), allow_nan=False)
+
+
+def test_grid_ledger_rows_as_the_ledger_writes_them(grid):
+    """The panel's changed ledger rows are the 台账 sheet's own: its Chinese headings and cell texts, cell for cell
+    what ledger.xlsx (with_sites, written by write_ledger) holds for those communities, the category's columns only.
+    By hand: building X (500 m², in C32) covers C22's 500 people (200 households) and closes C32's gap."""
+    import openpyxl
+
+    from geofacility.ledger import write_ledger
+    from geofacility.ledger.workbook import LEDGER_SHEET
+
+    analysis, rooms, tmp = grid
+    wb = Workbench(analysis, rooms, out=tmp / "out")
+    u = wb.toggle("health", "X")
+    sheet = u["ledger_sheet"]
+    headers = [h if sub is None else f"{h}/{sub}" for h, sub in sheet["headers"]]
+    assert headers == ["镇办", "社区", "户数\\人口", "医疗卫生服务设施（标准、现状）/标准",
+                       "医疗卫生服务设施（标准、现状）/现状",
+                       "存在问题（规划、建设、移交、使用）", "社区编码"]
+    assert sheet["status_column"] == 4
+    rows = {r[-1]: r for r in sheet["rows"]}
+    assert set(rows) == {r["community_id"] for r in u["ledger_rows"]} >= {"C22", "C32", "C23", "C33"}
+    assert rows["C22"][:3] == ["一街道", "社区22", "200户\\500人"]
+    assert rows["C22"][4] == "覆盖 100%（500/500 人）；容量内 500 人；现有 0 处；面积 0 m²"  # covered, no facility of its own
+    assert rows["C22"][5] == "医疗卫生【规划】缺 1 处，面积缺口 150 m²"
+    assert rows["C32"][4] == "覆盖 100%（600/600 人）；容量内 600 人；现有 1 处；面积 500 m²" and rows["C32"][5] == ""
+    status = dict(zip([r[-1] for r in sheet["rows"]], sheet["status"]))
+    assert status["C32"] == "ok" and status["C22"] == "gap"  # X stands in C32: its gap closes
+    json.dumps(sheet, allow_nan=False)
+    # cell for cell the ledger sheet of with_sites
+    write_ledger(wb.reference("health"), tmp / "after", formats=())
+    ws = openpyxl.load_workbook(tmp / "after" / "ledger.xlsx")[LEDGER_SHEET]
+    top = [c.value for c in ws[2]]
+    mid = [c.value for c in ws[3]]
+    sub = [c.value for c in ws[4]]
+    where = {}
+    for k in range(len(top)):
+        if sub[k] in ("标准", "现状"):
+            where[f"{mid[k] if mid[k] else next(m for m in mid[k::-1] if m)}/{sub[k]}"] = k
+        elif top[k]:
+            where[top[k]] = k
+    filed = {r[where["社区编码"]].value: r for r in ws.iter_rows(min_row=5)}
+    for cid, row in rows.items():
+        assert [filed[cid][where[h]].value or "" for h in headers] == [v or "" for v in row], cid
 
 
 def test_grid_outside_the_survey_extent_stays_not_surveyed(grid):

@@ -276,6 +276,38 @@ def test_a_room_dropped_through_the_api_is_built_and_undone(served):
     assert status == 200 and undone["built"] == [] and undone["scenario"] == undone["baseline"]
 
 
+def test_a_dropped_room_toggles_without_drawing_the_layers(served, monkeypatch):
+    """The server looks a room up among the model's ids (Workbench.candidate_ids), never by drawing every layer
+    (seconds in a big city): a room dropped on the map, then toggled off and on, calls layers() not once; once its
+    drop is undone its id is unknown again (404)."""
+    wb = served.workbench
+    calls = []
+    layers = wb.layers
+    monkeypatch.setattr(wb, "layers", lambda *a, **k: calls.append(a) or layers(*a, **k))
+    body = {"category": CATEGORY, "lon": 116.3302918, "lat": 39.8928579, "floor_area_m2": 400, "name": "新房源",
+            "categories": [CATEGORY]}
+    status, update, _ = served.request("POST", "/api/room", body)
+    assert status == 200, update
+    added = [i for i in update["built"] if i.startswith("new-")]
+    assert len(added) == 1 and added[0] in wb.candidate_ids(CATEGORY) and "XCR038" in wb.candidate_ids(CATEGORY)
+    status, off, _ = served.request("POST", "/api/toggle", {"category": CATEGORY, "candidate_id": added[0]})
+    assert status == 200 and off["built"] == [] and off["scenario"] == off["baseline"]
+    status, on, _ = served.request("POST", "/api/toggle", {"category": CATEGORY, "candidate_id": added[0]})
+    assert status == 200 and on["built"] == added
+    assert on["scenario"]["covered_population"] - on["baseline"]["covered_population"] == 8975
+    status, body, _ = served.request("POST", "/api/toggle", {"category": CATEGORY, "candidate_id": "XCR999999"})
+    assert status == 404
+    assert calls == []
+    for _ in range(3):  # the second toggle, the first, the drop: back to the baseline
+        status, undone, _ = served.request("POST", "/api/undo", {})
+        assert status == 200
+    assert undone["built"] == [] and undone["scenario"] == undone["baseline"]
+    assert added[0] not in wb.candidate_ids(CATEGORY)
+    status, body, _ = served.request("POST", "/api/toggle", {"category": CATEGORY, "candidate_id": added[0]})
+    assert status == 404 and added[0] in body["error"]
+    assert calls == []
+
+
 # ---------------------------------------------------------------------------------------------- the command
 
 

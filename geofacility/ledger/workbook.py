@@ -97,6 +97,11 @@ ID_NOTE = ("社区编码：geofacility 按此编码把整治方案、备注留�
 _ID_FONT = Font(color="808080")
 
 
+#: the columns geofacility leaves empty for the planner (kept on re-runs, geofacility.ledger.roundtrip)
+PLAN_HEADING = "整治方案"
+NOTE_HEADING = "备注（需区领导小组解决问题）"
+
+
 def _ledger_layout() -> list[tuple[str, str | None, float]]:
     """The header as (heading, sub-heading or None, column width) per column, in sheet order."""
     columns: list[tuple[str, str | None, float]] = [
@@ -110,10 +115,10 @@ def _ledger_layout() -> list[tuple[str, str | None, float]]:
         columns += [(heading, "标准", 22), (heading, "现状", 24)]
     columns += [
         ("存在问题（规划、建设、移交、使用）", None, 40),
-        ("整治方案", "牵头单位", 12),
-        ("整治方案", "责任单位", 12),
-        ("整治方案", "完成时限", 10),
-        ("备注（需区领导小组解决问题）", None, 20),
+        (PLAN_HEADING, "牵头单位", 12),
+        (PLAN_HEADING, "责任单位", 12),
+        (PLAN_HEADING, "完成时限", 10),
+        (NOTE_HEADING, None, 20),
         (ID_HEADING, None, 14),
     ]
     return columns
@@ -166,6 +171,25 @@ def _ledger_row(number: int, row: dict, checks: list[Check], coverage_target: fl
     values += [problem_text(row, coverage_target=coverage_target), None, None, None, None,
                safe_cell_text(row["community_id"])]
     return values
+
+
+def sheet_rows(table: pd.DataFrame, checks: list[Check], settings: dict, category: str) -> dict:
+    """The 台账 sheet's columns that bear on ``category``, headed and written exactly as the sheet heads and writes
+    them, for the rows of ``table`` (a :func:`~geofacility.ledger.table.ledger_table`): 镇办, 社区, 户数\\人口, the
+    category's 标准 and 现状, 存在问题, 社区编码 — not 序号, other categories, nor the columns the planner fills in.
+    ``{"headers": [[heading, sub-heading or None], …], "rows": [[text, …], …], "status": [status per row],
+    "status_column": k}``: the sheet shows the status as the fill of the 现状 cell, column ``k`` here. The workbench's panel shows the rows a click changed so."""
+    columns = _ledger_layout()
+    own = f"{CATEGORY_LABELS_ZH[category]}（标准、现状）"
+    records = table.to_dict("records")
+    coverage_target = _coverage_target(settings)
+    cells = [_ledger_row(0, row, checks, coverage_target) for row in records]
+    keep = [i for i, (heading, sub, _) in enumerate(columns)
+            if i > 0 and heading not in (PLAN_HEADING, NOTE_HEADING) and (sub is None or heading == own)]
+    filled = _N_LEAD + 2 * list(CATEGORIES).index(category) + 1  # the category's 现状, as _fill_ledger_sheet fills it
+    return {"headers": [[columns[i][0], columns[i][1]] for i in keep],
+            "rows": [[row[i] for i in keep] for row in cells],
+            "status": [row.get(f"{category}_status") for row in records], "status_column": keep.index(filled)}
 
 
 def _fill_ledger_sheet(ws, table: pd.DataFrame, checks: list[Check], settings: dict) -> None:

@@ -248,6 +248,15 @@ class Workbench:
                         "distance": distance})
         return out
 
+    def candidate_ids(self, category: str) -> list[str]:
+        """The ids of the rooms of ``category`` that can be toggled now: the original rooms and those dropped on
+        the map, less the withdrawn (an undone drop) — without drawing any layer."""
+        cat = self._cat(category)
+        ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
+        if cat.withdrawn:
+            ids = np.delete(ids, sorted(cat.withdrawn))
+        return ids.tolist()
+
     def _position(self, category: str, candidate_id) -> int:
         cat = self._cat(category)
         ids = cat.study.candidates["candidate_id"].astype(str).to_numpy()
@@ -312,13 +321,14 @@ class Workbench:
 
     def _update(self, category: str, result: dict) -> dict:
         from ..ledger import ledger_table
+        from .views import ledger_sheet
 
         pos = result["positions"]
         table = self._table.iloc[pos]
         props = _records(self._props(category, table))
-        ledger = _records(ledger_table(table)) if len(pos) else []
-        return {**self.state(category), "communities": props, "ledger_rows": ledger,
-                "recomputed": result["recomputed"]}
+        frame = ledger_table(table) if len(pos) else pd.DataFrame()
+        return {**self.state(category), "communities": props, "ledger_rows": _records(frame),
+                "ledger_sheet": ledger_sheet(self, category, frame), "recomputed": result["recomputed"]}
 
     # ------------------------------------------------------------------------------------------ actions
 

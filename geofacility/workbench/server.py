@@ -164,8 +164,7 @@ class _Api:
             raise _body_error("缺少房源编号 candidate_id", "candidate_id must be a string")
         known = self._candidate_ids.get(category)
         if known is None or value not in known:  # rooms dropped on the map join the list: look again on a miss
-            layers = await self.call(self.workbench.layers, category)
-            known = {str(f["properties"]["candidate_id"]) for f in layers["candidates"]["features"]}
+            known = set(await self.call(self.workbench.candidate_ids, category))  # ids only, no layer drawn
             self._candidate_ids[category] = known
         if value not in known:
             raise ApiError(404, f"未知房源：{value} / unknown candidate room")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .model import _records
+from .model import _clean, _records
 
-__all__ = ["layers", "feature_collection", "built_catchments"]
+__all__ = ["layers", "feature_collection", "built_catchments", "ledger_sheet"]
 
 
 def feature_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict:
@@ -24,6 +24,16 @@ def feature_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict:
         {"type": "Feature", "geometry": json.loads(g) if g is not None else None, "properties": r}
         for g, r in zip(geoms, records)]}
 
+
+
+def ledger_sheet(wb, category: str, ledger: pd.DataFrame) -> dict:
+    """The ledger rows a click changed as the 台账 sheet of ledger.xlsx heads and writes them, the category's
+    columns only (:func:`geofacility.ledger.workbook.sheet_rows`): headers, rows of cell texts, status per row."""
+    from ..ledger.workbook import sheet_rows
+
+    sheet = sheet_rows(ledger, list(wb.analysis.checks), wb.analysis.settings or {}, category)
+    return {"headers": sheet["headers"], "rows": [[_clean(v) for v in row] for row in sheet["rows"]],
+            "status": [_clean(v) for v in sheet["status"]], "status_column": sheet["status_column"]}
 
 
 def _walking(wb, category: str):

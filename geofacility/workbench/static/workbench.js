@@ -298,21 +298,36 @@
     restyleCandidates(state.built);
   }
 
-  function showLedgerRows(rows) {
-    current.ledgerRows = rows || [];
+  function showLedgerRows(sheet) {
+    // the rows a click changed, as the 台账 sheet of ledger.xlsx heads and writes them (the server sends the
+    // sheet's own headings and cell texts, geofacility.ledger.workbook.sheet_rows): the category's columns only
+    sheet = sheet && sheet.rows ? sheet : {headers: [], rows: [], status: []};
+    current.ledgerRows = sheet.rows;
     var table = $('wb-ledger');
     clear(table.tHead); clear(table.tBodies[0]);
-    if (!current.ledgerRows.length) return;
-    // the community's columns and this category's (the ledger row holds every category)
-    var prefix = current.category + '_';
-    var keys = Object.keys(current.ledgerRows[0]).filter(function (k) {
-      return k === 'community_id' || k === 'community' || k === 'town' || k === 'population' || k.indexOf(prefix) === 0;
-    });
-    table.tHead.appendChild(el('tr', {}, keys.map(function (k) { return el('th', {text: k}); })));
-    current.ledgerRows.forEach(function (row) {
-      table.tBodies[0].appendChild(el('tr', {}, keys.map(function (k) {
-        var v = row[k];
-        return el('td', {text: typeof v === 'number' ? fmt(v, 2) : (v === null || v === undefined ? '' : String(v))});
+    if (!sheet.rows.length) return;
+    // two header rows as in the sheet: a heading over its sub-headings (标准, 现状), the others spanning both
+    var top = el('tr'), bottom = el('tr'), i = 0, headers = sheet.headers;
+    while (i < headers.length) {
+      var heading = String(headers[i][0]), span = 1;
+      if (headers[i][1] === null || headers[i][1] === undefined) {
+        top.appendChild(el('th', {rowspan: '2', text: heading}));
+      } else {
+        while (i + span < headers.length && String(headers[i + span][0]) === heading) span++;
+        top.appendChild(el('th', {colspan: String(span), text: heading}));
+        for (var j = 0; j < span; j++) bottom.appendChild(el('th', {text: String(headers[i + j][1])}));
+      }
+      i += span;
+    }
+    table.tHead.appendChild(top);
+    if (bottom.childNodes.length) table.tHead.appendChild(bottom);
+    sheet.rows.forEach(function (row, r) {
+      var status = sheet.status[r];
+      table.tBodies[0].appendChild(el('tr', {'data-status': String(status)}, row.map(function (v, k) {
+        var cell = el('td', {text: v === null || v === undefined ? '' : String(v)});
+        // the sheet's status fill on the 现状 cell
+        if (k === sheet.status_column && STATUS_LABELS[status]) { cell.className = 'fill-' + status; cell.title = STATUS_LABELS[status]; }
+        return cell;
       })));
     });
   }
@@ -328,7 +343,7 @@
     }
     recolourCommunities(update.communities);
     showState(update);
-    showLedgerRows(update.ledger_rows);
+    showLedgerRows(update.ledger_sheet);
     var r = update.recomputed;
     $('wb-recomputed').textContent = r ? '本次重算 recomputed: ' + fmt(r.communities) + ' 个社区 communities, ' +
       fmt(r.demand_rows) + ' 个需求点 demand rows, ' + fmt(r.ms, 0) + ' ms' : '';
@@ -530,6 +545,11 @@
     out.changed = Array.prototype.map.call($('wb-changed').querySelectorAll('li[data-id]'),
       function (li) { return li.getAttribute('data-id'); });
     out.ledger_rows = $('wb-ledger').tBodies[0].rows.length;
+    out.ledger_headers = Array.prototype.map.call($('wb-ledger').tHead.querySelectorAll('th'),
+      function (th) { return th.textContent; });
+    out.ledger_cells = Array.prototype.map.call($('wb-ledger').tBodies[0].rows, function (tr) {
+      return Array.prototype.map.call(tr.cells, function (td) { return td.textContent; });
+    });
     out.can_undo = !$('wb-undo').disabled;
     out.can_redo = !$('wb-redo').disabled;
     var folder = $('wb-export-folder');
