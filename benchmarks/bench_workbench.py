@@ -140,27 +140,11 @@ def _selectable(wb, category):
     return cands["candidate_id"].astype(str).to_numpy()[keep]
 
 
-class _Served:
+def _Served(wb):
     """The workbench served by uvicorn in a thread on a free loopback port (geofacility.workbench.server)."""
+    from geofacility.workbench.server import Background
 
-    def __init__(self, wb):
-        import threading
-
-        from geofacility.workbench.server import make_server
-
-        self.token = "bench-" + "t" * 24
-        self.server, self.sock, self.url = make_server(wb, token=self.token)
-        self.port = self.sock.getsockname()[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
+    return Background(wb, token="bench-" + "t" * 24)
 
 
 def run_http(label, served, wb, category, clicks, rng):

@@ -7,8 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +15,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
+
+from geofacility.workbench.server import Background
 
 TOKEN = "test-token-" + "x" * 20
 SAMPLE = ROOT / "data" / "xicheng"
@@ -36,22 +36,11 @@ def sample_workbench(out):
     return Workbench(analysis, read_candidates(SAMPLE / "candidate_rooms.csv"), out=out)
 
 
-class Running:
-    """A workbench served by uvicorn in a thread (geofacility.workbench.server.make_server), stopped by stop()."""
+class Running(Background):
+    """A workbench served by uvicorn in a thread (geofacility.workbench.server.Background), with a request helper."""
 
     def __init__(self, workbench, token: str = TOKEN):
-        from geofacility.workbench.server import make_server
-
-        self.workbench = workbench
-        self.server, self.sock, self.url = make_server(workbench, token=token)
-        self.port = self.sock.getsockname()[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the server did not start"
-            time.sleep(0.02)
+        super().__init__(workbench, token=token)
 
     def request(self, method: str, path: str, body=None, *, token: str | None = TOKEN, origin: str | None = "",
                 host: str | None = None, raw: bytes | None = None) -> tuple[int, dict, dict]:
@@ -75,9 +64,7 @@ class Running:
             return exc.code, json.loads(exc.read() or b"{}"), {k.lower(): v for k, v in exc.headers.items()}
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
+        super().stop()
         assert not self.thread.is_alive()
 
 

@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import InputError
 
-__all__ = ["create_app", "serve", "bind", "TOKEN_HEADER"]
+__all__ = ["create_app", "serve", "bind", "make_server", "Background", "TOKEN_HEADER"]
 
 log = logging.getLogger("geofacility.workbench")
 
@@ -394,3 +394,36 @@ def serve(workbench, *, host: str = "127.0.0.1", port: int = 0, open_browser: bo
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+class Background:
+    """The workbench served by uvicorn in a thread on a free loopback port — for a notebook, a benchmark or a
+    test: ``url`` (with the token), ``port``, ``origin``, ``token``; :meth:`stop` stops it and frees the port.
+
+    >>> running = Background(workbench)      # doctest: +SKIP
+    >>> running.url                           # doctest: +SKIP
+    'http://127.0.0.1:41234/?token=…'
+    >>> running.stop()                        # doctest: +SKIP
+    """
+
+    def __init__(self, workbench, *, token: str | None = None, timeout: float = 30.0):
+        import time
+
+        self.workbench = workbench
+        self.token = token or secrets.token_urlsafe(24)
+        self.server, self.sock, self.url = make_server(workbench, token=self.token)
+        self.port = self.sock.getsockname()[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.stop()
+                raise RuntimeError("the workbench's server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
