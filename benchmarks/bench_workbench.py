@@ -48,7 +48,7 @@ def run(label, wb, category, clicks, rng, add_points):
 
 
 def xicheng(clicks, rng):
-    from geofacility.cli.sites import read_rooms
+    from geofacility.selection import read_rooms
     from geofacility.pipeline import analyze
     from geofacility.study import sample_dir, sample_inputs
     from geofacility.workbench.model import Workbench

@@ -19,7 +19,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from geofacility.figures.fonts import packaged_cjk_fonts  # noqa: E402
 from geofacility.pipeline import analyze  # noqa: E402
 from geofacility.study import sample_dir, sample_inputs  # noqa: E402
-from geofacility.workbench.export import read_rooms  # noqa: E402
+from geofacility.selection import read_rooms  # noqa: E402
 from geofacility.workbench.model import Workbench  # noqa: E402
 from geofacility.workbench.server import Background  # noqa: E402
 

@@ -5,10 +5,6 @@ candidate rooms file: a few of its building points stand in as rooms (attributes
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import urllib.request
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +13,7 @@ import pytest
 import shapely
 
 from conftest import ROOT
+from test_workbench_server import ServeProcess
 from geofacility.ledger import ledger_table
 from geofacility.pipeline import analyze
 from geofacility.read import read_candidates
@@ -107,34 +104,14 @@ def test_serve_on_foot(tmp_path):
     """`geofacility serve` on Helsinki on foot: the URL with its token, the layers with walking catchments
     (polygons), a toggle answering the built room's catchment; Ctrl+C stops it."""
     rooms = write_rooms(tmp_path / "rooms.csv")
-    proc = subprocess.Popen([sys.executable, "-m", "geofacility.cli", "serve", *STUDY_ARGS, "--candidates",
-                             str(rooms), "--no-browser", "--port", "0", "--out", str(tmp_path / "wb"), "--quiet"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and "token=" in url, (url, proc.stderr.read() if not url else "")
-        port = int(url.split(":")[2].split("/")[0])
-        token = url.split("token=")[1].split("&")[0]
-        origin = f"http://127.0.0.1:{port}"
-
-        def call(method, path, body=None):
-            data = None if body is None else json.dumps(body).encode()
-            headers = {"X-Geofacility-Token": token, "Origin": origin, "Content-Type": "application/json"}
-            req = urllib.request.Request(origin + path, data=data, headers=headers, method=method)
-            with urllib.request.urlopen(req, timeout=60) as response:
-                return json.loads(response.read())
-
-        layers = call("GET", "/api/layers?category=health")
+    with ServeProcess([*STUDY_ARGS, "--candidates", str(rooms), "--port", "0", "--out", str(tmp_path / "wb"),
+                       "--quiet"], cwd=tmp_path) as served:
+        layers = served.call("GET", "/api/layers?category=health")
         assert set(_polygons(layers["catchments"])) <= {"Polygon", "MultiPolygon"} and layers["catchments"]["features"]
         room = layers["candidates"]["features"][1]["properties"]["candidate_id"]
-        update = call("POST", "/api/toggle", {"category": "health", "candidate_id": room})
+        update = served.call("POST", "/api/toggle", {"category": "health", "candidate_id": room})
         assert update["built"] == [room] and update["scenario"]["covered_population"] > \
             update["baseline"]["covered_population"]
         assert [f["properties"]["candidate_id"] for f in update["built_catchments"]["features"]] == [room]
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = served.stop()
     assert "Traceback" not in err

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geofacility.cli.sites import read_rooms
+from geofacility.selection import read_rooms
 from geofacility.ledger import ledger_table
 from geofacility.pipeline import analyze
 from geofacility.read import read_candidates
@@ -319,3 +319,34 @@ def test_export_equals_sites_select_choose(tmp_path, xicheng):
         json.loads((cli / "selection.json").read_text(encoding="utf-8"))
     for name in ("ledger_after/ledger.xlsx", "sites.xlsx"):
         assert _cells(folder / name) == _cells(cli / name), name
+
+
+def test_export_with_a_room_dropped_on_the_map_is_reproduced_by_sites_select(tmp_path, xicheng):
+    """A room dropped on the map goes into the export's rooms.csv: `sites select --candidates rooms.csv --choose`
+    with the same rooms writes the same files (the room's WGS84 position survives the file)."""
+    analysis, rooms = xicheng
+    wb = Workbench(analysis, rooms, out=tmp_path / "wb")
+    wb.toggle("community_service", "XCR038")
+    where = gpd.GeoSeries([analysis.communities.geometry.iloc[0].representative_point()],
+                          crs=analysis.crs).to_crs(4326)
+    u = wb.add_room("community_service", lon=float(where.x[0]), lat=float(where.y[0]), floor_area_m2=420,
+                    name="临街商铺", categories=["community_service"])
+    assert u["built"] == ["XCR038", "new-1"]
+    exported = wb.export("加一处")
+    folder = tmp_path / "wb" / exported["folder"] / "community_service"
+    assert (folder / "rooms.csv").is_file()
+    d = sample_dir()
+    result = run_cli("sites", "select", "--candidates", str(folder / "rooms.csv"), "--category", "community_service",
+                     "--facilities", f"community_service={d / 'community_rooms_existing.csv'}", "--standard",
+                     "community_service=community_rooms_beijing", "--choose", "XCR038,new-1",
+                     "--out", str(tmp_path / "cli"))
+    assert result.returncode == 0, result.stderr
+    cli = tmp_path / "cli"
+    for name in ("sites.csv", "ledger_after/ledger.csv"):
+        assert (folder / name).read_bytes() == (cli / name).read_bytes(), name
+    sites = pd.read_csv(folder / "sites.csv", encoding="utf-8-sig").set_index("candidate_id")
+    assert bool(sites.loc["new-1", "selected"]) and sites.loc["new-1", "floor_area_m2"] == 420
+    # the scenario the planner saw is the ledger written: the communities short of community rooms
+    led = pd.read_csv(folder / "ledger_after" / "ledger.csv", encoding="utf-8-sig")
+    assert (led["community_service_status"] == "gap").sum() == \
+        wb.state("community_service")["scenario"]["communities_short"]

@@ -68,6 +68,44 @@ class Running(Background):
         assert not self.thread.is_alive()
 
 
+class ServeProcess:
+    """``geofacility serve ARGS --no-browser`` in a process of its own (a ``with`` block): ``url``, ``port``, ``token``,
+    :meth:`call` (the API with the token and the page's Origin), :meth:`stop` (Ctrl+C: SIGINT, then its stderr);
+    killed on leaving the block if still running."""
+
+    def __init__(self, args: list, *, cwd):
+        self.proc = subprocess.Popen([sys.executable, "-m", "geofacility.cli", "serve", *args, "--no-browser"],
+                                     cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:") or "token=" not in self.url:
+            self.proc.kill()
+            raise AssertionError(f"serve printed {self.url!r}: {self.proc.communicate()[1][-2000:]}")
+        self.port = int(self.url.split(":")[2].split("/")[0])
+        self.token = self.url.split("token=")[1].split("&")[0]
+        self.origin = f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"X-Geofacility-Token": self.token, "Origin": self.origin, "Content-Type": "application/json"}
+        req = urllib.request.Request(self.origin + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> str:
+        import signal
+
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.communicate(timeout=60)[1]
+
+    def __enter__(self) -> "ServeProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
@@ -318,7 +356,6 @@ def test_serve_command_from_a_finished_run(tmp_path):
     --facilities from the recorded command, relative paths from the folder it ran in), the URL printed with its
     token, the API answering; an input changed since is said; Ctrl+C (SIGINT) stops it and frees the port."""
     import shutil
-    import signal
 
     work = tmp_path / "work"
     (work / "data").mkdir(parents=True)
@@ -333,26 +370,13 @@ def test_serve_command_from_a_finished_run(tmp_path):
         f.write("")  # same bytes: unchanged
     (work / "data" / "community_rooms_existing.csv").write_text(
         (SAMPLE / "community_rooms_existing.csv").read_text(encoding="utf-8-sig") + "\n", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "geofacility.cli", "serve", "--from", str(work / "run"),
-                             "--no-browser", "--out", str(tmp_path / "wb")], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and "token=" in url and "category=community_service" in url, url
-        port = int(url.split(":")[2].split("/")[0])
-        token = url.split("token=")[1].split("&")[0]
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/layers?category={CATEGORY}",
-                                     headers={"X-Geofacility-Token": token})
-        with urllib.request.urlopen(req, timeout=60) as response:
-            layers = json.loads(response.read())
+    with ServeProcess(["--from", str(work / "run"), "--out", str(tmp_path / "wb")], cwd=tmp_path) as served:
+        assert "category=community_service" in served.url, served.url
+        layers = served.call("GET", f"/api/layers?category={CATEGORY}")
         ids = {f["properties"]["candidate_id"] for f in layers["candidates"]["features"]}
         assert "XCR038" in ids  # the run's rooms, from its relative path
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = served.stop()
+    port = served.port
     assert "community_rooms_existing.csv" in err and "changed" in err  # the input edited since the run
     assert "candidate_rooms.csv（" not in err  # unchanged: not listed
     assert "Traceback" not in err

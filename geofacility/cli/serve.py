@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from .options import _STUDY_PARAMETERS, _coords_arg, _input_path, _study, study_options
 from .output import console, out_console
-from .sites import read_rooms
+from ..selection import read_rooms
 
 #: the options of a recorded command that name input files, and how their values hold the path
 _PATH_OPTIONS = ("communities", "demand", "towns", "standards", "aliases", "network", "candidates")

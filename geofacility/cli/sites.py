@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from ..standards import label_zh
 from .options import _category, _coords_arg, _input_path, _study, study_options
-from ..workbench.export import SELECT_OUTPUTS, read_rooms, write_selection  # noqa: F401 (shared with the workbench)
+from ..selection import SELECT_OUTPUTS, read_rooms, write_selection
 from .output import _outputs, console, out_console
 
 

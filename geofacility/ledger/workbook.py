@@ -178,7 +178,8 @@ def sheet_rows(table: pd.DataFrame, checks: list[Check], settings: dict, categor
     them, for the rows of ``table`` (a :func:`~geofacility.ledger.table.ledger_table`): 镇办, 社区, 户数\\人口, the
     category's 标准 and 现状, 存在问题, 社区编码 — not 序号, other categories, nor the columns the planner fills in.
     ``{"headers": [[heading, sub-heading or None], …], "rows": [[text, …], …], "status": [status per row],
-    "status_column": k}``: the sheet shows the status as the fill of the 现状 cell, column ``k`` here. The workbench's panel shows the rows a click changed so."""
+    "status_column": k}``: the sheet shows the status as the fill of the 现状 cell, column ``k`` here. The
+    workbench's panel shows the rows a click changed so."""
     columns = _ledger_layout()
     own = f"{CATEGORY_LABELS_ZH[category]}（标准、现状）"
     records = table.to_dict("records")
@@ -358,7 +359,7 @@ def _standards_rows(checks: list[Check], jurisdiction: str | None = None) -> lis
 
 
 #: the sub-headings (row 3) or headings (row 2) of the columns the planner fills in (Attachment 3's 整治方案, 备注)
-PLANNER_FIELDS = ("牵头单位", "责任单位", "完成时限", "备注（需区领导小组解决问题）")
+PLANNER_FIELDS = ("牵头单位", "责任单位", "完成时限", NOTE_HEADING)
 LEDGER_SHEET = "台账 ledger"
 REMOVED_SHEET = "已移除 removed"
 PREVIOUS_XLSX = "ledger.previous.xlsx"

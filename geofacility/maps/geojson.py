@@ -46,6 +46,15 @@ def _wgs84(gdf: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
     return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=4326))
 
 
+def wgs84_geojson_geometries(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, list]:
+    """For pages other than the folium maps (the workbench's layers): the positions of ``gdf``'s non-empty
+    geometries, and those geometries as GeoJSON dicts in EPSG:4326 rounded to 1e-6° (≈0.1 m), as the maps draw
+    them (one JSON parse for all, not one per feature)."""
+    geoms = np.asarray(gdf.geometry.values)
+    keep = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    return keep, _geometries(_wgs84_geometries(geoms[keep], gdf.crs))
+
+
 def _json_values(values) -> list:
     """A column as JSON-ready Python values: numpy scalars unwrapped, NaN/None/NA as null (as pandas writes)."""
     return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v

@@ -64,11 +64,11 @@ def given_selection(study: SiteStudy, ids) -> Selection:
     return Selection("given", selected, covered, covered, total, "given", 0.0, covered)
 
 
-def with_sites(analysis, study: SiteStudy, selection: Selection, *, capacity: bool = True):
+def with_sites(analysis, study: SiteStudy, selection: Selection):
     """The analysis "as if" the selected rooms were built: they join the facilities of the category (with their
     floor area and the applied standard's subcategory) and coverage and gaps are recomputed on the same terms —
-    the same measure, an OD cost table included (a selected room is found in it by its candidate id). With
-    ``capacity`` the capacity split of the study's method (``settings["capacity_method"]``, as
+    the same measure, an OD cost table included (a selected room is found in it by its candidate id). The
+    capacity split of the study's method (``settings["capacity_method"]``, as
     :func:`geofacility.pipeline.evaluate` computes it) is recomputed for every surveyed category, so the people
     served and over capacity are those of the facilities with the rooms built."""
     from dataclasses import replace
@@ -92,7 +92,7 @@ def with_sites(analysis, study: SiteStudy, selection: Selection, *, capacity: bo
     after = replace(analysis, communities=comm, demand=dem, facilities=facilities, settings=settings,
                     service_areas=None, coverage_picks=picks)
     method = analysis.settings.get("capacity_method", "allocate")
-    if capacity and method != "none":
+    if method != "none":
         from ..capacity import apply_capacity
         from ..errors import WarningLog
 

@@ -1,72 +1,14 @@
-"""The workbench's export, shared with ``sites select``: :func:`write_selection` writes what ``sites select``
-writes for a selection (sites.csv/xlsx, selection.json, ledger_after/, the map), :func:`read_rooms` reads a rooms
-file as ``sites`` does (its warnings added to the study's), and :func:`export_scenario` writes a workbench
-scenario per category exactly as ``geofacility sites select --choose`` would."""
+"""The workbench's export: :func:`export_scenario` writes a scenario per category exactly as ``geofacility sites
+select --choose`` would, through the same :func:`geofacility.selection.write_selection`."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..selection import SELECT_OUTPUTS, write_selection
 from ..standards import CATEGORY_SHORT_ZH
 
-__all__ = ["SELECT_OUTPUTS", "write_selection", "read_rooms", "export_scenario"]
-
-
-#: what ``sites select`` writes into its --out folder (and the workbench's export, per category)
-SELECT_OUTPUTS = ("sites.csv", "sites.xlsx", "selection.json", "sites_map.html", "ledger_after/ledger.xlsx",
-                  "ledger_after/ledger.csv", "ledger_after/coverage.gpkg", "run.json")
-
-
-def write_selection(analysis, site_study, selection, out: Path, *, k=None, budget=None, status=None):
-    """What ``sites select`` writes for a selection, inside the open output set on ``out``: sites.csv/xlsx,
-    selection.json, the ledger as if the rooms were built (ledger_after/) and the map. Returns (paths, the
-    analysis after). The workbench's export calls it too, so that both write the same files."""
-    from ..ledger import write_ledger, write_sites
-    from ..maps import write_map
-    from ..siting import with_sites
-
-    category = site_study.check.category
-    paths = write_sites(site_study, selection, out, {**analysis.settings, "k": k, "budget": budget},
-                        warnings=analysis.warnings)
-    if status is not None:
-        status.update("recomputing the ledger with the selected sites…")
-    after = with_sites(analysis, site_study, selection)
-    after_paths = write_ledger(after, out / "ledger_after")
-    paths.update({f"after_{k_}": v for k_, v in after_paths.items()})
-    paths["map"] = write_map(after, out / "sites_map.html", sites=(site_study, selection), category=category)
-    return paths, after
-
-
-def read_rooms(analysis, candidates, category: str, *, coords=None, encoding=None,
-               candidate_id_column: str | None = None):
-    """The candidate rooms file read for ``category`` as ``sites`` reads it, and the analysis with the rooms'
-    warnings added (sites.xlsx and ledger_after show them with the study's); the workbench opens its rooms the
-    same way, so that its export equals ``sites select``."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from ..errors import WarningLog
-    from ..read import read_candidates
-
-    log = WarningLog()  # the rooms' warnings go into sites.xlsx with the study's
-    check = next((c for c in analysis.checks if c.category == category), None)
-    rooms = read_candidates(candidates, coords=coords, encoding=encoding, log=log,
-                            columns={"candidate_id": candidate_id_column},
-                            require_area=check is None or bool(check.min_building_m2))
-    od = analysis.category_measures.get(category)
-    if od is not None:
-        missing = set(od.missing(rooms["candidate_id"].astype(str)))
-        for file, row, cid in zip(rooms["source_file"], rooms["source_row"], rooms["candidate_id"].astype(str)):
-            if cid in missing:
-                log.add(file, row, f"candidate {cid} is not a destination of the cost table: it reaches nobody "
-                                   "(it is not measured in a straight line instead); add its rows to the table",
-                        zh=f"候选房源 {cid} 不是成本表的终点：不能到达任何人（不改按直线距离计）；请在表中补充其各行")
-    if len(log):
-        analysis = replace(analysis, warnings=pd.concat([analysis.warnings, log.to_frame()], ignore_index=True))
-    return analysis, rooms
+__all__ = ["export_scenario"]
 
 
 def export_scenario(wb, name=None) -> dict:
@@ -101,6 +43,7 @@ def export_scenario(wb, name=None) -> dict:
         files += [str(p.relative_to(wb.out)) for p in [*paths.values(), target / "run.json"]]
     return {"folder": str(folder.relative_to(wb.out)), "files": sorted(set(files))}
 
+
 def _write_rooms(wb, path, live):
     """rooms.csv: the original rooms and those added on the map (WGS84 lon/lat), read back as the command
     would read it."""
@@ -130,4 +73,5 @@ def _write_rooms(wb, path, live):
     table = pd.concat(frames, ignore_index=True)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, encoding="utf-8-sig", float_format="%.9f")
+    # inside the export's output set the file stays staged at ``tmp`` until the set is committed
     return read_candidates(tmp)

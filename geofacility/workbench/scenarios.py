@@ -1,6 +1,6 @@
 """Named scenarios of the workbench, kept as JSON under ``<out>/scenarios/``: the file name is a safe slug of the
-name (its ASCII letters, digits, ``_`` and ``-``, then a short hash of the whole name), never the name itself, so a
-Chinese name or one with ``../`` is stored safely; the name is kept inside the file."""
+name (:func:`slug`: its runs of letters and digits, Chinese included, then a short hash of the whole name), never
+the name itself, so a name with ``../`` is stored safely; the name is kept inside the file."""
 from __future__ import annotations
 
 import hashlib

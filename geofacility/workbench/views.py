@@ -3,12 +3,10 @@ coloured by status, existing facilities, walking catchments (on foot), candidate
 walking catchments (:func:`built_catchments`, part of every state)."""
 from __future__ import annotations
 
-import json
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .model import _clean, _records
 
@@ -16,14 +14,14 @@ __all__ = ["layers", "feature_collection", "built_catchments", "ledger_sheet"]
 
 
 def feature_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict:
-    wgs = frame.geometry.to_crs(4326).to_numpy()
-    wgs = shapely.set_precision(wgs, 1e-6)
-    geoms = shapely.to_geojson(wgs)
-    records = _records(pd.DataFrame({p: frame[p].to_numpy(dtype=object) for p in props}))
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(g) if g is not None else None, "properties": r}
-        for g, r in zip(geoms, records)]}
+    """A FeatureCollection of ``frame``'s non-empty geometries (EPSG:4326, as the maps draw them:
+    :func:`geofacility.maps.geojson.wgs84_geojson_geometries`) with the columns ``props``, JSON-able (no NaN)."""
+    from ..maps.geojson import wgs84_geojson_geometries
 
+    keep, geometries = wgs84_geojson_geometries(frame)
+    records = _records(pd.DataFrame({p: frame[p].to_numpy(dtype=object)[keep] for p in props}))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": g, "properties": r} for g, r in zip(geometries, records)]}
 
 
 def ledger_sheet(wb, category: str, ledger: pd.DataFrame) -> dict:
@@ -91,7 +89,7 @@ def layers(wb, category: str) -> dict:
         catchments = feature_collection(mine.assign(facility_id=mine["facility_id"].astype(str)),
                                          ["facility_id", "name", "radius_m"])
     cands = cat.study.candidates
-    keep = np.array([i not in cat.withdrawn for i in range(len(cands))], dtype=bool)
+    keep = ~np.isin(np.arange(len(cands)), sorted(cat.withdrawn))
     shown = cands.loc[keep]
     idx = np.flatnonzero(keep)
     frame = gpd.GeoDataFrame({
